@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub(crate) mod bench;
+pub(crate) mod codec;
+pub(crate) mod time;
+pub(crate) mod uuid;

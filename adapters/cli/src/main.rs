@@ -1,0 +1,54 @@
+//! `mechops`: the command line over the mechops crates.
+//!
+//! Results go to stdout, one per line. Usage and input errors go to stderr as
+//! one line and exit with code 2; I/O failures exit with code 1.
+
+mod cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Mechanical operations: identifiers, time, pools and codecs.
+#[derive(Debug, Parser)]
+#[command(name = "mechops", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate UUIDs, or inspect existing ones.
+    Uuid(cmd::uuid::UuidArgs),
+    /// Format, parse and compute with timestamps.
+    Time(cmd::time::TimeArgs),
+    /// Measure the library live and print the results beside the reference figures.
+    Bench(cmd::bench::BenchArgs),
+    /// Read JSON and write it as a mechops frame.
+    Pack(cmd::codec::PackArgs),
+    /// Read a mechops frame and write its value back as JSON (or its raw payload).
+    Unpack(cmd::codec::UnpackArgs),
+    /// Print a frame's header without decrypting it.
+    Inspect(cmd::codec::InspectArgs),
+    /// Write a new random encryption key file.
+    Keygen(cmd::codec::KeygenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return output::report_usage(&err),
+    };
+    let result = match cli.command {
+        Command::Uuid(args) => cmd::uuid::run(args),
+        Command::Time(args) => cmd::time::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Pack(args) => cmd::codec::pack(args),
+        Command::Unpack(args) => cmd::codec::unpack(args),
+        Command::Inspect(args) => cmd::codec::inspect(args),
+        Command::Keygen(args) => cmd::codec::keygen(args),
+    };
+    output::report(result)
+}

@@ -1,0 +1,1 @@
+//! Thread-safe forms of the growable cache.

@@ -1,0 +1,1 @@
+//! The system clock as an input for the core.

@@ -1,0 +1,1 @@
+//! Formats that need std (MessagePack, CBOR), streaming over `std::io`, key files.

@@ -1,0 +1,1 @@
+//! OS entropy (getrandom) as `rand_core` sources, fork-safe.

@@ -1,0 +1,1 @@
+//! Formatting timestamps in IANA time zones by name.

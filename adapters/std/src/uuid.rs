@@ -1,0 +1,1 @@
+//! Process-wide UUID generators and convenience functions.

@@ -1,0 +1,1 @@
+//! A growable cache: capacity by count and weight, time-to-live and time-to-idle.

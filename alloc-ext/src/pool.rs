@@ -1,0 +1,1 @@
+//! A growable object pool with minimum size, growth strategy, shrinking and statistics.

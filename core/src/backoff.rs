@@ -1,0 +1,1 @@
+//! Exponential backoff with a cap, a maximum number of attempts and jitter.

@@ -1,0 +1,1 @@
+//! Codecs: the frame format, postcard, bounded inflate and AEAD, into caller buffers.

@@ -1,0 +1,1 @@
+//! A fixed-capacity least-recently-used cache.

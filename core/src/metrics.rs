@@ -1,0 +1,1 @@
+//! Allocation-free metrics primitives: atomic counters and latency histograms.

@@ -1,0 +1,1 @@
+//! A fixed-capacity, lock-free object pool.

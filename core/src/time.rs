@@ -1,0 +1,1 @@
+//! Timestamps, civil time, RFC 3339 and interval math.

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The whole mechops test suite: formatting, lints, tests, the no_std proof,
+# the loom models and a fuzz smoke run. Installs what it needs by itself.
+#
+#   FUZZ_SECONDS   seconds per fuzz target (default 30)
+#   LOOM_MAX_PREEMPTIONS  loom's preemption bound (default 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+export LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-2}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast
+else
+    cargo test --no-fail-fast
+fi
+# nextest does not run doc tests (the compile-fail proofs among them).
+cargo test --doc
+
+step "release-mode stress tests"
+cargo test --release -p mechops-core --test pool_stress
+
+step "no_std proof"
+cargo build --release --manifest-path examples/no-std-proof/Cargo.toml
+
+step "loom models (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS)"
+RUSTFLAGS="--cfg loom" cargo test -p mechops-loom-tests --release --target-dir target/loom
+
+step "fuzz smoke (${FUZZ_SECONDS}s per target)"
+targets=$(sed -n 's/^name = "\([a-z0-9_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^mechops-fuzz$' || true)
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        step "installing cargo-fuzz"
+        cargo install cargo-fuzz --locked
+    fi
+    for t in $targets; do
+        mkdir -p "fuzz/corpus/$t" "fuzz/seeds/$t"
+        step "fuzz $t"
+        log="target/fuzz-$t.log"
+        mkdir -p target
+        if (cd fuzz && cargo +nightly fuzz run "$t" "corpus/$t" "seeds/$t" -- \
+            -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=1) >"$log" 2>&1; then
+            grep -E 'stat::number_of_executed_units|Done [0-9]+ runs' "$log" || tail -n 3 "$log"
+        else
+            tail -n 60 "$log"
+            echo "fuzz target $t failed (full log: $log)"
+            exit 1
+        fi
+    done
+else
+    echo "no nightly toolchain: replaying the seed corpus on stable instead of fuzzing"
+    cargo build --release --manifest-path fuzz/Cargo.toml
+    for t in $targets; do
+        step "replay $t"
+        mkdir -p fuzz/seeds/"$t"
+        ./fuzz/target/release/"$t" -runs=0 fuzz/seeds/"$t"
+    done
+fi
+
+elapsed=$(( $(date +%s) - started ))
+printf '\nall checks passed in %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
