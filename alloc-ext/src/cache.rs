@@ -1,1 +1,42 @@
-//! A growable cache: capacity by count and weight, time-to-live and time-to-idle.
+//! A growable cache bounded by entry count and by weight, with time-to-live,
+//! time-to-idle, statistics and an eviction listener.
+//!
+//! Invariants:
+//!
+//! - after every insert, the cache holds at most `max_entries` entries and at
+//!   most `max_weight` total weight; an entry heavier than `max_weight` alone is
+//!   handed back to the caller, never silently dropped;
+//! - an expired entry is never returned: `get` and `peek` check expiry, and
+//!   eviction reports expired entries as [`EvictionCause::Expired`];
+//! - every entry that leaves the cache by eviction or expiry goes through the
+//!   eviction listener exactly once; entries removed or replaced by the caller
+//!   are handed back to the caller instead.
+//!
+//! Eviction is S3-FIFO (Yang et al., SOSP 2023): new entries enter a small
+//! FIFO holding about a tenth of the capacity; entries read while there are
+//! promoted to the main FIFO, the others leave and their key hash is remembered
+//! in a ghost queue, so a key that comes back soon enters the main FIFO
+//! directly. The main FIFO gives entries with a non-zero access counter
+//! another round (a CLOCK). A hit is a hash lookup plus a saturating counter
+//! increment: no list is touched on the read path.
+//!
+//! Expiry runs on a monotonic [`Clock`] the caller supplies, not a wall
+//! clock: wall clocks step backwards and forwards (NTP, manual changes), which
+//! would expire entries early or keep them forever.
+
+mod builder;
+mod clock;
+mod ghost;
+mod stats;
+mod store;
+
+pub use builder::{BuildError, CacheBuilder};
+pub use clock::{Clock, NoClock};
+pub use stats::CacheStats;
+pub use store::{Cache, EvictionCause, Oversized};
+
+/// The hash builder a cache uses unless told otherwise.
+pub type DefaultHashBuilder = hashbrown::DefaultHashBuilder;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,672 @@
+//! The cache itself: a hash table of slot indices over a slab of entries,
+//! with the two S3-FIFO queues threaded through the slab as intrusive
+//! doubly-linked lists so that removing any entry is O(1).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::borrow::Borrow;
+use core::fmt;
+use core::hash::{BuildHasher, Hash};
+use core::time::Duration;
+
+use hashbrown::HashTable;
+
+use super::DefaultHashBuilder;
+use super::builder::CacheBuilder;
+use super::clock::{Clock, NoClock, nanos};
+use super::ghost::Ghost;
+use super::stats::CacheStats;
+
+/// The end of a list; slot indices are below it.
+const NIL: u32 = u32::MAX;
+/// The access counter saturates here, so an entry survives at most this many
+/// extra rounds of the main queue without being read again.
+const MAX_FREQ: u8 = 3;
+
+/// Why an entry left the cache through the eviction listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EvictionCause {
+    /// Dropped to keep the cache within its entry count or weight.
+    Capacity,
+    /// Its time-to-live or time-to-idle ran out.
+    Expired,
+}
+
+impl fmt::Display for EvictionCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Capacity => "evicted for capacity",
+            Self::Expired => "expired",
+        })
+    }
+}
+
+/// An insert refused because the entry alone weighs more than the cache may
+/// hold; the key and value are handed back.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Oversized<K, V> {
+    /// The key that was not stored.
+    pub key: K,
+    /// The value that was not stored.
+    pub value: V,
+    /// The entry's weight.
+    pub weight: u64,
+    /// The cache's maximum weight.
+    pub max_weight: u64,
+}
+
+impl<K, V> fmt::Debug for Oversized<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Oversized")
+            .field("weight", &self.weight)
+            .field("max_weight", &self.max_weight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> fmt::Display for Oversized<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cache entry weighs {} but the cache holds at most {}",
+            self.weight, self.max_weight
+        )
+    }
+}
+
+impl<K, V> core::error::Error for Oversized<K, V> {}
+
+/// The boxed weigher of a cache.
+pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
+/// The boxed eviction listener of a cache.
+pub(crate) type Listener<K, V> = Box<dyn FnMut(K, V, EvictionCause) + Send>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Queue {
+    Small,
+    Main,
+}
+
+struct Entry<K, V> {
+    key: K,
+    value: V,
+    hash: u64,
+    weight: u64,
+    /// Absolute expiry from the time-to-live, `u64::MAX` without one.
+    expires_at: u64,
+    /// Last read or write, for the time-to-idle.
+    accessed_at: u64,
+    prev: u32,
+    next: u32,
+    freq: u8,
+    queue: Queue,
+}
+
+/// A FIFO threaded through the slab.
+#[derive(Clone, Copy, Debug)]
+struct List {
+    head: u32,
+    tail: u32,
+    len: usize,
+    weight: u64,
+}
+
+impl List {
+    const EMPTY: Self = Self {
+        head: NIL,
+        tail: NIL,
+        len: 0,
+        weight: 0,
+    };
+}
+
+/// The validated limits and expiry settings of a cache.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_entries: usize,
+    pub(crate) max_weight: u64,
+    pub(crate) ttl: Option<u64>,
+    pub(crate) tti: Option<u64>,
+}
+
+/// A growable cache; see the [module docs](super) for its policy and
+/// invariants. Build one with [`Cache::builder`].
+///
+/// `C` is the monotonic clock for expiry ([`NoClock`] without expiry) and `S`
+/// the hash builder.
+pub struct Cache<K, V, C = NoClock, S = DefaultHashBuilder> {
+    table: HashTable<u32>,
+    slots: Vec<Option<Entry<K, V>>>,
+    free: Vec<u32>,
+    small: List,
+    main: List,
+    ghost: Ghost,
+    hasher: S,
+    clock: C,
+    weigher: Option<Weigher<K, V>>,
+    listener: Option<Listener<K, V>>,
+    limits: Limits,
+    /// Whether entries can expire: the clock is read only if so.
+    expiring: bool,
+    stats: CacheStats,
+}
+
+impl<K, V, C, S> fmt::Debug for Cache<K, V, C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("len", &self.table.len())
+            .field("weight", &(self.small.weight + self.main.weight))
+            .field("limits", &self.limits)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq, V> Cache<K, V> {
+    /// Starts a builder with no limits set yet.
+    pub fn builder() -> CacheBuilder<K, V> {
+        CacheBuilder::new()
+    }
+
+    /// A cache of at most `max_entries` entries, without expiry.
+    pub fn with_max_entries(max_entries: usize) -> Self {
+        Self::builder()
+            .max_entries(max_entries.max(1))
+            .build()
+            .unwrap_or_else(|_| unreachable!("a positive entry bound is always valid"))
+    }
+}
+
+impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
+    pub(crate) fn from_parts(
+        limits: Limits,
+        hasher: S,
+        clock: C,
+        weigher: Option<Weigher<K, V>>,
+        listener: Option<Listener<K, V>>,
+    ) -> Self {
+        Self {
+            table: HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            small: List::EMPTY,
+            main: List::EMPTY,
+            ghost: Ghost::default(),
+            hasher,
+            clock,
+            weigher,
+            listener,
+            expiring: limits.ttl.is_some() || limits.tti.is_some(),
+            limits,
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// The hash this cache uses for `key`; pass it to the `*_hashed` methods
+    /// when the caller has already hashed (as a sharded wrapper does).
+    #[inline]
+    pub fn hash_key<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The hash builder.
+    pub fn hasher(&self) -> &S {
+        &self.hasher
+    }
+
+    #[inline]
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slots = &self.slots;
+        self.table
+            .find(hash, |&i| match &slots[i as usize] {
+                Some(e) => e.key.borrow() == key,
+                None => false,
+            })
+            .copied()
+    }
+
+    #[inline]
+    fn entry(&self, idx: u32) -> &Entry<K, V> {
+        match &self.slots[idx as usize] {
+            Some(e) => e,
+            None => unreachable!("the table only holds occupied slots"),
+        }
+    }
+
+    #[inline]
+    fn entry_mut(&mut self, idx: u32) -> &mut Entry<K, V> {
+        match &mut self.slots[idx as usize] {
+            Some(e) => e,
+            None => unreachable!("the table only holds occupied slots"),
+        }
+    }
+
+    #[inline]
+    fn now(&self) -> u64 {
+        if self.expiring {
+            nanos(self.clock.now())
+        } else {
+            0
+        }
+    }
+
+    #[inline]
+    fn is_expired(&self, e: &Entry<K, V>, now: u64) -> bool {
+        self.expiring
+            && (now >= e.expires_at
+                || self
+                    .limits
+                    .tti
+                    .is_some_and(|tti| now.saturating_sub(e.accessed_at) >= tti))
+    }
+
+    /// Looks `key` up, counting a hit or a miss and marking the entry as
+    /// used. An expired entry is removed (through the listener) and missed.
+    #[inline]
+    pub fn get<Q>(&mut self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash_key(key);
+        self.get_hashed(hash, key)
+    }
+
+    /// [`get`](Self::get) with the hash from [`hash_key`](Self::hash_key).
+    /// A wrong hash only makes the lookup miss.
+    #[inline]
+    pub fn get_hashed<Q>(&mut self, hash: u64, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let Some(idx) = self.find(hash, key) else {
+            self.stats.misses += 1;
+            return None;
+        };
+        if self.expiring {
+            let now = self.now();
+            if self.is_expired(self.entry(idx), now) {
+                self.stats.misses += 1;
+                self.evict_entry(idx, EvictionCause::Expired);
+                return None;
+            }
+            self.entry_mut(idx).accessed_at = now;
+        }
+        self.stats.hits += 1;
+        let e = self.entry_mut(idx);
+        if e.freq < MAX_FREQ {
+            e.freq += 1;
+        }
+        Some(&e.value)
+    }
+
+    /// Looks `key` up without counting or marking it used (for inspection).
+    /// Expired entries are not returned.
+    pub fn peek<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let idx = self.find(self.hash_key(key), key)?;
+        let e = self.entry(idx);
+        (!self.is_expired(e, self.now())).then_some(&e.value)
+    }
+
+    /// Whether a live entry for `key` exists; like [`peek`](Self::peek).
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.peek(key).is_some()
+    }
+
+    /// Stores `value` under `key`, evicting as needed to stay within capacity.
+    ///
+    /// Gives back the previous value of `key` if it was live (an expired one
+    /// goes to the listener), or the key and value if the entry alone weighs
+    /// more than the cache may hold.
+    pub fn insert(&mut self, key: K, value: V) -> Result<Option<V>, Oversized<K, V>> {
+        let hash = self.hash_key(&key);
+        self.insert_hashed(hash, key, value)
+    }
+
+    /// [`insert`](Self::insert) with the hash from [`hash_key`](Self::hash_key).
+    /// The hash must be right: a wrong one would let the key be stored twice.
+    pub fn insert_hashed(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+    ) -> Result<Option<V>, Oversized<K, V>> {
+        let weight = match &self.weigher {
+            Some(w) => w(&key, &value),
+            None => 1,
+        };
+        if weight > self.limits.max_weight {
+            self.stats.rejections += 1;
+            return Err(Oversized {
+                key,
+                value,
+                weight,
+                max_weight: self.limits.max_weight,
+            });
+        }
+        let now = self.now();
+        let expires_at = self
+            .limits
+            .ttl
+            .map_or(u64::MAX, |ttl| now.saturating_add(ttl));
+        let previous = match self.find(hash, &key) {
+            Some(idx) if self.is_expired(self.entry(idx), now) => {
+                self.evict_entry(idx, EvictionCause::Expired);
+                None
+            }
+            Some(idx) => {
+                self.stats.updates += 1;
+                let e = self.entry_mut(idx);
+                let old_weight = core::mem::replace(&mut e.weight, weight);
+                let old = core::mem::replace(&mut e.value, value);
+                e.expires_at = expires_at;
+                e.accessed_at = now;
+                e.freq = (e.freq + 1).min(MAX_FREQ);
+                let queue = e.queue;
+                let list = self.list_mut(queue);
+                list.weight = list.weight - old_weight + weight;
+                self.enforce_capacity(now);
+                return Ok(Some(old));
+            }
+            None => None,
+        };
+        self.stats.inserts += 1;
+        // A key seen recently enough to be in the ghost queue skips the
+        // probation of the small queue.
+        let queue = if self.ghost.contains(hash) {
+            Queue::Main
+        } else {
+            Queue::Small
+        };
+        let entry = Entry {
+            key,
+            value,
+            hash,
+            weight,
+            expires_at,
+            accessed_at: now,
+            prev: NIL,
+            next: NIL,
+            freq: 0,
+            queue,
+        };
+        let idx = match self.free.pop() {
+            Some(idx) => {
+                self.slots[idx as usize] = Some(entry);
+                idx
+            }
+            None => {
+                let idx = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|&i| i != NIL)
+                    .unwrap_or_else(|| panic!("cache cannot hold more than {NIL} entries"));
+                self.slots.push(Some(entry));
+                idx
+            }
+        };
+        let slots = &self.slots;
+        self.table
+            .insert_unique(hash, idx, |&i| match &slots[i as usize] {
+                Some(e) => e.hash,
+                None => 0,
+            });
+        self.push_back(idx);
+        self.enforce_capacity(now);
+        Ok(previous)
+    }
+
+    /// Removes `key` and gives back its value if it was live; an expired
+    /// entry goes to the listener instead.
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash_key(key);
+        self.remove_hashed(hash, key)
+    }
+
+    /// [`remove`](Self::remove) with the hash from [`hash_key`](Self::hash_key).
+    pub fn remove_hashed<Q>(&mut self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let idx = self.find(hash, key)?;
+        if self.is_expired(self.entry(idx), self.now()) {
+            self.evict_entry(idx, EvictionCause::Expired);
+            return None;
+        }
+        self.stats.removals += 1;
+        Some(self.unlink(idx).1)
+    }
+
+    /// Removes every expired entry (through the listener) and returns how
+    /// many there were. Expired entries are otherwise dropped lazily, when
+    /// looked up or reached by eviction.
+    pub fn purge_expired(&mut self) -> usize {
+        if !self.expiring {
+            return 0;
+        }
+        let now = self.now();
+        let expired: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&i| {
+                self.slots[i as usize]
+                    .as_ref()
+                    .is_some_and(|e| self.is_expired(e, now))
+            })
+            .collect();
+        for &idx in &expired {
+            self.evict_entry(idx, EvictionCause::Expired);
+        }
+        expired.len()
+    }
+
+    /// Drops every entry without calling the listener, and forgets the
+    /// ghost queue. Statistics are kept.
+    pub fn clear(&mut self) {
+        self.table.clear();
+        self.slots.clear();
+        self.free.clear();
+        self.small = List::EMPTY;
+        self.main = List::EMPTY;
+        self.ghost.clear();
+    }
+
+    /// Entries stored, including expired ones not yet dropped.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Total weight stored (the entry count when there is no weigher).
+    pub fn weight(&self) -> u64 {
+        self.small.weight + self.main.weight
+    }
+
+    /// The entry-count bound.
+    pub fn max_entries(&self) -> usize {
+        self.limits.max_entries
+    }
+
+    /// The weight bound.
+    pub fn max_weight(&self) -> u64 {
+        self.limits.max_weight
+    }
+
+    /// A snapshot of the statistics.
+    pub fn stats(&self) -> CacheStats {
+        self.stats
+    }
+
+    /// Visits every live entry, in no particular order.
+    pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+        let now = self.now();
+        for e in self.slots.iter().flatten() {
+            if !self.is_expired(e, now) {
+                f(&e.key, &e.value);
+            }
+        }
+    }
+
+    fn over_capacity(&self) -> bool {
+        self.table.len() > self.limits.max_entries
+            || self.small.weight + self.main.weight > self.limits.max_weight
+    }
+
+    /// The small queue's share: a tenth of each bound.
+    fn small_over_target(&self) -> bool {
+        self.small.len > self.limits.max_entries / 10
+            || self.small.weight > self.limits.max_weight / 10
+    }
+
+    fn enforce_capacity(&mut self, now: u64) {
+        while self.over_capacity() {
+            if self.small.len > 0 && (self.small_over_target() || self.main.len == 0) {
+                self.evict_from_small(now);
+            } else {
+                self.evict_from_main(now);
+            }
+        }
+    }
+
+    fn evict_from_small(&mut self, now: u64) {
+        let idx = self.small.head;
+        let e = self.entry(idx);
+        if self.is_expired(e, now) {
+            self.evict_entry(idx, EvictionCause::Expired);
+        } else if e.freq > 0 {
+            // Read while on probation: promote with a fresh counter.
+            self.list_remove(idx);
+            let e = self.entry_mut(idx);
+            e.freq = 0;
+            e.queue = Queue::Main;
+            self.push_back(idx);
+        } else {
+            let hash = e.hash;
+            // S3-FIFO sizes the ghost queue like the main queue; the resident
+            // count is that size's running estimate.
+            let ghost_capacity = self.table.len().max(16);
+            self.ghost.push(hash, ghost_capacity);
+            self.evict_entry(idx, EvictionCause::Capacity);
+        }
+    }
+
+    fn evict_from_main(&mut self, now: u64) {
+        let idx = self.main.head;
+        let e = self.entry(idx);
+        if self.is_expired(e, now) {
+            self.evict_entry(idx, EvictionCause::Expired);
+        } else if e.freq > 0 {
+            self.list_remove(idx);
+            self.entry_mut(idx).freq -= 1;
+            self.push_back(idx);
+        } else {
+            self.evict_entry(idx, EvictionCause::Capacity);
+        }
+    }
+
+    fn evict_entry(&mut self, idx: u32, cause: EvictionCause) {
+        match cause {
+            EvictionCause::Capacity => self.stats.evictions += 1,
+            EvictionCause::Expired => self.stats.expirations += 1,
+        }
+        let (key, value) = self.unlink(idx);
+        if let Some(listener) = self.listener.as_mut() {
+            listener(key, value, cause);
+        }
+    }
+
+    /// Takes the entry out of the table, its queue and the slab.
+    fn unlink(&mut self, idx: u32) -> (K, V) {
+        self.list_remove(idx);
+        let hash = self.entry(idx).hash;
+        if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
+            found.remove();
+        }
+        let Some(e) = self.slots[idx as usize].take() else {
+            unreachable!("unlinking an occupied slot")
+        };
+        self.free.push(idx);
+        (e.key, e.value)
+    }
+
+    fn list_mut(&mut self, queue: Queue) -> &mut List {
+        match queue {
+            Queue::Small => &mut self.small,
+            Queue::Main => &mut self.main,
+        }
+    }
+
+    fn push_back(&mut self, idx: u32) {
+        let (queue, weight) = {
+            let e = self.entry(idx);
+            (e.queue, e.weight)
+        };
+        let list = *self.list_mut(queue);
+        {
+            let e = self.entry_mut(idx);
+            e.prev = list.tail;
+            e.next = NIL;
+        }
+        if list.tail == NIL {
+            self.list_mut(queue).head = idx;
+        } else {
+            self.entry_mut(list.tail).next = idx;
+        }
+        let list = self.list_mut(queue);
+        list.tail = idx;
+        list.len += 1;
+        list.weight += weight;
+    }
+
+    fn list_remove(&mut self, idx: u32) {
+        let (queue, weight, prev, next) = {
+            let e = self.entry(idx);
+            (e.queue, e.weight, e.prev, e.next)
+        };
+        if prev == NIL {
+            self.list_mut(queue).head = next;
+        } else {
+            self.entry_mut(prev).next = next;
+        }
+        if next == NIL {
+            self.list_mut(queue).tail = prev;
+        } else {
+            self.entry_mut(next).prev = prev;
+        }
+        let list = self.list_mut(queue);
+        list.len -= 1;
+        list.weight -= weight;
+    }
+}
+
+impl<K, V, C: Clock, S> Cache<K, V, C, S> {
+    /// Resident time bounds, for introspection.
+    pub fn time_to_live(&self) -> Option<Duration> {
+        self.limits.ttl.map(Duration::from_nanos)
+    }
+
+    /// Idle time bound, for introspection.
+    pub fn time_to_idle(&self) -> Option<Duration> {
+        self.limits.tti.map(Duration::from_nanos)
+    }
+}
