@@ -5,11 +5,11 @@
 //! every operation the cache holds exactly the model's entries, within both
 //! bounds, and expiry follows the model's clock to the nanosecond.
 
-use std::cell::Cell;
+use core::cell::Cell;
+use core::time::Duration;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use mechops_alloc::cache::{Cache, EvictionCause};
 use proptest::prelude::*;

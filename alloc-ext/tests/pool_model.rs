@@ -1,6 +1,6 @@
 //! The growable pool's invariants under random operation sequences.
 
-use std::time::Duration;
+use core::time::Duration;
 
 use mechops_alloc::pool::{Growth, PoolBuilder, PoolStats};
 use proptest::prelude::*;
