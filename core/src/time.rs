@@ -13,16 +13,24 @@
 //! - the current time is never read here: callers pass a [`Timestamp`] or a
 //!   [`Clock`] they own.
 
+mod cache;
 mod civil;
+mod duration;
 mod offset;
+mod range;
 mod rfc3339;
+mod round;
 mod timestamp;
 
+pub use cache::Rfc3339Cache;
 pub use civil::{CivilDateTime, CivilError, Weekday, days_from_civil, days_in_month, is_leap_year};
+pub use duration::{Breakdown, DurationParseError, DurationParseErrorKind, SignedDuration};
 pub use offset::{Offset, OffsetError};
+pub use range::{RangeError, RangeIter, TimeRange};
 pub use rfc3339::{
     FormatError, MAX_RFC3339_LEN, ParseError, ParseErrorKind, Precision, Rfc3339Format,
 };
+pub use round::Unit;
 pub use timestamp::{Timestamp, TimestampError};
 
 /// A source of the current time.
