@@ -14,3 +14,4 @@ extern crate std;
 pub mod cache;
 pub mod pool;
 pub mod serialize;
+pub mod session;

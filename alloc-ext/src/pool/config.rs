@@ -163,6 +163,13 @@ impl<T> PoolBuilder<T> {
         }
     }
 
+    /// Replaces the whole configuration.
+    #[must_use]
+    pub fn with_config(mut self, config: PoolConfig) -> Self {
+        self.config = config;
+        self
+    }
+
     /// Objects created when the pool is built.
     #[must_use]
     pub fn initial_size(mut self, n: usize) -> Self {
