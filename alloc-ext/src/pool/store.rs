@@ -112,6 +112,21 @@ impl<T> PoolStore<T> {
         self.idle.push(obj);
     }
 
+    /// Hands out up to `n` objects at once into `out` (growing as
+    /// [`take`](Self::take) would), so a per-thread cache pays for one lock
+    /// per batch; returns how many were added.
+    pub fn take_batch(&mut self, n: usize, out: &mut Vec<T>) -> usize {
+        let mut added = 0;
+        while added < n {
+            match self.take() {
+                Some(obj) => out.push(obj),
+                None => break,
+            }
+            added += 1;
+        }
+        added
+    }
+
     /// Records that an object handed out will not come back.
     pub fn detach(&mut self) {
         if self.stats.in_use > 0 {
