@@ -1,1 +1,469 @@
-//! Thread-safe forms of the growable cache.
+//! Thread-safe forms of the growable cache: [`SyncCache`], a sharded cache
+//! whose shards are `mechops_alloc::cache::Cache`s behind mutexes, and
+//! [`MonotonicClock`], the std monotonic time input for expiry.
+//!
+//! Invariants:
+//!
+//! - a key always maps to the same shard (bits 32 and up of its hash, which
+//!   the shard's table uses neither for its bucket index, the low bits, nor
+//!   for its tag, the top seven), so each
+//!   shard's invariants (bounds, expiry, listener exactly once) are the
+//!   cache's;
+//! - the entry and weight bounds are split between the shards so that their
+//!   sum is exactly the requested bound: the whole cache never exceeds it;
+//! - a key is hashed once per operation; the shard reuses that hash.
+//!
+//! Expiry runs on `std::time::Instant`, never on the wall clock, for the
+//! reason the alloc cache gives: a wall clock steps, a monotonic one does not.
+
+use core::borrow::Borrow;
+use core::fmt;
+use core::hash::{BuildHasher, Hash};
+use core::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use mechops_alloc::cache::{
+    BuildError, Cache, CacheStats, Clock, DefaultHashBuilder, EvictionCause, Oversized,
+};
+
+/// A monotonic clock reading the time since it was made, from
+/// `std::time::Instant`; copies share the origin.
+#[derive(Clone, Copy, Debug)]
+pub struct MonotonicClock {
+    origin: Instant,
+}
+
+impl MonotonicClock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for MonotonicClock {
+    #[inline]
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+type SharedWeigher<K, V> = Arc<dyn Fn(&K, &V) -> u64 + Send + Sync>;
+type SharedListener<K, V> = Arc<dyn Fn(K, V, EvictionCause) + Send + Sync>;
+
+/// Builds a [`SyncCache`]; start with [`SyncCache::builder`].
+pub struct SyncCacheBuilder<K, V, C = MonotonicClock> {
+    max_entries: Option<usize>,
+    max_weight: Option<(u64, SharedWeigher<K, V>)>,
+    ttl: Option<Duration>,
+    tti: Option<Duration>,
+    listener: Option<SharedListener<K, V>>,
+    shards: Option<usize>,
+    clock: C,
+}
+
+impl<K, V, C> fmt::Debug for SyncCacheBuilder<K, V, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncCacheBuilder")
+            .field("max_entries", &self.max_entries)
+            .field("max_weight", &self.max_weight.as_ref().map(|w| w.0))
+            .field("ttl", &self.ttl)
+            .field("tti", &self.tti)
+            .field("shards", &self.shards)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, C> SyncCacheBuilder<K, V, C> {
+    /// Holds at most this many entries in all.
+    #[must_use]
+    pub fn max_entries(mut self, n: usize) -> Self {
+        self.max_entries = Some(n);
+        self
+    }
+
+    /// Holds at most this much weight in all, each entry weighed by
+    /// `weigher`.
+    #[must_use]
+    pub fn max_weight(
+        mut self,
+        max: u64,
+        weigher: impl Fn(&K, &V) -> u64 + Send + Sync + 'static,
+    ) -> Self {
+        self.max_weight = Some((max, Arc::new(weigher)));
+        self
+    }
+
+    /// Entries expire this long after they were inserted or replaced.
+    #[must_use]
+    pub fn time_to_live(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Entries expire after this long without being read or replaced.
+    #[must_use]
+    pub fn time_to_idle(mut self, tti: Duration) -> Self {
+        self.tti = Some(tti);
+        self
+    }
+
+    /// Called with every entry evicted for capacity or expiry. It runs with
+    /// the entry's shard locked: it must not call back into the cache.
+    #[must_use]
+    pub fn eviction_listener(
+        mut self,
+        listener: impl Fn(K, V, EvictionCause) + Send + Sync + 'static,
+    ) -> Self {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// The number of shards, rounded up to a power of two; by default four
+    /// per available core, fewer for small bounds.
+    #[must_use]
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = Some(n);
+        self
+    }
+
+    /// A different monotonic clock (for tests and simulations).
+    pub fn clock<C2: Clock + Clone>(self, clock: C2) -> SyncCacheBuilder<K, V, C2> {
+        SyncCacheBuilder {
+            max_entries: self.max_entries,
+            max_weight: self.max_weight,
+            ttl: self.ttl,
+            tti: self.tti,
+            listener: self.listener,
+            shards: self.shards,
+            clock,
+        }
+    }
+}
+
+/// Splits `total` into `parts` shares that add up to it exactly.
+fn share(total: u64, parts: usize, index: usize) -> u64 {
+    let parts = parts as u64;
+    total / parts + u64::from((index as u64) < total % parts)
+}
+
+impl<K, V, C> SyncCacheBuilder<K, V, C>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    C: Clock + Clone,
+{
+    /// Validates the configuration and builds the cache.
+    pub fn build(self) -> Result<SyncCache<K, V, C>, BuildError> {
+        let wanted = self.shards.unwrap_or_else(|| {
+            4 * std::thread::available_parallelism().map_or(1, core::num::NonZero::get)
+        });
+        let mut shards = wanted.clamp(1, 1 << 16).next_power_of_two();
+        // Every shard must be able to hold something.
+        let smallest = self
+            .max_entries
+            .map(|n| n as u64)
+            .into_iter()
+            .chain(self.max_weight.as_ref().map(|w| w.0))
+            .min()
+            .unwrap_or(u64::MAX);
+        while shards > 1 && (shards as u64) > smallest {
+            shards /= 2;
+        }
+        let hasher = DefaultHashBuilder::default();
+        let mut built = Vec::with_capacity(shards);
+        for i in 0..shards {
+            let mut b = Cache::builder()
+                .hasher(hasher.clone())
+                .clock(self.clock.clone());
+            if let Some(n) = self.max_entries {
+                b = b.max_entries(share(n as u64, shards, i) as usize);
+            }
+            if let Some((max, weigher)) = &self.max_weight {
+                let weigher = Arc::clone(weigher);
+                b = b.max_weight(share(*max, shards, i), move |k, v| weigher(k, v));
+            }
+            if let Some(ttl) = self.ttl {
+                b = b.time_to_live(ttl);
+            }
+            if let Some(tti) = self.tti {
+                b = b.time_to_idle(tti);
+            }
+            if let Some(listener) = &self.listener {
+                let listener = Arc::clone(listener);
+                b = b.eviction_listener(move |k, v, cause| listener(k, v, cause));
+            }
+            built.push(CachePadded(Mutex::new(b.build()?)));
+        }
+        Ok(SyncCache {
+            mask: shards - 1,
+            shards: built.into_boxed_slice(),
+            hasher,
+        })
+    }
+}
+
+/// Keeps each shard's lock on its own cache line so that threads working on
+/// different shards do not contend through false sharing.
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+/// One shard: a cache behind its own padded lock.
+type Shard<K, V, C> = CachePadded<Mutex<Cache<K, V, C>>>;
+
+/// A sharded, thread-safe growable cache; see the module docs.
+pub struct SyncCache<K, V, C = MonotonicClock> {
+    shards: Box<[Shard<K, V, C>]>,
+    /// `shards - 1`, applied to the hash's bits 32 and up.
+    mask: usize,
+    hasher: DefaultHashBuilder,
+}
+
+impl<K, V, C> fmt::Debug for SyncCache<K, V, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncCache")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> SyncCache<K, V> {
+    /// Starts a builder with no bounds, no expiry and the monotonic clock.
+    pub fn builder() -> SyncCacheBuilder<K, V> {
+        SyncCacheBuilder {
+            max_entries: None,
+            max_weight: None,
+            ttl: None,
+            tti: None,
+            listener: None,
+            shards: None,
+            clock: MonotonicClock::new(),
+        }
+    }
+}
+
+impl<K, V, C> SyncCache<K, V, C>
+where
+    K: Hash + Eq,
+    C: Clock,
+{
+    #[inline]
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Cache<K, V, C>> {
+        let i = (hash >> 32) as usize & self.mask;
+        // A listener that panicked leaves the shard consistent (the entry was
+        // already unlinked), so a poisoned lock is still usable.
+        self.shards[i]
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A clone of the value for `key`, counting a hit or miss.
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let hash = self.hasher.hash_one(key);
+        self.shard(hash).get_hashed(hash, key).cloned()
+    }
+
+    /// Runs `f` on the value for `key` under the shard's lock, counting a
+    /// hit or miss; for values too costly to clone.
+    pub fn get_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        self.shard(hash).get_hashed(hash, key).map(f)
+    }
+
+    /// Whether a live entry for `key` exists, without counting it.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        self.shard(hash).contains_key(key)
+    }
+
+    /// Stores `value` under `key`; see [`Cache::insert`].
+    pub fn insert(&self, key: K, value: V) -> Result<Option<V>, Oversized<K, V>> {
+        let hash = self.hasher.hash_one(&key);
+        self.shard(hash).insert_hashed(hash, key, value)
+    }
+
+    /// Removes `key`, giving back its value if it was live.
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        self.shard(hash).remove_hashed(hash, key)
+    }
+
+    /// Removes every expired entry, shard by shard; returns how many.
+    pub fn purge_expired(&self) -> usize {
+        self.each_shard(|c| c.purge_expired()).sum()
+    }
+
+    /// Drops every entry without calling the listener.
+    pub fn clear(&self) {
+        self.each_shard(|c| c.clear()).for_each(drop);
+    }
+
+    /// Entries stored (a sum over shards, each read in turn).
+    pub fn len(&self) -> usize {
+        self.each_shard(|c| c.len()).sum()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Total weight stored.
+    pub fn weight(&self) -> u64 {
+        self.each_shard(|c| c.weight()).sum()
+    }
+
+    /// The statistics of all shards, merged.
+    pub fn stats(&self) -> CacheStats {
+        let mut total = CacheStats::default();
+        for s in self.each_shard(|c| c.stats()) {
+            total.merge(&s);
+        }
+        total
+    }
+
+    /// The number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn each_shard<'a, R: 'a>(
+        &'a self,
+        mut f: impl FnMut(&mut Cache<K, V, C>) -> R + 'a,
+    ) -> impl Iterator<Item = R> + 'a {
+        self.shards
+            .iter()
+            .map(move |s| f(&mut s.0.lock().unwrap_or_else(PoisonError::into_inner)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_split_exactly() {
+        assert_eq!((0..4).map(|i| share(10, 4, i)).sum::<u64>(), 10);
+        assert_eq!((0..8).map(|i| share(3, 8, i)).sum::<u64>(), 3);
+        let c: SyncCache<u32, u32> = SyncCache::builder()
+            .max_entries(100)
+            .shards(8)
+            .build()
+            .unwrap();
+        for k in 0..1000 {
+            c.insert(k, k).unwrap();
+            assert!(c.len() <= 100);
+        }
+        assert!(c.len() > 50, "shards fill up: {}", c.len());
+    }
+
+    #[test]
+    fn small_bounds_use_fewer_shards() {
+        let c: SyncCache<u8, u8> = SyncCache::builder()
+            .max_entries(3)
+            .shards(64)
+            .build()
+            .unwrap();
+        assert!(c.shard_count() <= 3);
+        let c: SyncCache<u8, u8> = SyncCache::builder().max_entries(1).build().unwrap();
+        assert_eq!(c.shard_count(), 1);
+        c.insert(1, 1).unwrap();
+        assert_eq!(c.get(&1), Some(1));
+    }
+
+    #[test]
+    fn get_insert_remove_and_stats() {
+        let c = SyncCache::builder().max_entries(64).build().unwrap();
+        assert_eq!(c.insert("a".to_string(), 1), Ok(None));
+        assert_eq!(c.get("a"), Some(1));
+        assert_eq!(c.get_with("a", |v| v * 10), Some(10));
+        assert_eq!(c.get("b"), None);
+        assert!(c.contains_key("a"));
+        assert_eq!(c.remove("a"), Some(1));
+        let s = c.stats();
+        assert_eq!((s.hits, s.misses, s.inserts, s.removals), (2, 1, 1, 1));
+    }
+
+    #[test]
+    fn expiry_on_an_injected_clock_reaches_the_listener() {
+        let now = Arc::new(Mutex::new(0u64));
+        let reader = Arc::clone(&now);
+        let expired = Arc::new(Mutex::new(0u64));
+        let counter = Arc::clone(&expired);
+        let c = SyncCache::builder()
+            .max_entries(64)
+            .time_to_live(Duration::from_secs(5))
+            .eviction_listener(move |_k: u32, _v: u32, cause| {
+                assert_eq!(cause, EvictionCause::Expired);
+                *counter.lock().unwrap() += 1;
+            })
+            .clock(move || Duration::from_secs(*reader.lock().unwrap()))
+            .build()
+            .unwrap();
+        for k in 0..10 {
+            c.insert(k, k).unwrap();
+        }
+        *now.lock().unwrap() = 5;
+        assert_eq!(c.get(&0), None);
+        assert_eq!(c.purge_expired(), 9);
+        assert_eq!(*expired.lock().unwrap(), 10);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn weight_bound_across_threads() {
+        let c = Arc::new(
+            SyncCache::builder()
+                .max_weight(1000, |_k: &u64, v: &Vec<u8>| v.len() as u64)
+                .shards(4)
+                .build()
+                .unwrap(),
+        );
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || {
+                    for i in 0..500u64 {
+                        let k = t * 1000 + i;
+                        c.insert(k, vec![0u8; (i % 40) as usize + 1]).unwrap();
+                        if let Some(v) = c.get(&k) {
+                            assert_eq!(v.len(), (i % 40) as usize + 1);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(c.weight() <= 1000);
+        assert_eq!(c.stats().inserts, 2000);
+    }
+}
