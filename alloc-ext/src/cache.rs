@@ -13,7 +13,7 @@
 //!   are handed back to the caller instead.
 //!
 //! Eviction is S3-FIFO (Yang et al., SOSP 2023): new entries enter a small
-//! FIFO holding about a tenth of the capacity; entries read while there are
+//! FIFO holding a fortieth of the capacity; entries read while there are
 //! promoted to the main FIFO, the others leave and their key hash is remembered
 //! in a ghost queue, so a key that comes back soon enters the main FIFO
 //! directly. The main FIFO gives entries with a non-zero access counter
