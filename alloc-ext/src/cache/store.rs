@@ -19,9 +19,6 @@ use super::stats::CacheStats;
 
 /// The end of a list; slot indices are below it.
 const NIL: u32 = u32::MAX;
-/// The access counter saturates here, so an entry survives at most this many
-/// extra rounds of the main queue without being read again.
-const MAX_FREQ: u8 = 3;
 
 /// Why an entry left the cache through the eviction listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,9 +85,47 @@ enum Queue {
     Main,
 }
 
-struct Entry<K, V> {
+/// The saturating access counter. An enum rather than a `u8` so that
+/// `Option<Slot>` needs no separate tag: the spare values are its niche.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+enum Freq {
+    Zero,
+    One,
+    Two,
+    Three,
+}
+
+impl Freq {
+    #[inline]
+    fn up(self) -> Self {
+        match self {
+            Self::Zero => Self::One,
+            Self::One => Self::Two,
+            Self::Two | Self::Three => Self::Three,
+        }
+    }
+
+    #[inline]
+    fn down(self) -> Self {
+        match self {
+            Self::Zero | Self::One => Self::Zero,
+            Self::Two => Self::One,
+            Self::Three => Self::Two,
+        }
+    }
+}
+
+/// What a lookup touches, kept small so that more of it stays in cache.
+struct Slot<K, V> {
     key: K,
     value: V,
+    freq: Freq,
+}
+
+/// What eviction, expiry and the queues need, kept apart from the hot part.
+#[derive(Clone, Copy, Debug)]
+struct Meta {
     hash: u64,
     weight: u64,
     /// Absolute expiry from the time-to-live, `u64::MAX` without one.
@@ -99,8 +134,19 @@ struct Entry<K, V> {
     accessed_at: u64,
     prev: u32,
     next: u32,
-    freq: u8,
     queue: Queue,
+}
+
+impl Meta {
+    const VACANT: Self = Self {
+        hash: 0,
+        weight: 0,
+        expires_at: u64::MAX,
+        accessed_at: 0,
+        prev: NIL,
+        next: NIL,
+        queue: Queue::Small,
+    };
 }
 
 /// A FIFO threaded through the slab.
@@ -137,7 +183,9 @@ pub(crate) struct Limits {
 /// the hash builder.
 pub struct Cache<K, V, C = NoClock, S = DefaultHashBuilder> {
     table: HashTable<u32>,
-    slots: Vec<Option<Entry<K, V>>>,
+    slots: Vec<Option<Slot<K, V>>>,
+    /// Parallel to `slots`; meaningful only where the slot is occupied.
+    meta: Vec<Meta>,
     free: Vec<u32>,
     small: List,
     main: List,
@@ -189,6 +237,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         Self {
             table: HashTable::new(),
             slots: Vec::new(),
+            meta: Vec::new(),
             free: Vec::new(),
             small: List::EMPTY,
             main: List::EMPTY,
@@ -231,7 +280,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     }
 
     #[inline]
-    fn entry(&self, idx: u32) -> &Entry<K, V> {
+    fn slot(&self, idx: u32) -> &Slot<K, V> {
         match &self.slots[idx as usize] {
             Some(e) => e,
             None => unreachable!("the table only holds occupied slots"),
@@ -239,11 +288,26 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     }
 
     #[inline]
-    fn entry_mut(&mut self, idx: u32) -> &mut Entry<K, V> {
+    fn slot_mut(&mut self, idx: u32) -> &mut Slot<K, V> {
         match &mut self.slots[idx as usize] {
             Some(e) => e,
             None => unreachable!("the table only holds occupied slots"),
         }
+    }
+
+    #[inline]
+    fn meta(&self, idx: u32) -> &Meta {
+        &self.meta[idx as usize]
+    }
+
+    #[inline]
+    fn meta_mut(&mut self, idx: u32) -> &mut Meta {
+        &mut self.meta[idx as usize]
+    }
+
+    #[inline]
+    fn expired_at(&self, idx: u32, now: u64) -> bool {
+        self.is_expired(self.meta(idx), now)
     }
 
     #[inline]
@@ -256,7 +320,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     }
 
     #[inline]
-    fn is_expired(&self, e: &Entry<K, V>, now: u64) -> bool {
+    fn is_expired(&self, e: &Meta, now: u64) -> bool {
         self.expiring
             && (now >= e.expires_at
                 || self
@@ -291,18 +355,16 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         };
         if self.expiring {
             let now = self.now();
-            if self.is_expired(self.entry(idx), now) {
+            if self.expired_at(idx, now) {
                 self.stats.misses += 1;
                 self.evict_entry(idx, EvictionCause::Expired);
                 return None;
             }
-            self.entry_mut(idx).accessed_at = now;
+            self.meta_mut(idx).accessed_at = now;
         }
         self.stats.hits += 1;
-        let e = self.entry_mut(idx);
-        if e.freq < MAX_FREQ {
-            e.freq += 1;
-        }
+        let e = self.slot_mut(idx);
+        e.freq = e.freq.up();
         Some(&e.value)
     }
 
@@ -314,8 +376,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         Q: Hash + Eq + ?Sized,
     {
         let idx = self.find(self.hash_key(key), key)?;
-        let e = self.entry(idx);
-        (!self.is_expired(e, self.now())).then_some(&e.value)
+        (!self.expired_at(idx, self.now())).then_some(&self.slot(idx).value)
     }
 
     /// Whether a live entry for `key` exists; like [`peek`](Self::peek).
@@ -364,19 +425,20 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
             .ttl
             .map_or(u64::MAX, |ttl| now.saturating_add(ttl));
         let previous = match self.find(hash, &key) {
-            Some(idx) if self.is_expired(self.entry(idx), now) => {
+            Some(idx) if self.expired_at(idx, now) => {
                 self.evict_entry(idx, EvictionCause::Expired);
                 None
             }
             Some(idx) => {
                 self.stats.updates += 1;
-                let e = self.entry_mut(idx);
-                let old_weight = core::mem::replace(&mut e.weight, weight);
+                let e = self.slot_mut(idx);
                 let old = core::mem::replace(&mut e.value, value);
-                e.expires_at = expires_at;
-                e.accessed_at = now;
-                e.freq = (e.freq + 1).min(MAX_FREQ);
-                let queue = e.queue;
+                e.freq = e.freq.up();
+                let m = self.meta_mut(idx);
+                let old_weight = core::mem::replace(&mut m.weight, weight);
+                m.expires_at = expires_at;
+                m.accessed_at = now;
+                let queue = m.queue;
                 let list = self.list_mut(queue);
                 list.weight = list.weight - old_weight + weight;
                 self.enforce_capacity(now);
@@ -392,21 +454,24 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         } else {
             Queue::Small
         };
-        let entry = Entry {
+        let slot = Slot {
             key,
             value,
+            freq: Freq::Zero,
+        };
+        let meta = Meta {
             hash,
             weight,
             expires_at,
             accessed_at: now,
             prev: NIL,
             next: NIL,
-            freq: 0,
             queue,
         };
         let idx = match self.free.pop() {
             Some(idx) => {
-                self.slots[idx as usize] = Some(entry);
+                self.slots[idx as usize] = Some(slot);
+                self.meta[idx as usize] = meta;
                 idx
             }
             None => {
@@ -414,16 +479,14 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
                     .ok()
                     .filter(|&i| i != NIL)
                     .unwrap_or_else(|| panic!("cache cannot hold more than {NIL} entries"));
-                self.slots.push(Some(entry));
+                self.slots.push(Some(slot));
+                self.meta.push(meta);
                 idx
             }
         };
-        let slots = &self.slots;
+        let meta = &self.meta;
         self.table
-            .insert_unique(hash, idx, |&i| match &slots[i as usize] {
-                Some(e) => e.hash,
-                None => 0,
-            });
+            .insert_unique(hash, idx, |&i| meta[i as usize].hash);
         self.push_back(idx);
         self.enforce_capacity(now);
         Ok(previous)
@@ -447,7 +510,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         Q: Eq + ?Sized,
     {
         let idx = self.find(hash, key)?;
-        if self.is_expired(self.entry(idx), self.now()) {
+        if self.expired_at(idx, self.now()) {
             self.evict_entry(idx, EvictionCause::Expired);
             return None;
         }
@@ -464,11 +527,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         }
         let now = self.now();
         let expired: Vec<u32> = (0..self.slots.len() as u32)
-            .filter(|&i| {
-                self.slots[i as usize]
-                    .as_ref()
-                    .is_some_and(|e| self.is_expired(e, now))
-            })
+            .filter(|&i| self.slots[i as usize].is_some() && self.expired_at(i, now))
             .collect();
         for &idx in &expired {
             self.evict_entry(idx, EvictionCause::Expired);
@@ -481,6 +540,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     pub fn clear(&mut self) {
         self.table.clear();
         self.slots.clear();
+        self.meta.clear();
         self.free.clear();
         self.small = List::EMPTY;
         self.main = List::EMPTY;
@@ -520,9 +580,11 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     /// Visits every live entry, in no particular order.
     pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
         let now = self.now();
-        for e in self.slots.iter().flatten() {
-            if !self.is_expired(e, now) {
-                f(&e.key, &e.value);
+        for (e, m) in self.slots.iter().zip(&self.meta) {
+            if let Some(e) = e {
+                if !self.is_expired(m, now) {
+                    f(&e.key, &e.value);
+                }
             }
         }
     }
@@ -553,18 +615,16 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
 
     fn evict_from_small(&mut self, now: u64) {
         let idx = self.small.head;
-        let e = self.entry(idx);
-        if self.is_expired(e, now) {
+        if self.expired_at(idx, now) {
             self.evict_entry(idx, EvictionCause::Expired);
-        } else if e.freq > 0 {
+        } else if self.slot(idx).freq > Freq::Zero {
             // Read while on probation: promote with a fresh counter.
             self.list_remove(idx);
-            let e = self.entry_mut(idx);
-            e.freq = 0;
-            e.queue = Queue::Main;
+            self.slot_mut(idx).freq = Freq::Zero;
+            self.meta_mut(idx).queue = Queue::Main;
             self.push_back(idx);
         } else {
-            let hash = e.hash;
+            let hash = self.meta(idx).hash;
             // A third of the resident count: tuned on the same Zipf traces,
             // where a ghost as large as the main queue readmitted too many
             // keys that were not coming back often.
@@ -576,12 +636,12 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
 
     fn evict_from_main(&mut self, now: u64) {
         let idx = self.main.head;
-        let e = self.entry(idx);
-        if self.is_expired(e, now) {
+        if self.expired_at(idx, now) {
             self.evict_entry(idx, EvictionCause::Expired);
-        } else if e.freq > 0 {
+        } else if self.slot(idx).freq > Freq::Zero {
             self.list_remove(idx);
-            self.entry_mut(idx).freq -= 1;
+            let e = self.slot_mut(idx);
+            e.freq = e.freq.down();
             self.push_back(idx);
         } else {
             self.evict_entry(idx, EvictionCause::Capacity);
@@ -602,13 +662,14 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     /// Takes the entry out of the table, its queue and the slab.
     fn unlink(&mut self, idx: u32) -> (K, V) {
         self.list_remove(idx);
-        let hash = self.entry(idx).hash;
+        let hash = self.meta(idx).hash;
         if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
             found.remove();
         }
         let Some(e) = self.slots[idx as usize].take() else {
             unreachable!("unlinking an occupied slot")
         };
+        self.meta[idx as usize] = Meta::VACANT;
         self.free.push(idx);
         (e.key, e.value)
     }
@@ -621,20 +682,17 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     }
 
     fn push_back(&mut self, idx: u32) {
-        let (queue, weight) = {
-            let e = self.entry(idx);
-            (e.queue, e.weight)
-        };
+        let Meta { queue, weight, .. } = *self.meta(idx);
         let list = *self.list_mut(queue);
         {
-            let e = self.entry_mut(idx);
+            let e = self.meta_mut(idx);
             e.prev = list.tail;
             e.next = NIL;
         }
         if list.tail == NIL {
             self.list_mut(queue).head = idx;
         } else {
-            self.entry_mut(list.tail).next = idx;
+            self.meta_mut(list.tail).next = idx;
         }
         let list = self.list_mut(queue);
         list.tail = idx;
@@ -643,19 +701,22 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     }
 
     fn list_remove(&mut self, idx: u32) {
-        let (queue, weight, prev, next) = {
-            let e = self.entry(idx);
-            (e.queue, e.weight, e.prev, e.next)
-        };
+        let Meta {
+            queue,
+            weight,
+            prev,
+            next,
+            ..
+        } = *self.meta(idx);
         if prev == NIL {
             self.list_mut(queue).head = next;
         } else {
-            self.entry_mut(prev).next = next;
+            self.meta_mut(prev).next = next;
         }
         if next == NIL {
             self.list_mut(queue).tail = prev;
         } else {
-            self.entry_mut(next).prev = prev;
+            self.meta_mut(next).prev = prev;
         }
         let list = self.list_mut(queue);
         list.len -= 1;
