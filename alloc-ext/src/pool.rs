@@ -25,6 +25,6 @@ mod store;
 
 pub use config::{ConfigError, Growth, PoolBuilder, PoolConfig};
 pub use guard::{Pool, Pooled};
-pub use high_frequency::{HfPooled, HighFrequencyPool};
+pub use high_frequency::{HfPooled, HfSlot, HighFrequencyPool};
 pub use stats::PoolStats;
 pub use store::PoolStore;

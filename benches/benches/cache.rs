@@ -82,7 +82,10 @@ fn print_hit_ratios() {
             false
         }
     });
-    let ours_sync = SyncCache::builder().max_entries(ZIPF_CAPACITY).build().expect("valid");
+    let ours_sync = SyncCache::builder()
+        .max_entries(ZIPF_CAPACITY)
+        .build()
+        .expect("valid");
     let r_ours_sync = hit_ratio(&trace, |k| {
         ours_sync.get(&k).is_some() || {
             let _ = ours_sync.insert(k, k);
@@ -117,7 +120,10 @@ fn get_hit(c: &mut Criterion) {
 
     let mut ours = Cache::with_max_entries(2 * RESIDENT as usize);
     let mut qc = quick_cache::unsync::Cache::new(2 * RESIDENT as usize);
-    let ours_sync = SyncCache::builder().max_entries(2 * RESIDENT as usize).build().expect("valid");
+    let ours_sync = SyncCache::builder()
+        .max_entries(2 * RESIDENT as usize)
+        .build()
+        .expect("valid");
     let qc_sync = quick_cache::sync::Cache::new(2 * RESIDENT as usize);
     let moka = moka::sync::Cache::new(2 * RESIDENT);
     for k in 0..RESIDENT {

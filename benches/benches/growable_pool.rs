@@ -27,9 +27,10 @@ fn single_thread(c: &mut Criterion) {
     let mut hf = HighFrequencyPool::new(1024, 16, buffer, clear);
     g.bench_function("mechops_high_frequency", |b| {
         b.iter(|| {
-            let mut v = hf.take().unwrap_or_default();
-            black_box(&mut v);
-            hf.put(v);
+            if let Some(slot) = hf.take() {
+                black_box(hf.get_mut(&slot));
+                hf.put(slot);
+            }
         })
     });
 

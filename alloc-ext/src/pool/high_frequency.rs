@@ -1,9 +1,15 @@
-//! The lowest-latency pool: a `&mut self` LIFO stack with inlined hooks.
+//! The lowest-latency pool: a `&mut self` pool whose objects never move.
 //!
-//! Nothing here is shared, so nothing is atomic: acquiring and releasing are a
-//! `Vec` pop and push plus plain counter updates, and the create and reset
-//! hooks are generic parameters the compiler inlines rather than boxed
-//! closures. The live count never exceeds the maximum given at construction.
+//! Objects live in a slab (`Vec<T>`) for the pool's whole life; what moves is
+//! a 32-bit index on a LIFO stack of idle slots. Acquiring pops an index,
+//! releasing resets the object in place and pushes the index back: no object
+//! is copied, nothing is atomic, and the create and reset hooks are generic
+//! parameters the compiler inlines.
+//!
+//! Invariants: the slab never holds more than `max_size` objects; an index is
+//! either on the idle stack or held by exactly one [`HfSlot`] or guard, never
+//! both (tokens are neither `Clone` nor `Copy`); every object is reset before
+//! its index goes back on the stack.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -11,13 +17,30 @@ use core::ops::{Deref, DerefMut};
 
 use super::stats::PoolStats;
 
+/// A slot on loan from a [`HighFrequencyPool`]: hand it back with
+/// [`HighFrequencyPool::put`]. A token dropped without being put back keeps
+/// its object out of circulation (counted as in use) until the pool drops.
+///
+/// A token only makes sense for the pool that issued it: used with another
+/// pool it names that pool's object of the same index (or panics on an
+/// index past its end), which is a logic error but never memory-unsafe.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a slot not put back stays out of the pool"]
+pub struct HfSlot(u32);
+
 /// A single-owner pool for hot loops; see the module docs.
 pub struct HighFrequencyPool<T, F, R> {
-    idle: Vec<T>,
+    slab: Vec<T>,
+    idle: Vec<u32>,
     create: F,
     reset: R,
     max_size: usize,
-    in_use: usize,
+    /// The fast path counts only these two; hits and objects in use follow
+    /// from them and the cold-path counters.
+    acquired: u64,
+    released: u64,
+    high_water: u64,
+    /// Cold-path counters: created, misses, exhausted.
     stats: PoolStats,
 }
 
@@ -25,7 +48,7 @@ impl<T, F, R> fmt::Debug for HighFrequencyPool<T, F, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HighFrequencyPool")
             .field("max_size", &self.max_size)
-            .field("in_use", &self.in_use)
+            .field("live", &self.slab.len())
             .field("idle", &self.idle.len())
             .finish_non_exhaustive()
     }
@@ -36,18 +59,27 @@ where
     F: FnMut() -> T,
     R: FnMut(&mut T),
 {
-    /// A pool of at most `max_size` live objects with `prefill` of them
-    /// created up front (capped at `max_size`).
+    /// A pool of at most `max_size` objects (capped at `u32::MAX`) with
+    /// `prefill` of them created up front (capped at `max_size`).
     pub fn new(max_size: usize, prefill: usize, mut create: F, reset: R) -> Self {
+        let max_size = max_size.min(u32::MAX as usize);
         let prefill = prefill.min(max_size);
-        let mut idle = Vec::with_capacity(max_size.min(4096).max(prefill));
-        idle.extend((0..prefill).map(|_| create()));
+        let reserve = max_size.min(4096).max(prefill);
+        let mut slab = Vec::with_capacity(reserve);
+        slab.extend((0..prefill).map(|_| create()));
+        let mut idle = Vec::with_capacity(reserve);
+        // Lowest index on top, so the first objects handed out are the
+        // first created.
+        idle.extend((0..prefill as u32).rev());
         Self {
+            slab,
             idle,
             create,
             reset,
             max_size,
-            in_use: 0,
+            acquired: 0,
+            released: 0,
+            high_water: 0,
             stats: PoolStats {
                 created: prefill as u64,
                 ..PoolStats::default()
@@ -55,65 +87,62 @@ where
         }
     }
 
-    /// Hands out an object: the most recently returned one, else a new one;
+    /// Hands out a slot: the most recently returned one, else a new object;
     /// `None` at the maximum size.
     #[inline]
-    pub fn take(&mut self) -> Option<T> {
-        let obj = match self.idle.pop() {
-            Some(obj) => {
-                self.stats.hits += 1;
-                obj
-            }
+    pub fn take(&mut self) -> Option<HfSlot> {
+        let index = match self.idle.pop() {
+            Some(index) => index,
             None => self.grow()?,
         };
-        self.in_use += 1;
-        self.stats.acquired += 1;
-        if self.in_use as u64 > self.stats.high_water {
-            self.stats.high_water = self.in_use as u64;
+        self.acquired += 1;
+        let in_use = self.acquired - self.released;
+        if in_use > self.high_water {
+            self.high_water = in_use;
         }
-        Some(obj)
+        Some(HfSlot(index))
     }
 
     #[cold]
-    fn grow(&mut self) -> Option<T> {
-        if self.idle.len() + self.in_use >= self.max_size {
+    fn grow(&mut self) -> Option<u32> {
+        if self.slab.len() >= self.max_size {
             self.stats.exhausted += 1;
             return None;
         }
         self.stats.misses += 1;
         self.stats.created += 1;
-        Some((self.create)())
+        // `max_size` is capped at `u32::MAX`, so the index fits.
+        let index = self.slab.len() as u32;
+        let obj = (self.create)();
+        self.slab.push(obj);
+        Some(index)
     }
 
-    /// Takes back an object from [`take`](Self::take), resetting it. Objects
-    /// beyond those handed out are dropped so the maximum holds.
+    /// The object behind a slot.
     #[inline]
-    pub fn put(&mut self, mut obj: T) {
-        if self.in_use == 0 {
-            return;
-        }
-        (self.reset)(&mut obj);
-        self.in_use -= 1;
-        self.stats.released += 1;
-        self.idle.push(obj);
+    pub fn get(&self, slot: &HfSlot) -> &T {
+        &self.slab[slot.0 as usize]
+    }
+
+    /// The object behind a slot, for changes.
+    #[inline]
+    pub fn get_mut(&mut self, slot: &HfSlot) -> &mut T {
+        &mut self.slab[slot.0 as usize]
+    }
+
+    /// Takes a slot back, resetting its object in place.
+    #[inline]
+    pub fn put(&mut self, slot: HfSlot) {
+        (self.reset)(&mut self.slab[slot.0 as usize]);
+        self.released += 1;
+        self.idle.push(slot.0);
     }
 
     /// Hands out an object in a guard that puts it back on drop.
     #[inline]
     pub fn acquire(&mut self) -> Option<HfPooled<'_, T, F, R>> {
-        let obj = self.take()?;
-        Some(HfPooled {
-            obj: Some(obj),
-            pool: self,
-        })
-    }
-
-    /// Drops idle objects until at most `keep` remain; returns how many went.
-    pub fn shrink_idle_to(&mut self, keep: usize) -> usize {
-        let excess = self.idle.len().saturating_sub(keep);
-        self.idle.drain(..excess);
-        self.stats.shrunk += excess as u64;
-        excess
+        let index = self.take()?.0;
+        Some(HfPooled { index, pool: self })
     }
 
     /// Objects idle in the pool.
@@ -124,8 +153,12 @@ where
     /// A snapshot of the statistics.
     pub fn stats(&self) -> PoolStats {
         PoolStats {
-            in_use: self.in_use as u64,
+            acquired: self.acquired,
+            released: self.released,
+            hits: self.acquired - self.stats.misses,
+            in_use: self.acquired - self.released,
             idle: self.idle.len() as u64,
+            high_water: self.high_water,
             ..self.stats
         }
     }
@@ -137,7 +170,7 @@ where
     F: FnMut() -> T,
     R: FnMut(&mut T),
 {
-    obj: Option<T>,
+    index: u32,
     pool: &'a mut HighFrequencyPool<T, F, R>,
 }
 
@@ -145,24 +178,21 @@ impl<T, F: FnMut() -> T, R: FnMut(&mut T)> Deref for HfPooled<'_, T, F, R> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
-        // The option is `Some` from construction until drop.
-        self.obj.as_ref().unwrap_or_else(|| unreachable!())
+        &self.pool.slab[self.index as usize]
     }
 }
 
 impl<T, F: FnMut() -> T, R: FnMut(&mut T)> DerefMut for HfPooled<'_, T, F, R> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        self.obj.as_mut().unwrap_or_else(|| unreachable!())
+        &mut self.pool.slab[self.index as usize]
     }
 }
 
 impl<T, F: FnMut() -> T, R: FnMut(&mut T)> Drop for HfPooled<'_, T, F, R> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(obj) = self.obj.take() {
-            self.pool.put(obj);
-        }
+        self.pool.put(HfSlot(self.index));
     }
 }
 
@@ -171,39 +201,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reuses_and_resets() {
+    fn reuses_and_resets_in_place() {
         let mut p = HighFrequencyPool::new(4, 1, Vec::<u8>::new, |v: &mut Vec<u8>| v.clear());
         {
             let mut g = p.acquire().unwrap();
             g.push(9);
         }
-        assert!(p.take().unwrap().is_empty());
+        let s = p.take().unwrap();
+        assert!(p.get(&s).is_empty());
+        p.get_mut(&s).push(1);
+        p.put(s);
         let st = p.stats();
-        assert_eq!((st.hits, st.misses, st.created), (2, 0, 1));
+        assert_eq!((st.hits, st.misses, st.created, st.in_use), (2, 0, 1, 0));
     }
 
     #[test]
-    fn never_exceeds_max() {
+    fn never_exceeds_max_and_tracks_high_water() {
         let mut p = HighFrequencyPool::new(2, 0, || 0u8, |_: &mut u8| {});
         let a = p.take().unwrap();
         let b = p.take().unwrap();
+        assert_ne!(a, b);
         assert!(p.take().is_none());
-        assert_eq!(p.stats().exhausted, 1);
+        let st = p.stats();
+        assert_eq!((st.exhausted, st.misses, st.high_water), (1, 2, 2));
         p.put(a);
         p.put(b);
-        p.put(5);
-        assert_eq!(
-            p.idle(),
-            2,
-            "an object that was never handed out is refused"
-        );
+        assert_eq!(p.idle(), 2);
+        assert_eq!(p.stats().in_use, 0);
     }
 
     #[test]
-    fn shrink_keeps_the_requested_number() {
-        let mut p = HighFrequencyPool::new(8, 6, || 0u8, |_: &mut u8| {});
-        assert_eq!(p.shrink_idle_to(2), 4);
-        assert_eq!(p.idle(), 2);
-        assert_eq!(p.stats().shrunk, 4);
+    fn lifo_hands_back_the_last_returned() {
+        let mut n = 0u8;
+        let mut p = HighFrequencyPool::new(
+            4,
+            0,
+            move || {
+                n += 1;
+                n
+            },
+            |_: &mut u8| {},
+        );
+        let a = p.take().unwrap();
+        let b = p.take().unwrap();
+        p.put(a);
+        p.put(b);
+        let c = p.take().unwrap();
+        assert_eq!(*p.get(&c), 2);
+        p.put(c);
     }
 }
