@@ -9,7 +9,7 @@
 //!   on every miss. Printed once per run, before the timings.
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
-use std::hint::black_box;
+use core::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mechops_alloc::cache::Cache;

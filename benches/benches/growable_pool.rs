@@ -5,9 +5,9 @@
 //! no reset hook, so its loop clears the buffer itself.
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
-use std::hint::black_box;
+use core::hint::black_box;
+use core::time::Duration;
 use std::sync::Arc;
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mechops_alloc::pool::{HighFrequencyPool, Pool, PoolBuilder};
@@ -143,7 +143,7 @@ fn two_threads(c: &mut Criterion) {
 type Local = mechops_std::pool::LocalCache<Vec<u8>, fn(&mut Vec<u8>)>;
 
 thread_local! {
-    static LOCAL: std::cell::RefCell<Option<Local>> = const { std::cell::RefCell::new(None) };
+    static LOCAL: core::cell::RefCell<Option<Local>> = const { core::cell::RefCell::new(None) };
 }
 
 fn thread_local_cache(pool: &SharedPool<Vec<u8>>, f: impl FnOnce(&mut Local)) {
