@@ -144,6 +144,7 @@ macro_rules! const_unless_loom {
         $(#[$attr])* $vis fn $($rest)*
     };
 }
+pub(crate) use const_unless_loom;
 
 /// The head word of the free list: the top slot index in the low bits, the
 /// generation tag in the high bits.
