@@ -2,9 +2,10 @@
 //! touch the heap: a counting global allocator records every allocation made
 //! by the measuring thread while the operations run.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::hint::black_box;
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::Cell;
+use core::hint::black_box;
+use std::alloc::System;
 
 use mechops_core::lru::LruCache;
 use mechops_core::metrics::{Counter, Histogram, LocalHistogram, Quantile};
