@@ -230,8 +230,26 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         while self.pop_lru().is_some() {}
     }
 
+    /// The entry at `index`, without a bounds check.
+    #[inline(always)]
+    fn slot(&self, index: u32) -> &Entry<K, V> {
+        debug_assert!((index as usize) < N, "index {index} out of bounds");
+        // SAFETY: every index the cache stores (bucket heads, chain, list and
+        // free links, `head`, `tail`, `free`) was handed out below `used`,
+        // which never exceeds `N`, and callers check for `NIL` first.
+        unsafe { self.entries.get_unchecked(index as usize) }
+    }
+
+    /// The entry at `index`, mutably, without a bounds check.
+    #[inline(always)]
+    fn slot_mut(&mut self, index: u32) -> &mut Entry<K, V> {
+        debug_assert!((index as usize) < N, "index {index} out of bounds");
+        // SAFETY: as in `slot`.
+        unsafe { self.entries.get_unchecked_mut(index as usize) }
+    }
+
     fn entry_at(&self, index: u32) -> (&K, &V) {
-        let entry = &self.entries[index as usize];
+        let entry = self.slot(index);
         // SAFETY: callers pass indices taken from the recency list, whose
         // entries are initialised (module invariant).
         unsafe { (entry.key.assume_init_ref(), entry.value.assume_init_ref()) }
@@ -240,8 +258,8 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     /// Moves the key and value out of a slot the caller has just unlinked
     /// from both the chain and the recency list.
     fn take(&mut self, index: u32) -> (K, V) {
-        let entry = &mut self.entries[index as usize];
         self.len -= 1;
+        let entry = self.slot_mut(index);
         // SAFETY: the slot was on the recency list until the caller unlinked
         // it, so both fields are initialised; the slot now goes to the free
         // list, which never reads them, so they are read out exactly once.
@@ -249,7 +267,7 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     }
 
     fn push_free(&mut self, index: u32) {
-        self.entries[index as usize].next = self.free;
+        self.slot_mut(index).next = self.free;
         self.free = index;
     }
 
@@ -261,17 +279,17 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
 
     /// Removes `index` from its bucket's chain.
     fn unlink_chain(&mut self, index: u32) {
-        let bucket = Self::bucket_of(self.entries[index as usize].hash);
-        let after = self.entries[index as usize].chain;
+        let bucket = Self::bucket_of(self.slot(index).hash);
+        let after = self.slot(index).chain;
         if self.buckets[bucket] == index {
             self.buckets[bucket] = after;
             return;
         }
         let mut at = self.buckets[bucket];
         while at != NIL {
-            let chain = self.entries[at as usize].chain;
+            let chain = self.slot(at).chain;
             if chain == index {
-                self.entries[at as usize].chain = after;
+                self.slot_mut(at).chain = after;
                 return;
             }
             at = chain;
@@ -282,16 +300,16 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     /// Removes `index` from the recency list.
     #[inline]
     fn unlink_list(&mut self, index: u32) {
-        let Entry { prev, next, .. } = self.entries[index as usize];
+        let &Entry { prev, next, .. } = self.slot(index);
         if prev == NIL {
             self.head = next;
         } else {
-            self.entries[prev as usize].next = next;
+            self.slot_mut(prev).next = next;
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            self.entries[next as usize].prev = prev;
+            self.slot_mut(next).prev = prev;
         }
     }
 
@@ -299,13 +317,13 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     #[inline]
     fn link_front(&mut self, index: u32) {
         let old_head = self.head;
-        let entry = &mut self.entries[index as usize];
+        let entry = self.slot_mut(index);
         entry.prev = NIL;
         entry.next = old_head;
         if old_head == NIL {
             self.tail = index;
         } else {
-            self.entries[old_head as usize].prev = index;
+            self.slot_mut(old_head).prev = index;
         }
         self.head = index;
     }
@@ -335,9 +353,12 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
         if N == 0 {
             return None;
         }
-        let mut at = self.buckets[Self::bucket_of(hash)];
+        let bucket = Self::bucket_of(hash);
+        debug_assert!(bucket < N);
+        // SAFETY: `bucket_of` maps a 32-bit hash `h` to `h * N / 2^32 < N`.
+        let mut at = unsafe { *self.buckets.get_unchecked(bucket) };
         while at != NIL {
-            let entry = &self.entries[at as usize];
+            let entry = self.slot(at);
             // SAFETY: chains hold only linked entries, whose keys are
             // initialised (module invariant).
             if entry.hash == hash && unsafe { entry.key.assume_init_ref() }.borrow() == key {
@@ -373,7 +394,7 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
                 self.touch(index);
                 // SAFETY: `find` returns only linked entries, which are
                 // initialised.
-                Some(unsafe { self.entries[index as usize].value.assume_init_mut() })
+                Some(unsafe { self.slot_mut(index).value.assume_init_mut() })
             }
             None => {
                 self.stats.misses += 1;
@@ -417,7 +438,7 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
         let hash = self.hash(&key);
         if let Some(index) = self.find(hash, &key) {
             self.touch(index);
-            let entry = &mut self.entries[index as usize];
+            let entry = self.slot_mut(index);
             // SAFETY: `find` returns only linked entries, whose fields are
             // initialised; each is read out once and overwritten at once.
             let old = unsafe {
@@ -430,7 +451,7 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
         }
         let (index, evicted) = if self.free != NIL {
             let index = self.free;
-            self.free = self.entries[index as usize].next;
+            self.free = self.slot(index).next;
             (index, None)
         } else if (self.used as usize) < N {
             self.used += 1;
@@ -444,7 +465,7 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
         };
         let bucket = Self::bucket_of(hash);
         let chain = self.buckets[bucket];
-        let entry = &mut self.entries[index as usize];
+        let entry = self.slot_mut(index);
         entry.key.write(key);
         entry.value.write(value);
         entry.hash = hash;
@@ -483,7 +504,7 @@ impl<K, V, const N: usize, S> Drop for LruCache<K, V, N, S> {
     fn drop(&mut self) {
         let mut at = self.head;
         while at != NIL {
-            let entry = &mut self.entries[at as usize];
+            let entry = self.slot_mut(at);
             at = entry.next;
             // SAFETY: entries on the recency list are initialised, and each
             // is visited once; nothing reads them afterwards.
