@@ -11,8 +11,12 @@
 //!   the recency list; then it is also on exactly one hash chain, the one of
 //!   its bucket. Every other slot is either on the free list or at or past
 //!   the `used` mark (never occupied yet).
-//! - The recency list runs from the most recently used entry (`head`) to
-//!   the least (`tail`), and `len` is its length.
+//! - The recency list is circular: it runs from the most recently used entry
+//!   (`head`) through `next` links to the least recently used, whose `next`
+//!   is `head` again (so `head.prev` is the tail), and `len` is its length.
+//!   Being circular, it needs no end-of-list checks when relinking, and
+//!   refreshing the tail, the common case when a scan cycles through the
+//!   cache, is a single move of `head`.
 //! - `get`, `get_mut`, `insert` and `remove` cost O(1) expected: one hash, a
 //!   chain walk whose expected length stays below 1.5 entries (the index never
 //!   has more entries than buckets), and a constant number of link updates.
@@ -113,7 +117,6 @@ pub struct LruCache<K, V, const N: usize, S = DefaultHashBuilder> {
     entries: [Entry<K, V>; N],
     buckets: [u32; N],
     head: u32,
-    tail: u32,
     free: u32,
     used: u32,
     len: u32,
@@ -145,7 +148,6 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
             entries: [const { Entry::VACANT }; N],
             buckets: [NIL; N],
             head: NIL,
-            tail: NIL,
             free: NIL,
             used: 0,
             len: 0,
@@ -197,14 +199,14 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         Iter {
             entries: &self.entries,
             front: self.head,
-            back: self.tail,
+            back: self.tail(),
             remaining: self.len(),
         }
     }
 
     /// The least recently used entry, without touching it.
     pub fn peek_lru(&self) -> Option<(&K, &V)> {
-        (self.tail != NIL).then(|| self.entry_at(self.tail))
+        (self.head != NIL).then(|| self.entry_at(self.tail()))
     }
 
     /// The most recently used entry, without touching it.
@@ -214,10 +216,10 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
 
     /// Removes and returns the least recently used entry.
     pub fn pop_lru(&mut self) -> Option<(K, V)> {
-        if self.tail == NIL {
+        if self.head == NIL {
             return None;
         }
-        let index = self.tail;
+        let index = self.tail();
         self.unlink_chain(index);
         self.unlink_list(index);
         let entry = self.take(index);
@@ -235,7 +237,7 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     fn slot(&self, index: u32) -> &Entry<K, V> {
         debug_assert!((index as usize) < N, "index {index} out of bounds");
         // SAFETY: every index the cache stores (bucket heads, chain, list and
-        // free links, `head`, `tail`, `free`) was handed out below `used`,
+        // free links, `head`, `free`) was handed out below `used`,
         // which never exceeds `N`, and callers check for `NIL` first.
         unsafe { self.entries.get_unchecked(index as usize) }
     }
@@ -297,43 +299,75 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         unreachable!("linked entry missing from its hash chain");
     }
 
+    /// The least recently used entry's index; `head` must not be `NIL`.
+    #[inline]
+    fn tail(&self) -> u32 {
+        if self.head == NIL {
+            NIL
+        } else {
+            self.slot(self.head).prev
+        }
+    }
+
     /// Removes `index` from the recency list.
     #[inline]
     fn unlink_list(&mut self, index: u32) {
         let &Entry { prev, next, .. } = self.slot(index);
-        if prev == NIL {
-            self.head = next;
-        } else {
-            self.slot_mut(prev).next = next;
+        if next == index {
+            // The only entry.
+            self.head = NIL;
+            return;
         }
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            self.slot_mut(next).prev = prev;
+        self.slot_mut(prev).next = next;
+        self.slot_mut(next).prev = prev;
+        if self.head == index {
+            self.head = next;
         }
     }
 
-    /// Puts `index` at the most recently used end of the list.
+    /// Puts `index`, which is on no list, at the most recently used end.
     #[inline]
     fn link_front(&mut self, index: u32) {
-        let old_head = self.head;
-        let entry = self.slot_mut(index);
-        entry.prev = NIL;
-        entry.next = old_head;
-        if old_head == NIL {
-            self.tail = index;
+        let head = self.head;
+        if head == NIL {
+            let entry = self.slot_mut(index);
+            entry.prev = index;
+            entry.next = index;
         } else {
-            self.slot_mut(old_head).prev = index;
+            let tail = self.slot(head).prev;
+            let entry = self.slot_mut(index);
+            entry.prev = tail;
+            entry.next = head;
+            self.slot_mut(tail).next = index;
+            self.slot_mut(head).prev = index;
         }
         self.head = index;
     }
 
+    /// Marks `index` most recently used.
     #[inline]
     fn touch(&mut self, index: u32) {
-        if self.head != index {
-            self.unlink_list(index);
-            self.link_front(index);
+        let head = self.head;
+        if head == index {
+            return;
         }
+        let &Entry { prev, next, .. } = self.slot(index);
+        if next == head {
+            // The tail: rotating the circle makes it the head.
+            self.head = index;
+            return;
+        }
+        // Unlink from the middle (neither head nor tail, so at least three
+        // entries and `prev`, `next`, head and tail are all others).
+        self.slot_mut(prev).next = next;
+        self.slot_mut(next).prev = prev;
+        let tail = self.slot(head).prev;
+        let entry = self.slot_mut(index);
+        entry.prev = tail;
+        entry.next = head;
+        self.slot_mut(tail).next = index;
+        self.slot_mut(head).prev = index;
+        self.head = index;
     }
 }
 
@@ -457,7 +491,7 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
             self.used += 1;
             (self.used - 1, None)
         } else {
-            let index = self.tail;
+            let index = self.tail();
             self.unlink_chain(index);
             self.unlink_list(index);
             self.stats.evictions += 1;
@@ -503,7 +537,7 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
 impl<K, V, const N: usize, S> Drop for LruCache<K, V, N, S> {
     fn drop(&mut self) {
         let mut at = self.head;
-        while at != NIL {
+        for _ in 0..self.len {
             let entry = self.slot_mut(at);
             at = entry.next;
             // SAFETY: entries on the recency list are initialised, and each
