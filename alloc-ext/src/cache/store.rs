@@ -364,7 +364,11 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         }
         self.stats.hits += 1;
         let e = self.slot_mut(idx);
-        e.freq = e.freq.up();
+        // Hot entries sit at the top count; not storing the same value again
+        // keeps their cache lines clean.
+        if e.freq != Freq::Three {
+            e.freq = e.freq.up();
+        }
         Some(&e.value)
     }
 
