@@ -79,9 +79,22 @@ impl<T> SharedPool<T> {
     }
 
     /// Hands out an object, growing if needed; `None` at the maximum size.
-    pub fn acquire(&self) -> Option<SharedPooled<T>> {
+    ///
+    /// The guard borrows the pool, so acquiring touches no reference count;
+    /// [`acquire_owned`](Self::acquire_owned) gives a guard that owns a
+    /// handle instead, for objects that must outlive the borrow.
+    pub fn acquire(&self) -> Option<SharedPooled<'_, T>> {
         let obj = self.shared.lock().take()?;
         Some(SharedPooled {
+            obj: Some(obj),
+            shared: &self.shared,
+        })
+    }
+
+    /// Like [`acquire`](Self::acquire), with a `'static` guard.
+    pub fn acquire_owned(&self) -> Option<OwnedPooled<T>> {
+        let obj = self.shared.lock().take()?;
+        Some(OwnedPooled {
             obj: Some(obj),
             shared: Arc::clone(&self.shared),
         })
@@ -119,12 +132,12 @@ impl<T> SharedPool<T> {
 }
 
 /// An object on loan from a [`SharedPool`]; returned (and reset) on drop.
-pub struct SharedPooled<T> {
+pub struct SharedPooled<'a, T> {
     obj: Option<T>,
-    shared: Arc<Shared<T>>,
+    shared: &'a Shared<T>,
 }
 
-impl<T> SharedPooled<T> {
+impl<T> SharedPooled<'_, T> {
     /// Takes the object out of the pool for good; its slot is freed.
     pub fn detach(mut self) -> T {
         self.shared.lock().detach();
@@ -134,7 +147,7 @@ impl<T> SharedPooled<T> {
     }
 }
 
-impl<T> Deref for SharedPooled<T> {
+impl<T> Deref for SharedPooled<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         self.obj
@@ -143,7 +156,7 @@ impl<T> Deref for SharedPooled<T> {
     }
 }
 
-impl<T> DerefMut for SharedPooled<T> {
+impl<T> DerefMut for SharedPooled<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         self.obj
             .as_mut()
@@ -151,13 +164,61 @@ impl<T> DerefMut for SharedPooled<T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for SharedPooled<T> {
+impl<T: fmt::Debug> fmt::Debug for SharedPooled<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("SharedPooled").field(&self.obj).finish()
     }
 }
 
-impl<T> Drop for SharedPooled<T> {
+impl<T> Drop for SharedPooled<'_, T> {
+    fn drop(&mut self) {
+        if let Some(obj) = self.obj.take() {
+            self.shared.lock().put(obj);
+        }
+    }
+}
+
+/// An object on loan from a [`SharedPool`] that keeps the pool alive;
+/// returned (and reset) on drop.
+pub struct OwnedPooled<T> {
+    obj: Option<T>,
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> OwnedPooled<T> {
+    /// Takes the object out of the pool for good; its slot is freed.
+    pub fn detach(mut self) -> T {
+        self.shared.lock().detach();
+        self.obj
+            .take()
+            .unwrap_or_else(|| unreachable!("the object is present until drop"))
+    }
+}
+
+impl<T> Deref for OwnedPooled<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.obj
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the object is present until drop"))
+    }
+}
+
+impl<T> DerefMut for OwnedPooled<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.obj
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("the object is present until drop"))
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for OwnedPooled<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OwnedPooled").field(&self.obj).finish()
+    }
+}
+
+impl<T> Drop for OwnedPooled<T> {
     fn drop(&mut self) {
         if let Some(obj) = self.obj.take() {
             self.shared.lock().put(obj);
@@ -312,6 +373,19 @@ mod tests {
         assert!(p.acquire().unwrap().is_empty());
         let s = p.stats();
         assert_eq!((s.released, s.hits, s.misses), (2, 1, 1));
+    }
+
+    #[test]
+    fn owned_guards_outlive_the_handle_and_cross_threads() {
+        let p = pool(1);
+        let mut g = p.acquire_owned().unwrap();
+        let stats = p.clone();
+        drop(p);
+        g.push(7);
+        std::thread::spawn(move || drop(g)).join().unwrap();
+        let s = stats.stats();
+        assert_eq!((s.in_use, s.idle, s.released), (0, 1, 1));
+        assert!(stats.acquire().unwrap().is_empty(), "reset on return");
     }
 
     #[test]

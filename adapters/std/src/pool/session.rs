@@ -81,7 +81,7 @@ impl<R: Rng, C: Clock> SharedSessionPool<R, C> {
         kind: &str,
         name: &str,
         workspace: &str,
-    ) -> Result<SharedPooled<Session>, SessionError> {
+    ) -> Result<SharedPooled<'_, Session>, SessionError> {
         let mut session = self
             .pool
             .acquire()
