@@ -5,6 +5,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
+use core::cell::Cell;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::time::Duration;
@@ -117,10 +118,13 @@ impl Freq {
 }
 
 /// What a lookup touches, kept small so that more of it stays in cache.
+///
+/// The counter is a `Cell` so that a hit can bump it through the shared
+/// reference the table lookup found, without indexing the slab again.
 struct Slot<K, V> {
     key: K,
     value: V,
-    freq: Freq,
+    freq: Cell<Freq>,
 }
 
 /// What eviction, expiry and the queues need, kept apart from the hot part.
@@ -349,11 +353,44 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
+        if self.expiring {
+            return self.get_expiring(hash, key);
+        }
+        let slots = &self.slots;
+        let mut found = None;
+        self.table.find(hash, |&i| match &slots[i as usize] {
+            Some(e) if e.key.borrow() == key => {
+                found = Some(e);
+                true
+            }
+            _ => false,
+        });
+        let Some(e) = found else {
+            self.stats.misses += 1;
+            return None;
+        };
+        self.stats.hits += 1;
+        // Hot entries sit at the top count; not storing the same value again
+        // keeps their cache lines clean.
+        let freq = e.freq.get();
+        if freq != Freq::Three {
+            e.freq.set(freq.up());
+        }
+        Some(&e.value)
+    }
+
+    /// The lookup of a cache with expiry: it needs the slot index to drop an
+    /// expired entry and the metadata to refresh the idle time.
+    fn get_expiring<Q>(&mut self, hash: u64, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         let Some(idx) = self.find(hash, key) else {
             self.stats.misses += 1;
             return None;
         };
-        if self.expiring {
+        {
             let now = self.now();
             if self.expired_at(idx, now) {
                 self.stats.misses += 1;
@@ -363,12 +400,8 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
             self.meta_mut(idx).accessed_at = now;
         }
         self.stats.hits += 1;
-        let e = self.slot_mut(idx);
-        // Hot entries sit at the top count; not storing the same value again
-        // keeps their cache lines clean.
-        if e.freq != Freq::Three {
-            e.freq = e.freq.up();
-        }
+        let e = self.slot(idx);
+        e.freq.set(e.freq.get().up());
         Some(&e.value)
     }
 
@@ -437,7 +470,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
                 self.stats.updates += 1;
                 let e = self.slot_mut(idx);
                 let old = core::mem::replace(&mut e.value, value);
-                e.freq = e.freq.up();
+                e.freq.set(e.freq.get().up());
                 let m = self.meta_mut(idx);
                 let old_weight = core::mem::replace(&mut m.weight, weight);
                 m.expires_at = expires_at;
@@ -461,7 +494,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         let slot = Slot {
             key,
             value,
-            freq: Freq::Zero,
+            freq: Cell::new(Freq::Zero),
         };
         let meta = Meta {
             hash,
@@ -621,10 +654,10 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         let idx = self.small.head;
         if self.expired_at(idx, now) {
             self.evict_entry(idx, EvictionCause::Expired);
-        } else if self.slot(idx).freq > Freq::Zero {
+        } else if self.slot(idx).freq.get() > Freq::Zero {
             // Read while on probation: promote with a fresh counter.
             self.list_remove(idx);
-            self.slot_mut(idx).freq = Freq::Zero;
+            self.slot(idx).freq.set(Freq::Zero);
             self.meta_mut(idx).queue = Queue::Main;
             self.push_back(idx);
         } else {
@@ -642,10 +675,10 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         let idx = self.main.head;
         if self.expired_at(idx, now) {
             self.evict_entry(idx, EvictionCause::Expired);
-        } else if self.slot(idx).freq > Freq::Zero {
+        } else if self.slot(idx).freq.get() > Freq::Zero {
             self.list_remove(idx);
-            let e = self.slot_mut(idx);
-            e.freq = e.freq.down();
+            let e = self.slot(idx);
+            e.freq.set(e.freq.get().down());
             self.push_back(idx);
         } else {
             self.evict_entry(idx, EvictionCause::Capacity);
