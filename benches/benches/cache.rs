@@ -10,6 +10,8 @@
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use core::hint::black_box;
+use core::time::Duration;
+use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mechops_alloc::cache::Cache;
@@ -172,6 +174,34 @@ fn get_hit(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Two threads reading the same shared cache: this thread's loop is timed
+    // while a second thread runs the same loop from another offset.
+    let mut g = c.benchmark_group("cache/get_hit_2_threads");
+    g.bench_function("mechops_sync", |b| {
+        b.iter_custom(|iters| two_threads(iters, &keys, |k| black_box(ours_sync.get(k)).is_some()))
+    });
+    g.bench_function("quick_cache_sync", |b| {
+        b.iter_custom(|iters| two_threads(iters, &keys, |k| black_box(qc_sync.get(k)).is_some()))
+    });
+    g.finish();
+}
+
+fn two_threads(iters: u64, keys: &[u64], get: impl Fn(&u64) -> bool + Sync) -> Duration {
+    std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            for i in 0..iters as usize {
+                get(black_box(&keys[(i + LOOKUPS / 2) % LOOKUPS]));
+            }
+        });
+        let start = Instant::now();
+        for i in 0..iters as usize {
+            get(black_box(&keys[i % LOOKUPS]));
+        }
+        let elapsed = start.elapsed();
+        other.join().expect("benchmark thread");
+        elapsed
+    })
 }
 
 criterion_group!(group, get_hit);

@@ -20,7 +20,10 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::time::Duration;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use spin::mutex::{SpinMutex, SpinMutexGuard};
+use spin::relax::Yield;
 use std::time::Instant;
 
 use mechops_alloc::cache::{
@@ -201,7 +204,7 @@ where
                 let listener = Arc::clone(listener);
                 b = b.eviction_listener(move |k, v, cause| listener(k, v, cause));
             }
-            built.push(CachePadded(Mutex::new(b.build()?)));
+            built.push(CachePadded(ShardLock::new(b.build()?)));
         }
         Ok(SyncCache {
             mask: shards - 1,
@@ -216,8 +219,20 @@ where
 #[repr(align(128))]
 struct CachePadded<T>(T);
 
+/// The lock of one shard.
+///
+/// A shard is held for a hash lookup and a few stores (or an insert with its
+/// evictions), so the lock is a spin lock that yields to the scheduler while
+/// it waits: taking it is one compare-and-swap and releasing it one release
+/// store, where `std::sync::Mutex` pays a second read-modify-write to
+/// release. Yielding rather than spinning keeps a waiter from burning its
+/// time slice while a preempted holder waits to run. The eviction listener
+/// runs under this lock, which is why it must be short and must not call
+/// back into the cache.
+type ShardLock<T> = SpinMutex<T, Yield>;
+
 /// One shard: a cache behind its own padded lock.
-type Shard<K, V, C> = CachePadded<Mutex<Cache<K, V, C>>>;
+type Shard<K, V, C> = CachePadded<ShardLock<Cache<K, V, C>>>;
 
 /// A sharded, thread-safe growable cache; see the module docs.
 pub struct SyncCache<K, V, C = MonotonicClock> {
@@ -256,14 +271,12 @@ where
     C: Clock,
 {
     #[inline]
-    fn shard(&self, hash: u64) -> MutexGuard<'_, Cache<K, V, C>> {
+    fn shard(&self, hash: u64) -> SpinMutexGuard<'_, Cache<K, V, C>, Yield> {
         let i = (hash >> 32) as usize & self.mask;
-        // A listener that panicked leaves the shard consistent (the entry was
-        // already unlinked), so a poisoned lock is still usable.
-        self.shards[i]
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        // A listener that panics unwinds through the guard, which releases
+        // the lock; the entry was unlinked before the listener ran, so the
+        // shard stays consistent.
+        self.shards[i].0.lock()
     }
 
     /// A clone of the value for `key`, counting a hit or miss.
@@ -358,15 +371,14 @@ where
         &'a self,
         mut f: impl FnMut(&mut Cache<K, V, C>) -> R + 'a,
     ) -> impl Iterator<Item = R> + 'a {
-        self.shards
-            .iter()
-            .map(move |s| f(&mut s.0.lock().unwrap_or_else(PoisonError::into_inner)))
+        self.shards.iter().map(move |s| f(&mut s.0.lock()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
     fn bounds_are_split_exactly() {
