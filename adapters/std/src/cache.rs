@@ -1,5 +1,5 @@
 //! Thread-safe forms of the growable cache: [`SyncCache`], a sharded cache
-//! whose shards are `mechops_alloc::cache::Cache`s behind mutexes, and
+//! whose shards are `mechops_alloc::cache::Cache`s behind yielding spin locks (see `ShardLock` for why), and
 //! [`MonotonicClock`], the std monotonic time input for expiry.
 //!
 //! Invariants:
