@@ -1,6 +1,7 @@
 //! Thread-safe forms of the growable cache: [`SyncCache`], a sharded cache
-//! whose shards are `mechops_alloc::cache::Cache`s behind yielding spin locks (see `ShardLock` for why), and
-//! [`MonotonicClock`], the std monotonic time input for expiry.
+//! whose shards are `mechops_alloc::cache::Cache`s behind yielding spin
+//! locks (`ShardLock` says why), and [`MonotonicClock`], the std monotonic
+//! time input for expiry.
 //!
 //! Invariants:
 //!
