@@ -114,7 +114,8 @@ fn row(out: &mut impl Write, name: &str, target: &str, mut op: impl FnMut()) -> 
         }
         best = best.min(start.elapsed().as_secs_f64() * 1e9 / (OPS / ROUNDS) as f64);
     }
-    writeln!(out, "{name:<44} {best:>10.2}  {target}")?;
+    let line = format!("{name:<44} {best:>10.2}  {target}");
+    writeln!(out, "{}", line.trim_end())?;
     Ok(())
 }
 
