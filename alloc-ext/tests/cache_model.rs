@@ -106,6 +106,12 @@ proptest! {
                     if w > max_weight {
                         let err = result.unwrap_err();
                         prop_assert_eq!((err.key, err.value), (k, value));
+                        // The old value is removed, not left to be served.
+                        let previous = model.live(k, t).map(|e| e.value);
+                        prop_assert_eq!(err.previous, previous);
+                        if previous.is_some() {
+                            model.entries.remove(&k);
+                        }
                     } else {
                         let prev = model.live(k, t).map(|e| e.value);
                         prop_assert_eq!(result.unwrap(), prev);

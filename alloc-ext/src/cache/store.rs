@@ -41,13 +41,16 @@ impl fmt::Display for EvictionCause {
 }
 
 /// An insert refused because the entry alone weighs more than the cache may
-/// hold; the key and value are handed back.
+/// hold; the key and value are handed back, with the value the key held
+/// before, which the refused insert removed so that it is not served stale.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Oversized<K, V> {
     /// The key that was not stored.
     pub key: K,
     /// The value that was not stored.
     pub value: V,
+    /// The live value the key held before the insert, now removed.
+    pub previous: Option<V>,
     /// The entry's weight.
     pub weight: u64,
     /// The cache's maximum weight.
@@ -428,8 +431,9 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     /// Stores `value` under `key`, evicting as needed to stay within capacity.
     ///
     /// Gives back the previous value of `key` if it was live (an expired one
-    /// goes to the listener), or the key and value if the entry alone weighs
-    /// more than the cache may hold.
+    /// goes to the listener), or, if the entry alone weighs more than the
+    /// cache may hold, an [`Oversized`] error with the key, the value and the
+    /// previous value, which is removed rather than left to be served stale.
     pub fn insert(&mut self, key: K, value: V) -> Result<Option<V>, Oversized<K, V>> {
         let hash = self.hash_key(&key);
         self.insert_hashed(hash, key, value)
@@ -449,9 +453,14 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         };
         if weight > self.limits.max_weight {
             self.stats.rejections += 1;
+            // The caller meant to replace any value stored under the key, so
+            // the old one must not keep being served: it goes back with the
+            // refused one.
+            let previous = self.remove_hashed(hash, &key);
             return Err(Oversized {
                 key,
                 value,
+                previous,
                 weight,
                 max_weight: self.limits.max_weight,
             });

@@ -82,6 +82,11 @@ fn weight_bound_holds_and_oversized_is_handed_back() {
     assert_eq!((err.key, err.weight, err.max_weight), (999, 101, 100));
     assert!(alloc::format!("{err}").contains("101"));
     assert_eq!(c.stats().rejections, 1);
+    // A refused update removes the stale value it would have replaced.
+    c.insert(7, alloc::vec![1u8; 10]).unwrap();
+    let err = c.insert(7, alloc::vec![0u8; 101]).unwrap_err();
+    assert_eq!(err.previous, Some(alloc::vec![1u8; 10]));
+    assert!(c.peek(&7).is_none());
 }
 
 #[test]
