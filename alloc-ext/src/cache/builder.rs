@@ -12,7 +12,7 @@ use super::clock::{Clock, NoClock, nanos};
 use super::store::{Cache, EvictionCause, Limits, Listener, Weigher};
 
 /// The most entries a cache can be bounded to (slots are 32-bit indices).
-const ENTRY_LIMIT: usize = u32::MAX as usize - 1;
+pub(crate) const ENTRY_LIMIT: usize = u32::MAX as usize - 1;
 
 /// Why a cache configuration was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

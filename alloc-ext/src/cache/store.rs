@@ -13,7 +13,7 @@ use core::time::Duration;
 use hashbrown::HashTable;
 
 use super::DefaultHashBuilder;
-use super::builder::CacheBuilder;
+use super::builder::{CacheBuilder, ENTRY_LIMIT};
 use super::clock::{Clock, NoClock, nanos};
 use super::ghost::Ghost;
 use super::stats::CacheStats;
@@ -224,12 +224,13 @@ impl<K: Hash + Eq, V> Cache<K, V> {
         CacheBuilder::new()
     }
 
-    /// A cache of at most `max_entries` entries, without expiry.
+    /// A cache of at most `max_entries` entries, without expiry. The bound
+    /// is clamped to the supported range, `1..=u32::MAX - 1`.
     pub fn with_max_entries(max_entries: usize) -> Self {
         Self::builder()
-            .max_entries(max_entries.max(1))
+            .max_entries(max_entries.clamp(1, ENTRY_LIMIT))
             .build()
-            .unwrap_or_else(|_| unreachable!("a positive entry bound is always valid"))
+            .unwrap_or_else(|_| unreachable!("an entry bound in range is always valid"))
     }
 }
 

@@ -247,6 +247,26 @@ fn build_errors() {
 }
 
 #[test]
+fn out_of_range_entry_bounds() {
+    assert_eq!(
+        Cache::<u8, u8>::builder()
+            .max_entries(usize::MAX)
+            .build()
+            .unwrap_err(),
+        BuildError::TooManyEntries {
+            requested: usize::MAX,
+            limit: u32::MAX as usize - 1
+        }
+    );
+    // The convenience constructor clamps instead.
+    assert_eq!(
+        Cache::<u8, u8>::with_max_entries(usize::MAX).max_entries(),
+        u32::MAX as usize - 1
+    );
+    assert_eq!(Cache::<u8, u8>::with_max_entries(0).max_entries(), 1);
+}
+
+#[test]
 fn clear_and_reuse_slots() {
     let mut c = Cache::with_max_entries(3);
     for k in 0..3u8 {
