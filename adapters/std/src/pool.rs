@@ -112,9 +112,10 @@ impl<T> SharedPool<T> {
         self.shared.lock().maintain(since_start)
     }
 
-    /// A per-thread front that moves objects `batch` at a time (at least 1).
+    /// A per-thread front that moves objects `batch` at a time (clamped to
+    /// `1..=4096`).
     pub fn local_cache<R: FnMut(&mut T)>(&self, batch: usize, reset: R) -> LocalCache<T, R> {
-        let batch = batch.max(1);
+        let batch = batch.clamp(1, 4096);
         LocalCache {
             pool: self.clone(),
             idle: Vec::with_capacity(batch * 2),
