@@ -89,34 +89,18 @@ enum Queue {
     Main,
 }
 
-/// The saturating access counter. An enum rather than a `u8` so that
-/// `Option<Slot>` needs no separate tag: the spare values are its niche.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-enum Freq {
-    Zero,
-    One,
-    Two,
-    Three,
-}
+/// The access counter saturates here, so an entry read often survives at
+/// most this many extra rounds of the main queue without another read.
+const MAX_FREQ: u8 = 3;
 
-impl Freq {
-    #[inline]
-    fn up(self) -> Self {
-        match self {
-            Self::Zero => Self::One,
-            Self::One => Self::Two,
-            Self::Two | Self::Three => Self::Three,
-        }
-    }
-
-    #[inline]
-    fn down(self) -> Self {
-        match self {
-            Self::Zero | Self::One => Self::Zero,
-            Self::Two => Self::One,
-            Self::Three => Self::Two,
-        }
+/// Bumps a saturating access counter.
+#[inline]
+fn freq_up(freq: &Cell<u8>) {
+    let f = freq.get();
+    // Hot entries sit at the top count; not storing the same value again
+    // keeps their cache lines clean.
+    if f < MAX_FREQ {
+        freq.set(f + 1);
     }
 }
 
@@ -127,7 +111,7 @@ impl Freq {
 struct Slot<K, V> {
     key: K,
     value: V,
-    freq: Cell<Freq>,
+    freq: Cell<u8>,
 }
 
 /// What eviction, expiry and the queues need, kept apart from the hot part.
@@ -374,12 +358,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
             return None;
         };
         self.stats.hits += 1;
-        // Hot entries sit at the top count; not storing the same value again
-        // keeps their cache lines clean.
-        let freq = e.freq.get();
-        if freq != Freq::Three {
-            e.freq.set(freq.up());
-        }
+        freq_up(&e.freq);
         Some(&e.value)
     }
 
@@ -405,7 +384,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         }
         self.stats.hits += 1;
         let e = self.slot(idx);
-        e.freq.set(e.freq.get().up());
+        freq_up(&e.freq);
         Some(&e.value)
     }
 
@@ -480,7 +459,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
                 self.stats.updates += 1;
                 let e = self.slot_mut(idx);
                 let old = core::mem::replace(&mut e.value, value);
-                e.freq.set(e.freq.get().up());
+                freq_up(&e.freq);
                 let m = self.meta_mut(idx);
                 let old_weight = core::mem::replace(&mut m.weight, weight);
                 m.expires_at = expires_at;
@@ -504,7 +483,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         let slot = Slot {
             key,
             value,
-            freq: Cell::new(Freq::Zero),
+            freq: Cell::new(0),
         };
         let meta = Meta {
             hash,
@@ -664,10 +643,10 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         let idx = self.small.head;
         if self.expired_at(idx, now) {
             self.evict_entry(idx, EvictionCause::Expired);
-        } else if self.slot(idx).freq.get() > Freq::Zero {
+        } else if self.slot(idx).freq.get() > 0 {
             // Read while on probation: promote with a fresh counter.
             self.list_remove(idx);
-            self.slot(idx).freq.set(Freq::Zero);
+            self.slot(idx).freq.set(0);
             self.meta_mut(idx).queue = Queue::Main;
             self.push_back(idx);
         } else {
@@ -685,10 +664,10 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         let idx = self.main.head;
         if self.expired_at(idx, now) {
             self.evict_entry(idx, EvictionCause::Expired);
-        } else if self.slot(idx).freq.get() > Freq::Zero {
+        } else if self.slot(idx).freq.get() > 0 {
             self.list_remove(idx);
             let e = self.slot(idx);
-            e.freq.set(e.freq.get().down());
+            e.freq.set(e.freq.get() - 1);
             self.push_back(idx);
         } else {
             self.evict_entry(idx, EvictionCause::Capacity);
