@@ -802,8 +802,11 @@ fn parse_precise(input: &[u8]) -> Result<(Timestamp, Offset), ParseError> {
 }
 
 impl Timestamp {
-    /// Parses strict RFC 3339 (see the [module docs](self)), e.g.
-    /// `1985-04-12T23:20:50.52Z` or `1996-12-19T16:39:57-08:00`.
+    /// Parses strict RFC 3339, e.g. `1985-04-12T23:20:50.52Z` or
+    /// `1996-12-19T16:39:57-08:00`: `T` or `t` between date and time, a
+    /// fraction of 1 to 9 digits, then `Z`, `z` or `±HH:MM`. Fields are
+    /// range-checked (the day against its month); a leap second `:60` is
+    /// clamped to `:59`. Errors say what was wrong and at which byte.
     #[inline]
     pub fn parse_rfc3339(input: &[u8]) -> Result<Self, ParseError> {
         parse_with_offset(input).map(|(ts, _)| ts)
