@@ -11,7 +11,7 @@
 //! `time`'s format description with exactly three fraction digits.
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
-use std::hint::black_box;
+use core::hint::black_box;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -81,9 +81,9 @@ fn assert_identical_output() {
     for (s, n) in stream() {
         let mut buf = [0u8; MAX_RFC3339_LEN];
         let len = format.format(ours(s, n), &mut buf).unwrap();
-        let expected = std::str::from_utf8(&buf[..len]).unwrap().to_owned();
+        let expected = core::str::from_utf8(&buf[..len]).unwrap().to_owned();
         let len = cache.format(ours(s, n), &mut buf).unwrap();
-        assert_eq!(std::str::from_utf8(&buf[..len]).unwrap(), expected);
+        assert_eq!(core::str::from_utf8(&buf[..len]).unwrap(), expected);
         let mut jiff_out = String::new();
         printer
             .print_timestamp(&jiff_ts(s, n), &mut jiff_out)
