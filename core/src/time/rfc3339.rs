@@ -598,14 +598,39 @@ const fn byte_at(word: u64, index: u32) -> u32 {
 /// The common case, or `None` to let [`parse_precise`] decide.
 #[inline(always)]
 fn parse_fast(input: &[u8]) -> Option<(Timestamp, Offset)> {
-    let (head, rest) = input.split_first_chunk::<19>()?;
-    let (date, head) = head.split_first_chunk::<8>()?;
-    let (time, seconds) = head.split_first_chunk::<8>()?;
-    let date = two_digit_values(u64::from_le_bytes(*date), b"0000-00-")?;
+    // Every valid text has at least 20 bytes: the date-time and `Z`.
+    let (head, _) = input.split_first_chunk::<20>()?;
+    let rest = &input[19..];
+    let [
+        d0,
+        d1,
+        d2,
+        d3,
+        d4,
+        d5,
+        d6,
+        d7,
+        t0,
+        t1,
+        t2,
+        t3,
+        t4,
+        t5,
+        t6,
+        t7,
+        s0,
+        s1,
+        s2,
+        _,
+    ] = *head;
+    let date = two_digit_values(
+        u64::from_le_bytes([d0, d1, d2, d3, d4, d5, d6, d7]),
+        b"0000-00-",
+    )?;
     // Lower-casing byte 2 accepts both `T` and `t`.
-    let time = u64::from_le_bytes(*time) | 0x20 << 16;
+    let time = u64::from_le_bytes([t0, t1, t2, t3, t4, t5, t6, t7]) | 0x20 << 16;
     let time = two_digit_values(time, b"00t00:00")?;
-    let seconds = u64::from(seconds[0]) | u64::from(seconds[1]) << 8 | u64::from(seconds[2]) << 16;
+    let seconds = u64::from_le_bytes([s0, s1, s2, 0, 0, 0, 0, 0]);
     let seconds = two_digit_values(seconds, b":00\0\0\0\0\0")?;
 
     let year = byte_at(date, 0) * 100 + byte_at(date, 2);
@@ -614,9 +639,10 @@ fn parse_fast(input: &[u8]) -> Option<(Timestamp, Offset)> {
     let hour = byte_at(time, 3);
     let minute = byte_at(time, 6);
     let second = byte_at(seconds, 1);
+    // Days up to 28 exist in every month; only later ones need the calendar.
     if !(1..=12).contains(&month)
         || day == 0
-        || day > u32::from(days_in_month(year as u16, month as u8))
+        || (day > 28 && day > u32::from(days_in_month(year as u16, month as u8)))
         || hour > 23
         || minute > 59
         || second > 60
@@ -629,16 +655,20 @@ fn parse_fast(input: &[u8]) -> Option<(Timestamp, Offset)> {
     let mut rest = rest;
     let mut nanos = 0;
     if let [b'.', digits @ ..] = rest {
-        let count = digits
-            .iter()
-            .take(10)
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        if count == 0 || count > 9 {
-            return None;
+        let mut count = 0;
+        while let Some(&b) = digits.get(count) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            if count == 9 {
+                return None;
+            }
+            nanos = nanos * 10 + u32::from(digit);
+            count += 1;
         }
-        for &b in &digits[..count] {
-            nanos = nanos * 10 + u32::from(b - b'0');
+        if count == 0 {
+            return None;
         }
         nanos *= FRACTION_SCALE[count];
         rest = &digits[count..];
