@@ -11,7 +11,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         // Nanosecond precision keeps every digit the input could carry.
         let mut buf = [0u8; MAX_RFC3339_LEN];
         let utc = Rfc3339Format::new(Precision::Nanos);
-        let n = utc.format(ts, &mut buf).expect("UTC text of an in-range instant");
+        let n = utc
+            .format(ts, &mut buf)
+            .expect("UTC text of an in-range instant");
         assert_eq!(Timestamp::parse_rfc3339(&buf[..n]), Ok(ts));
 
         // At the input's own offset the local year may be 10000, which RFC
@@ -22,7 +24,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         match (local.format(ts, &mut buf), cache.format(ts, &mut cached)) {
             (Ok(n), Ok(m)) => {
                 assert_eq!(&buf[..n], &cached[..m]);
-                assert_eq!(Timestamp::parse_rfc3339_with_offset(&buf[..n]), Ok((ts, offset)));
+                assert_eq!(
+                    Timestamp::parse_rfc3339_with_offset(&buf[..n]),
+                    Ok((ts, offset))
+                );
             }
             (Err(a), Err(b)) => {
                 assert_eq!(a, b);
