@@ -297,8 +297,9 @@ fn diff(args: DiffArgs, out: &mut impl Write) -> anyhow::Result<()> {
             nanoseconds: p.nanos,
             total_nanoseconds: d.as_nanos(),
         };
-        serde_json::to_writer(&mut *out, &json).context("writing JSON")?;
-        writeln!(out)?;
+        // Rendered first so that a closed stdout stays an I/O error.
+        let text = serde_json::to_string(&json).context("rendering JSON")?;
+        writeln!(out, "{text}")?;
     } else {
         writeln!(out, "{d}")?;
     }
