@@ -1,1 +1,15 @@
-//! Codecs: the frame format, postcard, bounded inflate and AEAD, into caller buffers.
+//! Codecs: the frame format, postcard, bounded inflate and AEAD, into caller
+//! buffers.
+//!
+//! Invariants shared by every submodule: nothing allocates, nothing panics on
+//! any input, every output goes into a slice the caller owns and every size
+//! read from the wire is checked before it is used. The byte format is
+//! specified in `docs/FORMAT.md`.
+//!
+//! - [`header`]: the 28-byte frame header, its enums and [`header::FrameError`];
+//! - [`checksum`]: the CRC-32 carried by frames;
+//! - [`inflate`]: raw DEFLATE decompression with a hard output limit.
+
+pub mod checksum;
+pub mod header;
+pub mod inflate;
