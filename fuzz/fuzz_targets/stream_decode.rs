@@ -1,5 +1,58 @@
+//! The incremental decoder under random chunking of arbitrary bytes mixed
+//! with valid frames: never a panic, never a frame larger than its buffer,
+//! every valid frame that is not disturbed comes out intact.
 #![no_main]
 
+use mechops_core::codec::accumulator::{Feed, FrameAccumulator};
+use mechops_core::codec::frame;
+use mechops_core::codec::header::Format;
+
+const CAPACITY: usize = 256;
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    if data.len() < 2 {
+        return;
+    }
+    // data[0]: chunk size seed; data[1]: where to splice a valid frame.
+    let chunk = usize::from(data[0] % 64) + 1;
+    let body = &data[2..];
+    let splice = usize::from(data[1]) * body.len() / 256;
+    let mut valid = [0u8; 64];
+    let n = frame::encode(Format::Postcard, b"fuzz", &mut valid, None).unwrap();
+    let mut stream = Vec::with_capacity(body.len() + 2 * n);
+    stream.extend_from_slice(&body[..splice]);
+    stream.extend_from_slice(&valid[..n]);
+    stream.extend_from_slice(&body[splice..]);
+    // A final frame after everything: whatever precedes it, a decoder that
+    // resynchronises must deliver it once the garbage is behind it, unless
+    // the garbage announced a large frame that swallows it.
+    stream.extend_from_slice(&valid[..n]);
+
+    let mut acc = FrameAccumulator::new([0u8; CAPACITY]);
+    let mut delivered = 0usize;
+    for piece in stream.chunks(chunk) {
+        let mut input = piece;
+        loop {
+            match acc.feed(input) {
+                Feed::Consumed => break,
+                Feed::Frame {
+                    frame: f,
+                    remaining,
+                } => {
+                    assert!(f.len() <= CAPACITY && f.len() >= 28);
+                    let r = frame::parse(f).expect("a delivered frame has a valid header");
+                    assert_eq!(r.frame_len(), f.len());
+                    if r.payload(&mut [0u8; 512]).is_ok_and(|p| p == b"fuzz") {
+                        delivered += 1;
+                    }
+                    input = remaining;
+                }
+                Feed::Error { remaining, .. } => input = remaining,
+            }
+        }
+        assert!(acc.buffered() <= CAPACITY);
+    }
+    if body.is_empty() {
+        assert_eq!(delivered, 2);
+    }
 });
