@@ -200,6 +200,15 @@ impl<'a> FrameRef<'a> {
         self.body
     }
 
+    /// The nonce of an encrypted frame.
+    #[must_use]
+    pub fn nonce(&self) -> Option<&'a [u8; NONCE_LEN]> {
+        match self.header.encryption() {
+            Encryption::None => None,
+            _ => self.body.first_chunk::<NONCE_LEN>(),
+        }
+    }
+
     /// Bytes the frame occupies; the next frame starts there.
     #[must_use]
     pub const fn frame_len(&self) -> usize {
@@ -269,13 +278,14 @@ pub fn decode<'a>(
     scratch: &'a mut [u8],
 ) -> Result<Decoded<'a>, FrameError> {
     let header = parse(frame)?.header;
-    let body = &mut frame[FrameHeader::LEN..header.frame_len()];
+    let (head, rest) = frame.split_at_mut(FrameHeader::LEN);
+    let body = &mut rest[..header.body_len() as usize];
     let (stored, expected): (&'a [u8], u32) = match (header.encryption(), key) {
         (Encryption::None, None) => (body, header.checksum().unwrap_or(0)),
         (Encryption::None, Some(_)) => return Err(FrameError::NotEncrypted),
         (_, None) => return Err(FrameError::KeyRequired),
         (_, Some(key)) => {
-            let (stored, checksum) = open_body(&header, body, key)?;
+            let (stored, checksum) = open_body(head, body, key)?;
             (stored, checksum)
         }
     };
@@ -285,17 +295,15 @@ pub fn decode<'a>(
 
 /// Verifies and decrypts the body of an encrypted frame in place; returns
 /// the stored payload and the checksum it carried.
-fn open_body<'a>(
-    header: &FrameHeader,
-    body: &'a mut [u8],
-    key: &Key,
-) -> Result<(&'a [u8], u32), FrameError> {
-    let aad = header.to_bytes();
+///
+/// The associated data is the header exactly as it arrived, so a reader
+/// authenticates the bytes it was given, not its own re-encoding of them.
+fn open_body<'a>(aad: &[u8], body: &'a mut [u8], key: &Key) -> Result<(&'a [u8], u32), FrameError> {
     let (nonce, rest) = body.split_at_mut(NONCE_LEN);
     let nonce: &[u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| FrameError::SizeOverflow)?;
     let (sealed, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
     let tag: &[u8; TAG_LEN] = (&*tag).try_into().map_err(|_| FrameError::SizeOverflow)?;
-    key.open_in_place(nonce, &aad, sealed, tag)
+    key.open_in_place(nonce, aad, sealed, tag)
         .map_err(|_| FrameError::AuthenticationFailed)?;
     let (stored, crc) = sealed.split_at(sealed.len() - SEALED_CHECKSUM_LEN);
     let crc = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
@@ -505,6 +513,17 @@ mod tests {
             decode(&mut buf[..n], None, &mut []),
             Err(FrameError::ChecksumMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn nonce_is_exposed_for_sealed_frames_only() {
+        let key = Key::from_bytes(&KEY);
+        let mut buf = [0u8; 128];
+        let n = encode(Format::Json, b"1", &mut buf, None).unwrap();
+        assert_eq!(parse(&buf[..n]).unwrap().nonce(), None);
+        let sealer = Sealer::new(&key, NonceSource::Explicit([0xC3; 24]));
+        let n = encode(Format::Json, b"1", &mut buf, Some(sealer)).unwrap();
+        assert_eq!(parse(&buf[..n]).unwrap().nonce(), Some(&[0xC3; 24]));
     }
 
     #[test]
