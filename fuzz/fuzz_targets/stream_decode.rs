@@ -3,11 +3,49 @@
 //! every valid frame that is not disturbed comes out intact.
 #![no_main]
 
-use mechops_core::codec::accumulator::{Feed, FrameAccumulator};
+use mechops_core::codec::accumulator::{Feed, FrameAccumulator, StreamError, read_frame};
 use mechops_core::codec::frame;
 use mechops_core::codec::header::Format;
 
 const CAPACITY: usize = 256;
+
+/// A blocking reader handing out at most `step` bytes per call.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl embedded_io::ErrorType for Trickle<'_> {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let n = buf.len().min(self.data.len()).min(self.step);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// The blocking path over the same bytes: frames come out whole and within
+/// the buffer until the stream ends or a bad header leaves it unaligned.
+fn blocking(stream: &[u8], step: usize) {
+    let mut reader = Trickle { data: stream, step };
+    let mut buf = [0u8; CAPACITY];
+    loop {
+        match read_frame(&mut reader, &mut buf) {
+            Ok(Some(n)) => {
+                assert!(n <= CAPACITY);
+                let r = frame::parse(&buf[..n]).expect("a read frame has a valid header");
+                assert_eq!(r.frame_len(), n);
+            }
+            Ok(None) => break,
+            Err(StreamError::FrameTooLarge { len, capacity }) => assert!(len > capacity),
+            Err(_) => break,
+        }
+    }
+}
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if data.len() < 2 {
@@ -55,4 +93,5 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if body.is_empty() {
         assert_eq!(delivered, 2);
     }
+    blocking(&stream, chunk);
 });
