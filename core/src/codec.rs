@@ -25,6 +25,7 @@
 //! | a payload compressed elsewhere (DEFLATE needs alloc) | [`frame::encode_stored`] | [`frame::decode`] |
 //! | a payload serialized straight into the frame buffer | [`frame::finish_in_place`] | [`frame::decode`] |
 //! | only the header (inspection, limits) | | [`header::FrameHeader::decode`], [`frame::parse`] |
+//! | a sealed frame to inflate by other means | | [`frame::open`] then [`frame::Opened::payload`] or your own inflater |
 //! | a byte stream in chunks | | [`accumulator::FrameAccumulator`] |
 //! | a blocking `embedded_io` reader | `write_all` of the frame | [`accumulator::read_frame`] |
 //!
