@@ -128,10 +128,11 @@ proptest! {
     fn arbitrary_input_never_panics_and_stays_bounded(
         bytes in prop::collection::vec(any::<u8>(), 0..600),
         cuts in prop::collection::vec(any::<usize>(), 0..20),
+        capacity in 0usize..300,
     ) {
         // Mix in real frame starts so headers get parsed.
         let mut stream = bytes;
         stream.splice(0..0, frame_bytes(b"seed"));
-        let _ = run(&stream, &cuts, 64);
+        let _ = run(&stream, &cuts, capacity);
     }
 }
