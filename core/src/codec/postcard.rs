@@ -256,6 +256,9 @@ pub fn take_from_slice<'de, T: Deserialize<'de>>(
 /// Encodes `value` into `writer` and returns the number of bytes written.
 ///
 /// The writer is not flushed: callers flush when the transport needs it.
+/// Bytes go out in pieces of up to 128 bytes as they are produced, so on an
+/// error part of the value may already have been written; callers that must
+/// not emit partial messages encode with [`to_slice`] first.
 ///
 /// # Errors
 /// [`PostcardError::Io`] with the writer's error kind;
