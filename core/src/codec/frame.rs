@@ -286,7 +286,7 @@ pub fn decode<'a>(
     if header.compression() != Compression::None && scratch.len() < size {
         return Err(FrameError::BufferTooSmall { needed: size });
     }
-    let opened = open_with(frame, key)?;
+    let opened = open_parsed(header, frame, key)?;
     let payload = opened.payload(scratch)?;
     Ok(Decoded {
         header: opened.header,
@@ -330,11 +330,16 @@ impl<'a> Opened<'a> {
 /// frame, [`FrameError::AuthenticationFailed`] for a wrong key or any
 /// alteration.
 pub fn open<'a>(frame: &'a mut [u8], key: &Key) -> Result<Opened<'a>, FrameError> {
-    open_with(frame, Some(key))
+    let header = parse(frame)?.header;
+    open_parsed(header, frame, Some(key))
 }
 
-fn open_with<'a>(frame: &'a mut [u8], key: Option<&Key>) -> Result<Opened<'a>, FrameError> {
-    let header = parse(frame)?.header;
+/// Opens a frame whose `header` [`parse`] already validated against `frame`.
+fn open_parsed<'a>(
+    header: FrameHeader,
+    frame: &'a mut [u8],
+    key: Option<&Key>,
+) -> Result<Opened<'a>, FrameError> {
     let (head, rest) = frame.split_at_mut(FrameHeader::LEN);
     let body = &mut rest[..header.body_len() as usize];
     let (stored, checksum): (&'a [u8], u32) = match (header.encryption(), key) {
