@@ -1,7 +1,8 @@
 //! The incremental decoder against random chunking, garbage and corruption.
 
 use mechops_core::codec::accumulator::{Feed, FrameAccumulator, StreamError};
-use mechops_core::codec::frame;
+use mechops_core::codec::aead::{Key, NonceSource};
+use mechops_core::codec::frame::{self, Sealer};
 use mechops_core::codec::header::Format;
 use proptest::prelude::*;
 
@@ -122,6 +123,43 @@ proptest! {
             expected.remove(hit);
             prop_assert_eq!(frames, expected);
         }
+    }
+
+    #[test]
+    fn sealed_frames_decode_in_the_accumulator_buffer(
+        ps in payloads(),
+        cuts in prop::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let key = Key::from_bytes(&[0x77; 32]);
+        let mut stream = Vec::new();
+        for (i, p) in ps.iter().enumerate() {
+            let mut buf = vec![0u8; p.len() + 72];
+            let sealer = Sealer::new(&key, NonceSource::Explicit([i as u8; 24]));
+            let n = frame::encode(Format::Cbor, p, &mut buf, Some(sealer)).unwrap();
+            stream.extend_from_slice(&buf[..n]);
+        }
+        let mut acc = FrameAccumulator::new([0u8; 200]);
+        let mut got = Vec::new();
+        let mut ends: Vec<usize> = cuts.iter().map(|&c| c % (stream.len() + 1)).collect();
+        ends.push(stream.len());
+        ends.sort_unstable();
+        let mut start = 0;
+        for end in ends {
+            let mut input = &stream[start..end];
+            start = end;
+            loop {
+                match acc.feed(input) {
+                    Feed::Consumed => break,
+                    Feed::Frame { frame: f, remaining } => {
+                        // Decrypted in place, in the decoder's own buffer.
+                        got.push(frame::decode(f, Some(&key), &mut []).unwrap().payload.to_vec());
+                        input = remaining;
+                    }
+                    Feed::Error { error, .. } => panic!("{error}"),
+                }
+            }
+        }
+        prop_assert_eq!(got, ps);
     }
 
     #[test]
