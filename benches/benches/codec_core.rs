@@ -3,7 +3,7 @@
 //! against postcard's COBS accumulator.
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
-use std::hint::black_box;
+use core::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mechops_core::codec::accumulator::{Feed, FrameAccumulator};
