@@ -152,6 +152,11 @@ pub fn finish_in_place(
     checksum: u32,
     sealer: Option<Sealer<'_>>,
 ) -> Result<usize, FrameError> {
+    match (spec.encryption, &sealer) {
+        (Encryption::None, Some(_)) => return Err(FrameError::NotEncrypted),
+        (Encryption::XChaCha20Poly1305, None) => return Err(FrameError::KeyRequired),
+        _ => {}
+    }
     let header = FrameHeader::new(spec, original_size, stored_len, checksum)?;
     let len = header.frame_len();
     let frame = buf
@@ -174,6 +179,7 @@ pub fn finish_in_place(
             tag_dst.copy_from_slice(&tag);
             Ok(len)
         }
+        // Mismatches were refused above, before anything was written.
         (Encryption::XChaCha20Poly1305, None) => Err(FrameError::KeyRequired),
         (_, Some(_)) => Err(FrameError::NotEncrypted),
     }
