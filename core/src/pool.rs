@@ -59,7 +59,7 @@
 //! ```
 //!
 //! Objects that cannot be built in a constant context go through
-//! [`Pool::from_fn`] instead (for example inside a `spin::Once`).
+//! [`Pool::from_fn`] instead, for example in a lazily initialised static.
 //!
 //! # Thread safety
 //!
