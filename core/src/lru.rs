@@ -806,11 +806,10 @@ mod tests {
         // 70 000 entries is past the compact-bucket limit; the cache is
         // about 2 MiB, so build it on a thread with room for it.
         const BIG: usize = 70_000;
-        assert!(!LruCache::<u32, u32, BIG>::COMPACT);
-        assert!(LruCache::<u32, u32, { BIG / 2 }>::COMPACT);
+        const { assert!(!LruCache::<u32, u32, BIG>::COMPACT) };
+        const { assert!(LruCache::<u32, u32, { BIG / 2 }>::COMPACT) };
         let worker = std::thread::Builder::new().stack_size(64 << 20).spawn(|| {
-            let mut cache: std::boxed::Box<LruCache<u32, u32, BIG>> =
-                std::boxed::Box::new(LruCache::new());
+            let mut cache: std::boxed::Box<LruCache<u32, u32, BIG>> = std::boxed::Box::default();
             for k in 0..(BIG as u32 + 5_000) {
                 let evicted = cache.insert(k, k * 2);
                 if k < BIG as u32 {
