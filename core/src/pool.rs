@@ -81,7 +81,7 @@
 //! `T: Sync`; a guard to a `Cell` stays on one thread at a time:
 //!
 //! ```compile_fail,E0277
-//! use mechops_core::pool::{Pool, PoolGuard};
+//! use mechops_core::pool::Pool;
 //! use std::cell::Cell;
 //!
 //! fn shared_across_threads<S: Sync>(_: &S) {}
