@@ -365,7 +365,9 @@ impl<T, const N: usize> Pool<T, N> {
         PoolStats {
             capacity: N,
             acquires,
-            releases: acquires - in_use as u64,
+            // Saturating: a slot whose acquire count wrapped (after 2^31
+            // acquires on 32-bit targets) could otherwise underflow.
+            releases: acquires.saturating_sub(in_use as u64),
             misses: self.misses.load(Ordering::Relaxed) as u64,
             in_use,
             high_water: touched,
