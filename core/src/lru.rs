@@ -1,1 +1,838 @@
 //! A fixed-capacity least-recently-used cache.
+//!
+//! [`LruCache<K, V, N>`] holds at most `N` entries in arrays inside the value
+//! itself: no allocation, ever. Lookups go through a chained hash index;
+//! recency is a doubly linked list threaded through the entries by index.
+//!
+//! The index has `2 * N` buckets whenever `N < 65535`: the bucket array is
+//! `N` words, each holding two 16-bit bucket heads. Twice the buckets halves
+//! the expected chain length, and a lookup that hits then reads a second
+//! entry only a quarter of the time instead of half. Larger caches keep one
+//! 32-bit head per word, so `N` buckets.
+//!
+//! # Invariants
+//!
+//! - An entry slot holds an initialised key and value exactly when it is on
+//!   the recency list; then it is also on exactly one hash chain, the one of
+//!   its bucket. Every other slot is either on the free list or at or past
+//!   the `used` mark (never occupied yet).
+//! - The recency list is circular: it runs from the most recently used entry
+//!   (`head`) through `next` links to the least recently used, whose `next`
+//!   is `head` again (so `head.prev` is the tail), and `len` is its length.
+//!   Being circular, it needs no end-of-list checks when relinking, and
+//!   refreshing the tail, the common case when a scan cycles through the
+//!   cache, is a single move of `head`.
+//! - `get`, `get_mut`, `insert` and `remove` cost O(1) expected: one hash, a
+//!   chain walk that, for a hit, inspects 1.25 entries on average (1.5 for
+//!   `N >= 65535`), since the index never holds more entries than buckets,
+//!   and a constant number of link updates.
+//! - `peek`, `contains_key` and iteration change neither recency nor
+//!   statistics.
+//!
+//! # Hashing
+//!
+//! The hasher is a [`BuildHasher`] parameter. The default, [`DefaultHashBuilder`],
+//! is foldhash's fast hasher with a fixed seed: it needs no std and no
+//! entropy, which a `no_std` core cannot supply. Where keys come from
+//! untrusted input, seed it from real entropy with [`LruCache::with_hasher`]
+//! and `DefaultHashBuilder::with_seed(random)`, so that nobody can pick keys
+//! that all fall in one bucket.
+
+use core::borrow::Borrow;
+use core::fmt;
+use core::hash::{BuildHasher, Hash};
+use core::iter::FusedIterator;
+use core::mem::MaybeUninit;
+
+/// The default hasher: foldhash's fast hasher with a fixed seed.
+pub type DefaultHashBuilder = foldhash::fast::FixedState;
+
+/// The seed [`LruCache::new`] uses (the 64 fractional bits of pi).
+const DEFAULT_SEED: u64 = 0x243f_6a88_85a3_08d3;
+
+/// Marks the end of a list or chain.
+const NIL: u32 = u32::MAX;
+
+/// The largest capacity an [`LruCache`] can have.
+pub const MAX_CAPACITY: usize = NIL as usize - 1;
+
+struct Entry<K, V> {
+    key: MaybeUninit<K>,
+    value: MaybeUninit<V>,
+    /// The top 32 bits of the key's hash: they pick the bucket and let a
+    /// chain walk skip most non-matching keys without comparing them.
+    hash: u32,
+    /// Towards the most recently used entry.
+    prev: u32,
+    /// Towards the least recently used entry; the next free slot while on
+    /// the free list.
+    next: u32,
+    /// The next entry in the same bucket.
+    chain: u32,
+}
+
+impl<K, V> Entry<K, V> {
+    const VACANT: Self = Self {
+        key: MaybeUninit::uninit(),
+        value: MaybeUninit::uninit(),
+        hash: 0,
+        prev: NIL,
+        next: NIL,
+        chain: NIL,
+    };
+}
+
+/// What an [`LruCache`] has seen so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LruStats {
+    /// Lookups (`get`, `get_mut`) that found their key.
+    pub hits: u64,
+    /// Lookups that did not.
+    pub misses: u64,
+    /// Entries pushed out by `insert` to make room.
+    pub evictions: u64,
+}
+
+impl LruStats {
+    /// The fraction of lookups that hit, between 0 and 1; 0 before any lookup.
+    pub fn hit_rate(&self) -> f64 {
+        let lookups = self.hits + self.misses;
+        if lookups == 0 {
+            0.0
+        } else {
+            self.hits as f64 / lookups as f64
+        }
+    }
+}
+
+/// A fixed-capacity least-recently-used cache of at most `N` entries.
+///
+/// ```
+/// use mechops_core::lru::LruCache;
+///
+/// let mut cache: LruCache<&str, u32, 2> = LruCache::new();
+/// assert_eq!(cache.insert("a", 1), None);
+/// assert_eq!(cache.insert("b", 2), None);
+/// assert_eq!(cache.get(&"a"), Some(&1)); // "a" is now the most recent
+/// assert_eq!(cache.insert("c", 3), Some(("b", 2))); // so "b" goes
+/// assert_eq!(cache.iter().collect::<Vec<_>>(), [(&"c", &3), (&"a", &1)]);
+/// assert_eq!(cache.stats().evictions, 1);
+/// ```
+pub struct LruCache<K, V, const N: usize, S = DefaultHashBuilder> {
+    entries: [Entry<K, V>; N],
+    buckets: [u32; N],
+    head: u32,
+    free: u32,
+    used: u32,
+    len: u32,
+    hasher: S,
+    stats: LruStats,
+}
+
+impl<K, V, const N: usize> LruCache<K, V, N> {
+    /// An empty cache with the default hasher; `const`, so a cache can live
+    /// in a `static` (behind a lock of the caller's choice).
+    pub const fn new() -> Self {
+        Self::with_hasher(DefaultHashBuilder::with_seed(DEFAULT_SEED))
+    }
+}
+
+impl<K, V, const N: usize> Default for LruCache<K, V, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
+    /// An empty cache that hashes keys with `hasher`.
+    ///
+    /// Fails to compile if `N` exceeds [`MAX_CAPACITY`].
+    pub const fn with_hasher(hasher: S) -> Self {
+        const { assert!(N <= MAX_CAPACITY, "LruCache capacity exceeds MAX_CAPACITY") };
+        Self {
+            entries: [const { Entry::VACANT }; N],
+            buckets: if Self::COMPACT { [0; N] } else { [NIL; N] },
+            head: NIL,
+            free: NIL,
+            used: 0,
+            len: 0,
+            hasher,
+            stats: LruStats {
+                hits: 0,
+                misses: 0,
+                evictions: 0,
+            },
+        }
+    }
+
+    /// The number of entries.
+    #[inline]
+    pub const fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the cache is empty.
+    #[inline]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most entries the cache holds.
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Hit, miss and eviction counts so far.
+    #[inline]
+    pub const fn stats(&self) -> LruStats {
+        self.stats
+    }
+
+    /// Sets the statistics back to zero.
+    pub fn reset_stats(&mut self) {
+        self.stats = LruStats::default();
+    }
+
+    /// The hasher the cache was built with.
+    pub const fn hasher(&self) -> &S {
+        &self.hasher
+    }
+
+    /// The entries from the most recently used to the least.
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter {
+            entries: &self.entries,
+            front: self.head,
+            back: self.tail(),
+            remaining: self.len(),
+        }
+    }
+
+    /// The least recently used entry, without touching it.
+    pub fn peek_lru(&self) -> Option<(&K, &V)> {
+        (self.head != NIL).then(|| self.entry_at(self.tail()))
+    }
+
+    /// The most recently used entry, without touching it.
+    pub fn peek_mru(&self) -> Option<(&K, &V)> {
+        (self.head != NIL).then(|| self.entry_at(self.head))
+    }
+
+    /// Removes and returns the least recently used entry.
+    pub fn pop_lru(&mut self) -> Option<(K, V)> {
+        if self.head == NIL {
+            return None;
+        }
+        let index = self.tail();
+        self.unlink_chain(index);
+        self.unlink_list(index);
+        let entry = self.take(index);
+        self.push_free(index);
+        Some(entry)
+    }
+
+    /// Removes every entry (statistics are kept).
+    pub fn clear(&mut self) {
+        while self.pop_lru().is_some() {}
+    }
+
+    /// The entry at `index`, without a bounds check.
+    #[inline(always)]
+    fn slot(&self, index: u32) -> &Entry<K, V> {
+        debug_assert!((index as usize) < N, "index {index} out of bounds");
+        // SAFETY: every index the cache stores (bucket heads, chain, list and
+        // free links, `head`, `free`) was handed out below `used`,
+        // which never exceeds `N`, and callers check for `NIL` first.
+        unsafe { self.entries.get_unchecked(index as usize) }
+    }
+
+    /// The entry at `index`, mutably, without a bounds check.
+    #[inline(always)]
+    fn slot_mut(&mut self, index: u32) -> &mut Entry<K, V> {
+        debug_assert!((index as usize) < N, "index {index} out of bounds");
+        // SAFETY: as in `slot`.
+        unsafe { self.entries.get_unchecked_mut(index as usize) }
+    }
+
+    fn entry_at(&self, index: u32) -> (&K, &V) {
+        let entry = self.slot(index);
+        // SAFETY: callers pass indices taken from the recency list, whose
+        // entries are initialised (module invariant).
+        unsafe { (entry.key.assume_init_ref(), entry.value.assume_init_ref()) }
+    }
+
+    /// Moves the key and value out of a slot the caller has just unlinked
+    /// from both the chain and the recency list.
+    fn take(&mut self, index: u32) -> (K, V) {
+        self.len -= 1;
+        let entry = self.slot_mut(index);
+        // SAFETY: the slot was on the recency list until the caller unlinked
+        // it, so both fields are initialised; the slot now goes to the free
+        // list, which never reads them, so they are read out exactly once.
+        unsafe { (entry.key.assume_init_read(), entry.value.assume_init_read()) }
+    }
+
+    fn push_free(&mut self, index: u32) {
+        self.slot_mut(index).next = self.free;
+        self.free = index;
+    }
+
+    /// Whether bucket heads are 16-bit, two per word of `buckets`. A
+    /// compact head stores `index + 1`, with 0 for an empty bucket, which
+    /// needs `N < 65535`.
+    const COMPACT: bool = N < u16::MAX as usize;
+
+    /// The number of buckets.
+    const BUCKETS: usize = if Self::COMPACT { 2 * N } else { N };
+
+    #[inline]
+    fn bucket_of(hash: u32) -> usize {
+        // Multiply-shift maps the hash onto `0..BUCKETS` without a division.
+        ((u64::from(hash) * Self::BUCKETS as u64) >> 32) as usize
+    }
+
+    /// The first entry of `bucket`'s chain, or `NIL`.
+    #[inline(always)]
+    fn bucket_head(&self, bucket: usize) -> u32 {
+        debug_assert!(bucket < Self::BUCKETS);
+        if Self::COMPACT {
+            // SAFETY: `[u32; N]` is `2 * N` aligned `u16`s, all initialised,
+            // and `bucket_of` returns less than `BUCKETS = 2 * N`.
+            let stored = unsafe { *self.buckets.as_ptr().cast::<u16>().add(bucket) };
+            u32::from(stored).wrapping_sub(1)
+        } else {
+            // SAFETY: `bucket_of` returns less than `BUCKETS = N`.
+            unsafe { *self.buckets.get_unchecked(bucket) }
+        }
+    }
+
+    /// Makes `index` (or `NIL`) the first entry of `bucket`'s chain.
+    #[inline(always)]
+    fn set_bucket_head(&mut self, bucket: usize, index: u32) {
+        debug_assert!(bucket < Self::BUCKETS);
+        if Self::COMPACT {
+            // `NIL + 1` wraps to 0, the empty marker; other indices are below
+            // `N < 65535`, so `index + 1` fits.
+            let stored = index.wrapping_add(1) as u16;
+            // SAFETY: as in `bucket_head`, and `&mut self` makes the write
+            // exclusive.
+            unsafe { *self.buckets.as_mut_ptr().cast::<u16>().add(bucket) = stored };
+        } else {
+            // SAFETY: `bucket_of` returns less than `BUCKETS = N`.
+            unsafe { *self.buckets.get_unchecked_mut(bucket) = index };
+        }
+    }
+
+    /// Removes `index` from its bucket's chain.
+    fn unlink_chain(&mut self, index: u32) {
+        let bucket = Self::bucket_of(self.slot(index).hash);
+        let after = self.slot(index).chain;
+        if self.bucket_head(bucket) == index {
+            self.set_bucket_head(bucket, after);
+            return;
+        }
+        let mut at = self.bucket_head(bucket);
+        while at != NIL {
+            let chain = self.slot(at).chain;
+            if chain == index {
+                self.slot_mut(at).chain = after;
+                return;
+            }
+            at = chain;
+        }
+        unreachable!("linked entry missing from its hash chain");
+    }
+
+    /// The least recently used entry's index; `head` must not be `NIL`.
+    #[inline]
+    fn tail(&self) -> u32 {
+        if self.head == NIL {
+            NIL
+        } else {
+            self.slot(self.head).prev
+        }
+    }
+
+    /// Removes `index` from the recency list.
+    #[inline]
+    fn unlink_list(&mut self, index: u32) {
+        let &Entry { prev, next, .. } = self.slot(index);
+        if next == index {
+            // The only entry.
+            self.head = NIL;
+            return;
+        }
+        self.slot_mut(prev).next = next;
+        self.slot_mut(next).prev = prev;
+        if self.head == index {
+            self.head = next;
+        }
+    }
+
+    /// Puts `index`, which is on no list, at the most recently used end.
+    #[inline]
+    fn link_front(&mut self, index: u32) {
+        let head = self.head;
+        if head == NIL {
+            let entry = self.slot_mut(index);
+            entry.prev = index;
+            entry.next = index;
+        } else {
+            let tail = self.slot(head).prev;
+            let entry = self.slot_mut(index);
+            entry.prev = tail;
+            entry.next = head;
+            self.slot_mut(tail).next = index;
+            self.slot_mut(head).prev = index;
+        }
+        self.head = index;
+    }
+
+    /// Marks `index` most recently used.
+    #[inline]
+    fn touch(&mut self, index: u32) {
+        let head = self.head;
+        if head == index {
+            return;
+        }
+        let &Entry { prev, next, .. } = self.slot(index);
+        if next == head {
+            // The tail: rotating the circle makes it the head.
+            self.head = index;
+            return;
+        }
+        // Unlink from the middle (neither head nor tail, so at least three
+        // entries and `prev`, `next`, head and tail are all others).
+        self.slot_mut(prev).next = next;
+        self.slot_mut(next).prev = prev;
+        let tail = self.slot(head).prev;
+        let entry = self.slot_mut(index);
+        entry.prev = tail;
+        entry.next = head;
+        self.slot_mut(tail).next = index;
+        self.slot_mut(head).prev = index;
+        self.head = index;
+    }
+}
+
+impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
+    #[inline]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u32 {
+        (self.hasher.hash_one(key) >> 32) as u32
+    }
+
+    /// The slot holding `key`, if any.
+    #[inline]
+    fn find<Q>(&self, hash: u32, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        if N == 0 {
+            return None;
+        }
+        let mut at = self.bucket_head(Self::bucket_of(hash));
+        while at != NIL {
+            let entry = self.slot(at);
+            // SAFETY: chains hold only linked entries, whose keys are
+            // initialised (module invariant).
+            if entry.hash == hash && unsafe { entry.key.assume_init_ref() }.borrow() == key {
+                return Some(at);
+            }
+            at = entry.chain;
+        }
+        None
+    }
+
+    /// The value for `key`, marking it most recently used. Counts a hit or a
+    /// miss.
+    #[inline]
+    pub fn get<Q>(&mut self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_mut(key).map(|value| &*value)
+    }
+
+    /// The value for `key`, mutably, marking it most recently used. Counts a
+    /// hit or a miss.
+    #[inline]
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match self.find(self.hash(key), key) {
+            Some(index) => {
+                self.stats.hits += 1;
+                self.touch(index);
+                // SAFETY: `find` returns only linked entries, which are
+                // initialised.
+                Some(unsafe { self.slot_mut(index).value.assume_init_mut() })
+            }
+            None => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// The value for `key`, changing neither recency nor statistics.
+    #[inline]
+    pub fn peek<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.find(self.hash(key), key)
+            .map(|index| self.entry_at(index).1)
+    }
+
+    /// Whether `key` is cached, changing neither recency nor statistics.
+    #[inline]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.find(self.hash(key), key).is_some()
+    }
+
+    /// Inserts `key` with `value` as the most recently used entry, and hands
+    /// back the entry that left the cache, if any:
+    ///
+    /// - the previous entry under an equal key, which the new one replaces;
+    /// - otherwise, when the cache is full, the least recently used entry,
+    ///   evicted to make room (counted in [`LruStats::evictions`]);
+    /// - with `N == 0`, the new entry itself, since nothing fits.
+    pub fn insert(&mut self, key: K, value: V) -> Option<(K, V)> {
+        if N == 0 {
+            return Some((key, value));
+        }
+        let hash = self.hash(&key);
+        if let Some(index) = self.find(hash, &key) {
+            self.touch(index);
+            let entry = self.slot_mut(index);
+            // SAFETY: `find` returns only linked entries, whose fields are
+            // initialised; each is read out once and overwritten at once.
+            let old = unsafe {
+                (
+                    core::mem::replace(entry.key.assume_init_mut(), key),
+                    core::mem::replace(entry.value.assume_init_mut(), value),
+                )
+            };
+            return Some(old);
+        }
+        let (index, evicted) = if self.free != NIL {
+            let index = self.free;
+            self.free = self.slot(index).next;
+            (index, None)
+        } else if (self.used as usize) < N {
+            self.used += 1;
+            (self.used - 1, None)
+        } else {
+            let index = self.tail();
+            self.unlink_chain(index);
+            self.unlink_list(index);
+            self.stats.evictions += 1;
+            (index, Some(self.take(index)))
+        };
+        let bucket = Self::bucket_of(hash);
+        let chain = self.bucket_head(bucket);
+        let entry = self.slot_mut(index);
+        entry.key.write(key);
+        entry.value.write(value);
+        entry.hash = hash;
+        entry.chain = chain;
+        self.set_bucket_head(bucket, index);
+        self.link_front(index);
+        self.len += 1;
+        evicted
+    }
+
+    /// Removes `key` and returns its value.
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove_entry(key).map(|(_, value)| value)
+    }
+
+    /// Removes `key` and returns the stored key and value.
+    pub fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let index = self.find(self.hash(key), key)?;
+        self.unlink_chain(index);
+        self.unlink_list(index);
+        let entry = self.take(index);
+        self.push_free(index);
+        Some(entry)
+    }
+}
+
+impl<K, V, const N: usize, S> Drop for LruCache<K, V, N, S> {
+    fn drop(&mut self) {
+        let mut at = self.head;
+        for _ in 0..self.len {
+            let entry = self.slot_mut(at);
+            at = entry.next;
+            // SAFETY: entries on the recency list are initialised, and each
+            // is visited once; nothing reads them afterwards.
+            unsafe {
+                entry.key.assume_init_drop();
+                entry.value.assume_init_drop();
+            }
+        }
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, const N: usize, S> fmt::Debug for LruCache<K, V, N, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<'a, K, V, const N: usize, S> IntoIterator for &'a LruCache<K, V, N, S> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// The entries of an [`LruCache`] from the most recently used to the least
+/// (or the reverse, with [`Iterator::rev`]).
+pub struct Iter<'a, K, V> {
+    entries: &'a [Entry<K, V>],
+    front: u32,
+    back: u32,
+    remaining: usize,
+}
+
+impl<'a, K, V> Iterator for Iter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let entry = &self.entries[self.front as usize];
+        self.front = entry.next;
+        self.remaining -= 1;
+        // SAFETY: the iterator walks the recency list, at most `len` steps,
+        // so every entry it reaches is linked and initialised; the shared
+        // borrow of the cache keeps them so.
+        Some(unsafe { (entry.key.assume_init_ref(), entry.value.assume_init_ref()) })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<K, V> DoubleEndedIterator for Iter<'_, K, V> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let entry = &self.entries[self.back as usize];
+        self.back = entry.prev;
+        self.remaining -= 1;
+        // SAFETY: as in `next`, from the other end.
+        Some(unsafe { (entry.key.assume_init_ref(), entry.value.assume_init_ref()) })
+    }
+}
+
+impl<K, V> ExactSizeIterator for Iter<'_, K, V> {}
+
+impl<K, V> FusedIterator for Iter<'_, K, V> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+    use std::string::String;
+    use std::vec::Vec;
+
+    fn keys<const N: usize>(cache: &LruCache<u32, u32, N>) -> Vec<u32> {
+        cache.iter().map(|(k, _)| *k).collect()
+    }
+
+    #[test]
+    fn evicts_the_least_recently_used() {
+        let mut cache: LruCache<u32, u32, 3> = LruCache::new();
+        for k in 1..=3 {
+            assert_eq!(cache.insert(k, k * 10), None);
+        }
+        assert_eq!(cache.get(&1), Some(&10));
+        assert_eq!(cache.insert(4, 40), Some((2, 20)));
+        assert_eq!(keys(&cache), [4, 1, 3]);
+        assert_eq!(
+            cache.iter().rev().map(|(k, _)| *k).collect::<Vec<_>>(),
+            [3, 1, 4]
+        );
+        assert_eq!(cache.peek_lru(), Some((&3, &30)));
+        assert_eq!(cache.peek_mru(), Some((&4, &40)));
+    }
+
+    #[test]
+    fn replacing_returns_the_old_entry_and_refreshes() {
+        let mut cache: LruCache<u32, u32, 2> = LruCache::new();
+        cache.insert(1, 1);
+        cache.insert(2, 2);
+        assert_eq!(cache.insert(1, 100), Some((1, 1)));
+        assert_eq!(keys(&cache), [1, 2]);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.stats().evictions, 0);
+    }
+
+    #[test]
+    fn peek_changes_neither_order_nor_stats() {
+        let mut cache: LruCache<u32, u32, 2> = LruCache::new();
+        cache.insert(1, 1);
+        cache.insert(2, 2);
+        assert_eq!(cache.peek(&1), Some(&1));
+        assert!(cache.contains_key(&1));
+        assert_eq!(keys(&cache), [2, 1]);
+        assert_eq!(cache.stats(), LruStats::default());
+    }
+
+    #[test]
+    fn stats_count_hits_misses_and_evictions() {
+        let mut cache: LruCache<u32, u32, 1> = LruCache::new();
+        cache.insert(1, 1);
+        assert!(cache.get(&1).is_some());
+        assert!(cache.get(&2).is_none());
+        assert!(cache.get_mut(&1).is_some());
+        cache.insert(2, 2);
+        let stats = cache.stats();
+        assert_eq!((stats.hits, stats.misses, stats.evictions), (2, 1, 1));
+        assert!((stats.hit_rate() - 2.0 / 3.0).abs() < 1e-12);
+        cache.reset_stats();
+        assert_eq!(cache.stats().hit_rate(), 0.0);
+    }
+
+    #[test]
+    fn remove_frees_a_slot_for_reuse() {
+        let mut cache: LruCache<u32, u32, 2> = LruCache::new();
+        cache.insert(1, 1);
+        cache.insert(2, 2);
+        assert_eq!(cache.remove(&1), Some(1));
+        assert_eq!(cache.remove(&1), None);
+        assert_eq!(cache.insert(3, 3), None);
+        assert_eq!(keys(&cache), [3, 2]);
+        assert_eq!(cache.remove_entry(&2), Some((2, 2)));
+        assert_eq!(cache.pop_lru(), Some((3, 3)));
+        assert!(cache.is_empty());
+        assert_eq!(cache.pop_lru(), None);
+    }
+
+    #[test]
+    fn borrowed_lookup_with_str() {
+        let mut cache: LruCache<String, u32, 4> = LruCache::new();
+        cache.insert(String::from("alpha"), 1);
+        assert_eq!(cache.get("alpha"), Some(&1));
+        assert_eq!(cache.remove("alpha"), Some(1));
+    }
+
+    #[test]
+    fn zero_capacity_hands_entries_straight_back() {
+        let mut cache: LruCache<u32, u32, 0> = LruCache::new();
+        assert_eq!(cache.insert(1, 1), Some((1, 1)));
+        assert_eq!(cache.get(&1), None);
+        assert_eq!(cache.peek(&1), None);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn every_value_dropped_exactly_once() {
+        let tracker = Rc::new(());
+        {
+            let mut cache: LruCache<u32, Rc<()>, 3> = LruCache::new();
+            for k in 0..10 {
+                drop(cache.insert(k % 5, Rc::clone(&tracker)));
+            }
+            drop(cache.remove(&9));
+            assert_eq!(Rc::strong_count(&tracker), 4);
+            cache.clear();
+            assert_eq!(Rc::strong_count(&tracker), 1);
+            cache.insert(1, Rc::clone(&tracker));
+            cache.insert(2, Rc::clone(&tracker));
+        }
+        assert_eq!(Rc::strong_count(&tracker), 1);
+    }
+
+    #[test]
+    fn colliding_hashes_stay_apart() {
+        /// Sends every key to the same hash.
+        #[derive(Clone, Default)]
+        struct Constant;
+        impl BuildHasher for Constant {
+            type Hasher = Zero;
+            fn build_hasher(&self) -> Zero {
+                Zero
+            }
+        }
+        struct Zero;
+        impl core::hash::Hasher for Zero {
+            fn finish(&self) -> u64 {
+                0
+            }
+            fn write(&mut self, _: &[u8]) {}
+        }
+        let mut cache: LruCache<u32, u32, 4, Constant> = LruCache::with_hasher(Constant);
+        for k in 0..6 {
+            cache.insert(k, k);
+        }
+        assert_eq!(cache.get(&3), Some(&3));
+        assert_eq!(cache.remove(&4), Some(4));
+        assert_eq!(cache.get(&4), None);
+        assert_eq!(cache.get(&1), None);
+        let mut left: Vec<u32> = cache.iter().map(|(k, _)| *k).collect();
+        left.sort_unstable();
+        assert_eq!(left, [2, 3, 5]);
+    }
+
+    #[test]
+    fn large_caches_use_wide_buckets_correctly() {
+        // 70 000 entries is past the compact-bucket limit; the cache is
+        // about 2 MiB, so build it on a thread with room for it.
+        const BIG: usize = 70_000;
+        const { assert!(!LruCache::<u32, u32, BIG>::COMPACT) };
+        const { assert!(LruCache::<u32, u32, { BIG / 2 }>::COMPACT) };
+        let worker = std::thread::Builder::new().stack_size(64 << 20).spawn(|| {
+            let mut cache: std::boxed::Box<LruCache<u32, u32, BIG>> = std::boxed::Box::default();
+            for k in 0..(BIG as u32 + 5_000) {
+                let evicted = cache.insert(k, k * 2);
+                if k < BIG as u32 {
+                    assert_eq!(evicted, None);
+                } else {
+                    assert_eq!(evicted, Some((k - BIG as u32, (k - BIG as u32) * 2)));
+                }
+            }
+            assert_eq!(cache.len(), BIG);
+            assert_eq!(cache.get(&4_999), None);
+            assert_eq!(cache.get(&5_000), Some(&10_000));
+            assert_eq!(cache.remove(&70_000), Some(140_000));
+            assert_eq!(cache.peek(&70_000), None);
+            assert_eq!(cache.peek_lru(), Some((&5_001, &10_002)));
+        });
+        worker.unwrap().join().unwrap();
+    }
+
+    #[test]
+    fn usable_in_a_static_initialiser() {
+        static CACHE: std::sync::Mutex<LruCache<u32, u32, 8>> =
+            std::sync::Mutex::new(LruCache::new());
+        CACHE.lock().unwrap().insert(1, 2);
+        assert_eq!(CACHE.lock().unwrap().get(&1), Some(&2));
+    }
+}

@@ -1,1 +1,719 @@
 //! A fixed-capacity, lock-free object pool.
+//!
+//! [`Pool<T, N>`] owns `N` objects for its whole life. [`Pool::try_acquire`]
+//! hands one out behind a [`PoolGuard`], which gives exclusive access to it
+//! and gives it back when dropped.
+//!
+//! # Invariants
+//!
+//! - Every slot is, at any instant, either in the free list or owned by
+//!   exactly one live guard: never both, never neither. The free list is a
+//!   Treiber stack of slot indices whose head word packs the top index with a
+//!   generation tag; every successful push or pop bumps the tag, so a
+//!   compare-and-swap that read a stale head fails instead of corrupting the
+//!   list (the ABA problem). A stale head goes unnoticed only if the tag wraps
+//!   all the way round (2^32 operations on targets with 64-bit atomics, 2^16
+//!   otherwise) while one thread sits between its load and its CAS.
+//! - The release of a slot (`Release` CAS on the head) happens-before the
+//!   next acquire of that slot (`Acquire` load/CAS), so whatever the previous
+//!   owner wrote to the object, the reset hook included, is visible to the next.
+//! - Nothing here allocates, blocks on a lock or reads a clock.
+//!   [`Pool::try_acquire`] is wait-free when the pool is empty and lock-free
+//!   otherwise.
+//!
+//! # Statistics without read-modify-writes on the hot path
+//!
+//! An acquire and a release cost one CAS each on the shared head, which is
+//! the floor for a lock-free pool. Shared statistics counters would add a
+//! contended read-modify-write to each, roughly doubling the cost, so the
+//! pool derives its statistics instead:
+//!
+//! - each slot keeps a word that only its current owner writes, with a plain
+//!   load and store (no read-modify-write, and the cache line is already the
+//!   owner's): the number of times it was acquired, and whether it is in use;
+//! - acquires, releases and objects in use are sums over the slots;
+//! - the high-water mark is the number of slots ever acquired: the free list is
+//!   a stack that starts in index order and gets returned slots pushed on top,
+//!   so a never-used slot is popped only when every used slot is out, which
+//!   makes "slots ever used" equal to "most slots out at once";
+//! - misses happen on the cold path, so they are an ordinary atomic counter.
+//!
+//! [`Pool::stats`] therefore costs O(N). While other threads use the pool its
+//! result is a snapshot assembled slot by slot; once they stop it is exact.
+//!
+//! # Getting objects into a `static`
+//!
+//! [`Pool::new`] and [`Pool::with_reset`] are `const fn` and take the objects
+//! by value as an array, so a pool can be a `static` initialised at compile
+//! time:
+//!
+//! ```
+//! use mechops_core::pool::Pool;
+//!
+//! static BUFFERS: Pool<[u8; 256], 4> = Pool::new([[0; 256]; 4]);
+//!
+//! let mut buffer = BUFFERS.try_acquire().expect("four buffers are free");
+//! buffer[0] = 7;
+//! drop(buffer);
+//! assert_eq!(BUFFERS.stats().in_use, 0);
+//! ```
+//!
+//! Objects that cannot be built in a constant context go through
+//! [`Pool::from_fn`] instead, for example in a lazily initialised static.
+//!
+//! # Thread safety
+//!
+//! The bounds follow `Mutex<T>`: the pool hands each object to one thread at
+//! a time, so `Pool<T, N>: Sync` needs only `T: Send`. A pool of `Rc` values
+//! is therefore neither `Send` nor `Sync`:
+//!
+//! ```compile_fail,E0277
+//! use mechops_core::pool::Pool;
+//! use std::rc::Rc;
+//!
+//! fn shared_across_threads<S: Sync>(_: &S) {}
+//!
+//! let pool: Pool<Rc<u32>, 2> = Pool::new([Rc::new(1), Rc::new(2)]);
+//! shared_across_threads(&pool); // `Rc<u32>` cannot be sent between threads
+//! ```
+//!
+//! A guard hands out `&T`, so sharing a guard between threads needs
+//! `T: Sync`; a guard to a `Cell` stays on one thread at a time:
+//!
+//! ```compile_fail,E0277
+//! use mechops_core::pool::Pool;
+//! use std::cell::Cell;
+//!
+//! fn shared_across_threads<S: Sync>(_: &S) {}
+//!
+//! let pool: Pool<Cell<u32>, 2> = Pool::new([Cell::new(1), Cell::new(2)]);
+//! let guard = pool.try_acquire().unwrap();
+//! shared_across_threads(&guard); // `Cell<u32>` cannot be shared between threads
+//! ```
+//!
+//! Moving a guard to another thread needs `T: Send`:
+//!
+//! ```compile_fail,E0277
+//! use mechops_core::pool::Pool;
+//! use std::rc::Rc;
+//!
+//! fn sent_to_another_thread<S: Send>(_: S) {}
+//!
+//! let pool: Pool<Rc<u32>, 1> = Pool::new([Rc::new(1)]);
+//! sent_to_another_thread(pool.try_acquire().unwrap()); // `Rc<u32>` is not `Send`
+//! ```
+//!
+//! A pool of `Cell` values, like a `Mutex<Cell<u32>>`, *can* be shared:
+//! each `Cell` is only ever reached through one guard, on one thread. Its
+//! guards can move between threads but not be shared by them:
+//!
+//! ```
+//! use mechops_core::pool::Pool;
+//! use std::cell::Cell;
+//!
+//! let pool: Pool<Cell<u32>, 2> = Pool::new([Cell::new(0), Cell::new(0)]);
+//! std::thread::scope(|s| {
+//!     for _ in 0..2 {
+//!         s.spawn(|| {
+//!             let cell = pool.acquire();
+//!             cell.set(cell.get() + 1);
+//!         });
+//!     }
+//! });
+//! let guard = pool.try_acquire().unwrap();
+//! std::thread::scope(|s| {
+//!     s.spawn(move || drop(guard));
+//! });
+//! assert_eq!(pool.stats().in_use, 0);
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::{ManuallyDrop, MaybeUninit};
+use core::ops::{Deref, DerefMut};
+
+use crate::sync::{AtomicU32, AtomicUsize, Ordering, UnsafeCell, spin_loop};
+
+/// Declares a function `const` in normal builds and non-`const` under loom,
+/// whose atomics and cells cannot be built in a constant context.
+macro_rules! const_unless_loom {
+    ($(#[$attr:meta])* $vis:vis fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$attr])* $vis const fn $($rest)*
+        #[cfg(loom)]
+        $(#[$attr])* $vis fn $($rest)*
+    };
+}
+pub(crate) use const_unless_loom;
+
+/// The head word of the free list: the top slot index in the low bits, the
+/// generation tag in the high bits.
+#[cfg(any(loom, target_has_atomic = "64"))]
+mod word {
+    pub(super) type Word = u64;
+    pub(super) use crate::sync::AtomicU64 as AtomicWord;
+    pub(super) const INDEX_BITS: u32 = 32;
+}
+
+#[cfg(not(any(loom, target_has_atomic = "64")))]
+mod word {
+    pub(super) type Word = u32;
+    pub(super) use crate::sync::AtomicU32 as AtomicWord;
+    pub(super) const INDEX_BITS: u32 = 16;
+}
+
+use word::{AtomicWord, INDEX_BITS, Word};
+
+const INDEX_MASK: Word = (1 << INDEX_BITS) - 1;
+
+/// The index that marks the end of the free list.
+const NIL: u32 = INDEX_MASK as u32;
+
+/// The largest capacity a [`Pool`] can have on this target: 2^32 - 1 slots
+/// where 64-bit atomics exist, 2^16 - 1 otherwise.
+pub const MAX_CAPACITY: usize = NIL as usize;
+
+/// The per-slot owner word: acquire count shifted left by one, in-use flag in
+/// bit 0.
+const IN_USE: usize = 1;
+const ONE_ACQUIRE: usize = 2;
+
+#[inline]
+const fn pack(index: u32, tag: Word) -> Word {
+    (tag << INDEX_BITS) | index as Word
+}
+
+#[inline]
+const fn index_of(head: Word) -> u32 {
+    (head & INDEX_MASK) as u32
+}
+
+#[inline]
+const fn next_tag(head: Word) -> Word {
+    (head >> INDEX_BITS).wrapping_add(1) & (Word::MAX >> INDEX_BITS)
+}
+
+/// Keeps the free-list head on a cache line of its own, so that threads
+/// working on their objects do not slow down the ones acquiring.
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(align(128)))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    repr(align(64))
+)]
+struct Padded<T>(T);
+
+struct Slot<T> {
+    /// The slot below this one in the free list; meaningful only while the
+    /// slot is in the free list. Atomic because a thread that lost a race may
+    /// still read it while the winner relinks the slot; the tag makes such a
+    /// stale read harmless.
+    next: AtomicU32,
+    /// Written only by the slot's current owner (see the module docs).
+    state: AtomicUsize,
+    value: UnsafeCell<T>,
+}
+
+impl<T> Slot<T> {
+    const_unless_loom! {
+        fn new(value: T, next: u32) -> Self {
+            Self { next: AtomicU32::new(next), state: AtomicUsize::new(0), value: UnsafeCell::new(value) }
+        }
+    }
+}
+
+/// A fixed-capacity, lock-free pool of `N` objects of type `T`.
+///
+/// See the [module documentation](self) for the algorithm, the statistics,
+/// and how to place a pool in a `static`.
+pub struct Pool<T, const N: usize> {
+    head: Padded<AtomicWord>,
+    misses: AtomicUsize,
+    reset: Option<fn(&mut T)>,
+    slots: [Slot<T>; N],
+}
+
+// SAFETY: the pool gives each object to one guard at a time, and the
+// Release/Acquire pair on the free-list head orders one owner's accesses
+// before the next owner's; objects only ever move between threads, so
+// `T: Send` suffices, exactly as for `Mutex<T>`. Shared access to one object
+// from several threads goes through `&PoolGuard`, whose own `Sync` requires
+// `T: Sync`.
+unsafe impl<T: Send, const N: usize> Sync for Pool<T, N> {}
+
+impl<T, const N: usize> Pool<T, N> {
+    const_unless_loom! {
+        /// Creates a pool that owns `objects` and hands them back as they were
+        /// left by their last user.
+        ///
+        /// Fails to compile if `N` exceeds [`MAX_CAPACITY`].
+        pub fn new(objects: [T; N]) -> Self {
+            Self::build(objects, None)
+        }
+    }
+
+    const_unless_loom! {
+        /// Creates a pool that owns `objects` and runs `reset` on each object
+        /// as it is released, before any other thread can acquire it.
+        ///
+        /// If `reset` panics, the object is still returned to the pool (in
+        /// whatever state the hook left it), so the pool never loses capacity.
+        pub fn with_reset(objects: [T; N], reset: fn(&mut T)) -> Self {
+            Self::build(objects, Some(reset))
+        }
+    }
+
+    /// Creates a pool whose object `i` is `make(i)`, for objects that cannot
+    /// be built in a constant context.
+    pub fn from_fn(make: impl FnMut(usize) -> T) -> Self {
+        Self::new(core::array::from_fn(make))
+    }
+
+    /// Like [`Pool::from_fn`], with a reset hook as in [`Pool::with_reset`].
+    pub fn from_fn_with_reset(make: impl FnMut(usize) -> T, reset: fn(&mut T)) -> Self {
+        Self::with_reset(core::array::from_fn(make), reset)
+    }
+
+    const_unless_loom! {
+        fn build(objects: [T; N], reset: Option<fn(&mut T)>) -> Self {
+            const { assert!(N <= MAX_CAPACITY, "Pool capacity exceeds MAX_CAPACITY") };
+            let objects = ManuallyDrop::new(objects);
+            let source = (&raw const objects).cast::<T>();
+            let mut slots = [const { MaybeUninit::<Slot<T>>::uninit() }; N];
+            let mut i = 0;
+            while i < N {
+                // SAFETY: `i < N`, so the read is inside the array; each
+                // element is read exactly once and `objects` is never dropped,
+                // so every object ends up owned by exactly one slot.
+                let value = unsafe { source.add(i).read() };
+                let next = if i + 1 < N { (i + 1) as u32 } else { NIL };
+                slots[i] = MaybeUninit::new(Slot::new(value, next));
+                i += 1;
+            }
+            // SAFETY: the loop initialised all `N` elements, and
+            // `[MaybeUninit<X>; N]` has the layout of `[X; N]`. `slots` has no
+            // drop glue, so reading it out does not duplicate anything.
+            let slots = unsafe { (&raw const slots).cast::<[Slot<T>; N]>().read() };
+            let first = if N == 0 { NIL } else { 0 };
+            Self {
+                head: Padded(AtomicWord::new(pack(first, 0))),
+                misses: AtomicUsize::new(0),
+                reset,
+                slots,
+            }
+        }
+    }
+
+    /// The number of objects the pool owns.
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Hands out a free object, or `None` at once if every object is in use.
+    ///
+    /// Never blocks and never allocates. A `None` counts as a miss.
+    #[inline]
+    pub fn try_acquire(&self) -> Option<PoolGuard<'_, T, N>> {
+        match self.pop() {
+            Some(index) => Some(self.guard(index)),
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Hands out a free object, spinning until another thread releases one if
+    /// every object is in use.
+    ///
+    /// A call that has to wait counts as one miss. This spins rather than
+    /// sleeps (the core has no scheduler to sleep on), so call it only when
+    /// another thread is sure to release an object; in single-threaded code
+    /// an exhausted pool would spin forever, so use [`Pool::try_acquire`].
+    pub fn acquire(&self) -> PoolGuard<'_, T, N> {
+        if let Some(index) = self.pop() {
+            return self.guard(index);
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let mut spins: u32 = 1;
+        loop {
+            for _ in 0..spins {
+                spin_loop();
+            }
+            if let Some(index) = self.pop() {
+                return self.guard(index);
+            }
+            spins = (spins * 2).min(64);
+        }
+    }
+
+    /// A snapshot of the pool's statistics, in O(N).
+    ///
+    /// Exact when no other thread is using the pool; otherwise each field is
+    /// a value it held during the call, and in-flight operations may be
+    /// counted or not.
+    pub fn stats(&self) -> PoolStats {
+        let mut acquires: u64 = 0;
+        let mut in_use: usize = 0;
+        let mut touched: usize = 0;
+        for slot in &self.slots {
+            let state = slot.state.load(Ordering::Relaxed);
+            acquires += (state / ONE_ACQUIRE) as u64;
+            in_use += state & IN_USE;
+            touched += usize::from(state != 0);
+        }
+        PoolStats {
+            capacity: N,
+            acquires,
+            // Saturating: a slot whose acquire count wrapped (after 2^31
+            // acquires on 32-bit targets) could otherwise underflow.
+            releases: acquires.saturating_sub(in_use as u64),
+            misses: self.misses.load(Ordering::Relaxed) as u64,
+            in_use,
+            high_water: touched,
+        }
+    }
+
+    /// Exclusive access to every object, for inspection or bulk
+    /// reinitialisation while no guard exists.
+    pub fn objects_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.slots.iter_mut().map(|slot| {
+            // SAFETY: `&mut self` proves that no guard is alive (each borrows
+            // the pool), so nobody else can be accessing any object.
+            slot.value.with_mut(|value| unsafe { &mut *value })
+        })
+    }
+
+    /// The slot at `index`, without a bounds check.
+    #[inline(always)]
+    fn slot(&self, index: u32) -> &Slot<T> {
+        debug_assert!((index as usize) < N);
+        // SAFETY: indices come only from the free list and from guards, and
+        // every index ever put in either is below `N` (`build` links `0..N`,
+        // and `pop` never returns `NIL`).
+        unsafe { self.slots.get_unchecked(index as usize) }
+    }
+
+    /// Pops a slot off the free list.
+    #[inline]
+    fn pop(&self) -> Option<u32> {
+        let mut head = self.head.0.load(Ordering::Acquire);
+        loop {
+            let index = index_of(head);
+            if index == NIL {
+                return None;
+            }
+            // A thread that won a race may be relinking this slot right now;
+            // the value read then is stale, and the tag in `head` makes the
+            // CAS below fail, so a stale `next` is never installed.
+            let next = self.slot(index).next.load(Ordering::Relaxed);
+            match self.head.0.compare_exchange_weak(
+                head,
+                pack(next, next_tag(head)),
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(index),
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    /// Pushes a slot its owner is done with back onto the free list.
+    #[inline]
+    fn push(&self, index: u32) {
+        let slot = self.slot(index);
+        let mut head = self.head.0.load(Ordering::Relaxed);
+        loop {
+            slot.next.store(index_of(head), Ordering::Relaxed);
+            match self.head.0.compare_exchange_weak(
+                head,
+                pack(index, next_tag(head)),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    #[inline]
+    fn guard(&self, index: u32) -> PoolGuard<'_, T, N> {
+        let state = &self.slot(index).state;
+        // Only the owner writes the state word, so a load and a store suffice.
+        state.store(
+            state
+                .load(Ordering::Relaxed)
+                .wrapping_add(ONE_ACQUIRE | IN_USE),
+            Ordering::Relaxed,
+        );
+        PoolGuard {
+            pool: self,
+            index,
+            _owns: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn release(&self, index: u32) {
+        /// Returns the slot even if the reset hook unwinds.
+        struct Return<'a, T, const N: usize>(&'a Pool<T, N>, u32);
+        impl<T, const N: usize> Drop for Return<'_, T, N> {
+            #[inline]
+            fn drop(&mut self) {
+                let state = &self.0.slot(self.1).state;
+                state.store(state.load(Ordering::Relaxed) & !IN_USE, Ordering::Relaxed);
+                self.0.push(self.1);
+            }
+        }
+        let give_back = Return(self, index);
+        if let Some(reset) = self.reset {
+            self.slot(index).value.with_mut(|value| {
+                // SAFETY: the caller owns slot `index` until `give_back` pushes
+                // it, so this is the only access to the object.
+                reset(unsafe { &mut *value });
+            });
+        }
+        drop(give_back);
+    }
+}
+
+impl<T, const N: usize> fmt::Debug for Pool<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Exclusive access to one object of a [`Pool`]; gives the object back when
+/// dropped (after the pool's reset hook, if any).
+///
+/// `Send` when `T: Send`, `Sync` when `T: Send + Sync`.
+pub struct PoolGuard<'a, T, const N: usize> {
+    pool: &'a Pool<T, N>,
+    index: u32,
+    /// The guard behaves like `&'a mut T` for `Send` and `Sync`.
+    _owns: PhantomData<&'a mut T>,
+}
+
+impl<T, const N: usize> PoolGuard<'_, T, N> {
+    /// The index of the object's slot, stable for the pool's life (useful to
+    /// tell objects apart in logs and tests).
+    #[inline]
+    pub fn slot(&self) -> usize {
+        self.index as usize
+    }
+}
+
+impl<T, const N: usize> Deref for PoolGuard<'_, T, N> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        self.pool.slot(self.index).value.with(|value| {
+            // SAFETY: the guard owns the slot (it was popped off the free list
+            // and is pushed back only when the guard drops), so no `&mut T`
+            // exists elsewhere; the returned borrow is tied to `&self`.
+            unsafe { &*value }
+        })
+    }
+}
+
+impl<T, const N: usize> DerefMut for PoolGuard<'_, T, N> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        self.pool.slot(self.index).value.with_mut(|value| {
+            // SAFETY: as in `deref`, and `&mut self` makes this borrow unique.
+            unsafe { &mut *value }
+        })
+    }
+}
+
+impl<T, const N: usize> Drop for PoolGuard<'_, T, N> {
+    #[inline]
+    fn drop(&mut self) {
+        self.pool.release(self.index);
+    }
+}
+
+impl<T: fmt::Debug, const N: usize> fmt::Debug for PoolGuard<'_, T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolGuard")
+            .field("slot", &self.index)
+            .field("value", &**self)
+            .finish()
+    }
+}
+
+/// What a [`Pool`] has done so far; see [`Pool::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// The number of objects the pool owns.
+    pub capacity: usize,
+    /// Objects handed out.
+    pub acquires: u64,
+    /// Objects given back.
+    pub releases: u64,
+    /// Calls that found the pool empty: each `None` from
+    /// [`Pool::try_acquire`], and each [`Pool::acquire`] that had to wait.
+    pub misses: u64,
+    /// Objects out right now.
+    pub in_use: usize,
+    /// The most objects that were ever out at once.
+    pub high_water: usize,
+}
+
+impl PoolStats {
+    /// Objects free right now.
+    #[inline]
+    pub const fn available(&self) -> usize {
+        self.capacity - self.in_use
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    #[test]
+    fn hands_out_every_object_once_then_misses() {
+        let pool = Pool::new([10, 11, 12]);
+        let a = pool.try_acquire().unwrap();
+        let b = pool.try_acquire().unwrap();
+        let c = pool.try_acquire().unwrap();
+        assert!(pool.try_acquire().is_none());
+        let mut seen = [*a, *b, *c];
+        seen.sort_unstable();
+        assert_eq!(seen, [10, 11, 12]);
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.acquires, stats.releases, stats.misses, stats.in_use),
+            (3, 0, 1, 3)
+        );
+        drop((a, b, c));
+        let stats = pool.stats();
+        assert_eq!((stats.releases, stats.in_use, stats.available()), (3, 0, 3));
+    }
+
+    #[test]
+    fn released_object_keeps_its_changes_without_reset() {
+        let pool = Pool::new([0u32]);
+        *pool.try_acquire().unwrap() = 41;
+        assert_eq!(*pool.try_acquire().unwrap(), 41);
+    }
+
+    #[test]
+    fn reset_hook_runs_on_release() {
+        let pool: Pool<Vec<u8>, 2> = Pool::from_fn_with_reset(|_| Vec::new(), Vec::clear);
+        {
+            let mut v = pool.try_acquire().unwrap();
+            v.extend_from_slice(b"abc");
+        }
+        for _ in 0..2 {
+            let v = pool.try_acquire().unwrap();
+            assert!(v.is_empty());
+            core::mem::forget(v);
+        }
+    }
+
+    #[test]
+    fn reset_hook_panic_still_returns_the_object() {
+        let pool = Pool::with_reset([1u8], |_| panic!("reset failed"));
+        let result = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+            drop(pool.try_acquire().unwrap());
+        }));
+        assert!(result.is_err());
+        let stats = pool.stats();
+        assert_eq!((stats.releases, stats.in_use), (1, 0));
+        let again = pool.try_acquire();
+        assert!(again.is_some());
+        core::mem::forget(again);
+    }
+
+    #[test]
+    fn high_water_tracks_most_objects_out_at_once() {
+        let pool = Pool::new([0u8; 8]);
+        for _ in 0..100 {
+            drop(pool.try_acquire().unwrap());
+        }
+        assert_eq!(pool.stats().high_water, 1);
+        let held: Vec<_> = (0..5).map(|_| pool.try_acquire().unwrap()).collect();
+        drop(held);
+        let two: Vec<_> = (0..2).map(|_| pool.try_acquire().unwrap()).collect();
+        drop(two);
+        let stats = pool.stats();
+        assert_eq!(stats.high_water, 5);
+        assert_eq!(stats.acquires, 107);
+        assert_eq!(stats.releases, 107);
+    }
+
+    #[test]
+    fn lifo_reuse_of_the_last_released_slot() {
+        let pool = Pool::new([0u8; 4]);
+        let a = pool.try_acquire().unwrap();
+        let slot = a.slot();
+        drop(a);
+        assert_eq!(pool.try_acquire().unwrap().slot(), slot);
+    }
+
+    #[test]
+    fn zero_capacity_pool_always_misses() {
+        let pool: Pool<u8, 0> = Pool::new([]);
+        assert!(pool.try_acquire().is_none());
+        assert_eq!(pool.stats().misses, 1);
+        assert_eq!(pool.capacity(), 0);
+    }
+
+    #[test]
+    fn drops_every_object_exactly_once() {
+        use std::rc::Rc;
+        let tracker = Rc::new(());
+        {
+            let pool = Pool::from_fn(|_| Rc::clone(&tracker));
+            let _g = pool.try_acquire().unwrap();
+            assert_eq!(Rc::strong_count(&tracker), 5);
+            let _: &Pool<Rc<()>, 4> = &pool;
+        }
+        assert_eq!(Rc::strong_count(&tracker), 1);
+    }
+
+    #[test]
+    fn objects_mut_reaches_every_object() {
+        let mut pool = Pool::new([1, 2, 3]);
+        for v in pool.objects_mut() {
+            *v *= 10;
+        }
+        let mut all: Vec<i32> = pool.objects_mut().map(|v| *v).collect();
+        all.sort_unstable();
+        assert_eq!(all, [10, 20, 30]);
+    }
+
+    #[test]
+    fn acquire_waits_for_a_release_from_another_thread() {
+        let pool = Pool::new([0u64; 1]);
+        let first = pool.try_acquire().unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| *pool.acquire() + 1);
+            // Released only after the waiter is running (or about to run):
+            // either way it must get the object.
+            std::thread::yield_now();
+            drop(first);
+            assert_eq!(waiter.join().unwrap(), 1);
+        });
+        assert_eq!(pool.stats().in_use, 0);
+    }
+
+    #[test]
+    fn tagged_head_packs_and_unpacks() {
+        let head = pack(5, 7);
+        assert_eq!(index_of(head), 5);
+        assert_eq!(next_tag(head), 8);
+        let wrapped = pack(NIL, Word::MAX >> INDEX_BITS);
+        assert_eq!(index_of(wrapped), NIL);
+        assert_eq!(next_tag(wrapped), 0);
+    }
+}

@@ -1,0 +1,164 @@
+//! Ownership-stamp stress test of the lock-free pool on every core.
+//!
+//! Every object carries an owner stamp. Each thread acquires objects, stamps
+//! them with its id (finding anything but "free" there means a double
+//! hand-out), bumps a plain counter inside the object, unstamps and releases.
+//! Threads sometimes hold two objects at once, so the free list is reordered
+//! constantly and stale heads (the ABA case) come up often.
+//!
+//! Release builds run at least 10^8 pool operations (acquires plus releases,
+//! successful or missed) across all threads; debug builds run far fewer.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+use mechops_core::pool::Pool;
+
+const FREE: usize = 0;
+const CAPACITY: usize = 3;
+
+#[cfg(debug_assertions)]
+const TOTAL_OPERATIONS: u64 = 400_000;
+#[cfg(not(debug_assertions))]
+const TOTAL_OPERATIONS: u64 = 100_000_000;
+
+struct Stamped {
+    owner: AtomicUsize,
+    uses: u64,
+}
+
+static POOL: Pool<Stamped, CAPACITY> = Pool::new([
+    Stamped {
+        owner: AtomicUsize::new(FREE),
+        uses: 0,
+    },
+    Stamped {
+        owner: AtomicUsize::new(FREE),
+        uses: 0,
+    },
+    Stamped {
+        owner: AtomicUsize::new(FREE),
+        uses: 0,
+    },
+]);
+
+#[derive(Default)]
+struct Tally {
+    operations: u64,
+    acquired: u64,
+    missed: u64,
+    double_hand_outs: u64,
+}
+
+fn stamp(object: &mut Stamped, me: usize, tally: &mut Tally) {
+    if object.owner.swap(me, Ordering::Relaxed) != FREE {
+        tally.double_hand_outs += 1;
+    }
+    object.uses += 1;
+}
+
+fn unstamp(object: &Stamped, me: usize, tally: &mut Tally) {
+    if object.owner.swap(FREE, Ordering::Relaxed) != me {
+        tally.double_hand_outs += 1;
+    }
+}
+
+fn worker(me: usize, budget: u64) -> Tally {
+    let mut tally = Tally::default();
+    let mut round: u64 = 0;
+    while tally.operations < budget {
+        round += 1;
+        let Some(mut first) = POOL.try_acquire() else {
+            tally.missed += 1;
+            tally.operations += 1;
+            continue;
+        };
+        tally.acquired += 1;
+        stamp(&mut first, me, &mut tally);
+        // Every fourth round holds a second object and gives the two back in
+        // varying order.
+        let second = if round % 4 == 0 {
+            POOL.try_acquire()
+        } else {
+            None
+        };
+        tally.operations += 1;
+        if let Some(mut second) = second {
+            tally.acquired += 1;
+            tally.operations += 1;
+            stamp(&mut second, me, &mut tally);
+            unstamp(&second, me, &mut tally);
+            if round % 8 == 0 {
+                unstamp(&first, me, &mut tally);
+                drop(first);
+                drop(second);
+            } else {
+                drop(second);
+                unstamp(&first, me, &mut tally);
+                drop(first);
+            }
+            tally.operations += 2;
+        } else {
+            if round % 4 == 0 {
+                tally.missed += 1;
+                tally.operations += 1;
+            }
+            unstamp(&first, me, &mut tally);
+            drop(first);
+            tally.operations += 1;
+        }
+    }
+    tally
+}
+
+#[test]
+fn no_double_hand_outs_and_nothing_lost_under_contention() {
+    let threads = thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2);
+    let budget = TOTAL_OPERATIONS.div_ceil(threads as u64);
+    let tallies: Vec<Tally> = thread::scope(|s| {
+        let handles: Vec<_> = (1..=threads)
+            .map(|me| s.spawn(move || worker(me, budget)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker panicked"))
+            .collect()
+    });
+
+    let operations: u64 = tallies.iter().map(|t| t.operations).sum();
+    let acquired: u64 = tallies.iter().map(|t| t.acquired).sum();
+    let missed: u64 = tallies.iter().map(|t| t.missed).sum();
+    let double_hand_outs: u64 = tallies.iter().map(|t| t.double_hand_outs).sum();
+    assert!(
+        operations >= TOTAL_OPERATIONS,
+        "ran {operations} operations"
+    );
+    assert_eq!(
+        double_hand_outs, 0,
+        "objects were handed to two owners at once"
+    );
+
+    let stats = POOL.stats();
+    assert_eq!(stats.acquires, acquired);
+    assert_eq!(stats.releases, acquired);
+    assert_eq!(stats.misses, missed);
+    assert_eq!(stats.in_use, 0);
+    assert_eq!(stats.high_water, CAPACITY);
+
+    // Every object is back exactly once, and together they saw every use.
+    let held: Vec<_> = (0..CAPACITY)
+        .map(|_| POOL.try_acquire().expect("an object was lost"))
+        .collect();
+    assert!(
+        POOL.try_acquire().is_none(),
+        "the pool handed out more objects than it owns"
+    );
+    let mut slots: Vec<usize> = held.iter().map(|g| g.slot()).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), CAPACITY);
+    assert!(held.iter().all(|g| g.owner.load(Ordering::Relaxed) == FREE));
+    assert_eq!(held.iter().map(|g| g.uses).sum::<u64>(), acquired);
+}
