@@ -12,7 +12,12 @@ use mechops_core::codec::{
     header::Format,
     inflate,
 };
+use mechops_core::lru::LruCache;
+use mechops_core::pool::Pool;
 use mechops_core::time::{Precision, Rfc3339Format, Timestamp};
+
+/// A pool in a `static`: four 64-byte scratch buffers, built at compile time.
+static SCRATCH: Pool<[u8; 64], 4> = Pool::with_reset([[0; 64]; 4], |b| *b = [0; 64]);
 
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
@@ -160,4 +165,36 @@ pub unsafe extern "C" fn mechops_inflate(
     // SAFETY: forwarded from this function's contract.
     let (data, out) = unsafe { (input(data, len), output(out, out_len)) };
     inflate::inflate(data, out).map_or(-1, |n| n as isize)
+}
+
+/// Borrows a scratch buffer from the static pool, writes `value` into it and
+/// returns its first byte plus the number of buffers now in use; -1 when the
+/// pool is empty.
+#[unsafe(no_mangle)]
+pub extern "C" fn mechops_pool_roundtrip(value: u8) -> i32 {
+    let Some(mut guard) = SCRATCH.try_acquire() else {
+        return -1;
+    };
+    guard[0] = value;
+    i32::from(guard[0]) + SCRATCH.stats().in_use as i32
+}
+
+/// Runs `keys` through a 16-entry LRU cache and returns the hit count.
+///
+/// # Safety
+/// `keys` must be valid for reads of `len` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mechops_lru_hits(keys: *const u32, len: usize) -> u64 {
+    if keys.is_null() {
+        return 0;
+    }
+    // SAFETY: the caller guarantees `keys` is valid for `len` values.
+    let keys = unsafe { core::slice::from_raw_parts(keys, len) };
+    let mut cache: LruCache<u32, u32, 16> = LruCache::new();
+    for &k in keys {
+        if cache.get(&k).is_none() {
+            cache.insert(k, k);
+        }
+    }
+    cache.stats().hits
 }
