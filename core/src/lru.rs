@@ -1,9 +1,14 @@
 //! A fixed-capacity least-recently-used cache.
 //!
 //! [`LruCache<K, V, N>`] holds at most `N` entries in arrays inside the value
-//! itself: no allocation, ever. Lookups go through a chained hash index of `N`
-//! buckets; recency is a doubly linked list threaded through the entries by
-//! index.
+//! itself: no allocation, ever. Lookups go through a chained hash index;
+//! recency is a doubly linked list threaded through the entries by index.
+//!
+//! The index has `2 * N` buckets whenever `N < 65535`: the bucket array is
+//! `N` words, each holding two 16-bit bucket heads. Twice the buckets halves
+//! the expected chain length, and a lookup that hits then reads a second
+//! entry only a quarter of the time instead of half. Larger caches keep one
+//! 32-bit head per word, so `N` buckets.
 //!
 //! # Invariants
 //!
@@ -18,8 +23,9 @@
 //!   refreshing the tail, the common case when a scan cycles through the
 //!   cache, is a single move of `head`.
 //! - `get`, `get_mut`, `insert` and `remove` cost O(1) expected: one hash, a
-//!   chain walk whose expected length stays below 1.5 entries (the index never
-//!   has more entries than buckets), and a constant number of link updates.
+//!   chain walk that, for a hit, inspects 1.25 entries on average (1.5 for
+//!   `N >= 65535`), since the index never holds more entries than buckets,
+//!   and a constant number of link updates.
 //! - `peek`, `contains_key` and iteration change neither recency nor
 //!   statistics.
 //!
@@ -146,7 +152,7 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         const { assert!(N <= MAX_CAPACITY, "LruCache capacity exceeds MAX_CAPACITY") };
         Self {
             entries: [const { Entry::VACANT }; N],
-            buckets: [NIL; N],
+            buckets: if Self::COMPACT { [0; N] } else { [NIL; N] },
             head: NIL,
             free: NIL,
             used: 0,
@@ -273,21 +279,61 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         self.free = index;
     }
 
+    /// Whether bucket heads are 16-bit, two per word of `buckets`. A
+    /// compact head stores `index + 1`, with 0 for an empty bucket, which
+    /// needs `N < 65535`.
+    const COMPACT: bool = N < u16::MAX as usize;
+
+    /// The number of buckets.
+    const BUCKETS: usize = if Self::COMPACT { 2 * N } else { N };
+
     #[inline]
     fn bucket_of(hash: u32) -> usize {
-        // Multiply-shift maps the hash onto `0..N` without a division.
-        ((u64::from(hash) * N as u64) >> 32) as usize
+        // Multiply-shift maps the hash onto `0..BUCKETS` without a division.
+        ((u64::from(hash) * Self::BUCKETS as u64) >> 32) as usize
+    }
+
+    /// The first entry of `bucket`'s chain, or `NIL`.
+    #[inline(always)]
+    fn bucket_head(&self, bucket: usize) -> u32 {
+        debug_assert!(bucket < Self::BUCKETS);
+        if Self::COMPACT {
+            // SAFETY: `[u32; N]` is `2 * N` aligned `u16`s, all initialised,
+            // and `bucket_of` returns less than `BUCKETS = 2 * N`.
+            let stored = unsafe { *self.buckets.as_ptr().cast::<u16>().add(bucket) };
+            u32::from(stored).wrapping_sub(1)
+        } else {
+            // SAFETY: `bucket_of` returns less than `BUCKETS = N`.
+            unsafe { *self.buckets.get_unchecked(bucket) }
+        }
+    }
+
+    /// Makes `index` (or `NIL`) the first entry of `bucket`'s chain.
+    #[inline(always)]
+    fn set_bucket_head(&mut self, bucket: usize, index: u32) {
+        debug_assert!(bucket < Self::BUCKETS);
+        if Self::COMPACT {
+            // `NIL + 1` wraps to 0, the empty marker; other indices are below
+            // `N < 65535`, so `index + 1` fits.
+            let stored = index.wrapping_add(1) as u16;
+            // SAFETY: as in `bucket_head`, and `&mut self` makes the write
+            // exclusive.
+            unsafe { *self.buckets.as_mut_ptr().cast::<u16>().add(bucket) = stored };
+        } else {
+            // SAFETY: `bucket_of` returns less than `BUCKETS = N`.
+            unsafe { *self.buckets.get_unchecked_mut(bucket) = index };
+        }
     }
 
     /// Removes `index` from its bucket's chain.
     fn unlink_chain(&mut self, index: u32) {
         let bucket = Self::bucket_of(self.slot(index).hash);
         let after = self.slot(index).chain;
-        if self.buckets[bucket] == index {
-            self.buckets[bucket] = after;
+        if self.bucket_head(bucket) == index {
+            self.set_bucket_head(bucket, after);
             return;
         }
-        let mut at = self.buckets[bucket];
+        let mut at = self.bucket_head(bucket);
         while at != NIL {
             let chain = self.slot(at).chain;
             if chain == index {
@@ -387,10 +433,7 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
         if N == 0 {
             return None;
         }
-        let bucket = Self::bucket_of(hash);
-        debug_assert!(bucket < N);
-        // SAFETY: `bucket_of` maps a 32-bit hash `h` to `h * N / 2^32 < N`.
-        let mut at = unsafe { *self.buckets.get_unchecked(bucket) };
+        let mut at = self.bucket_head(Self::bucket_of(hash));
         while at != NIL {
             let entry = self.slot(at);
             // SAFETY: chains hold only linked entries, whose keys are
@@ -498,13 +541,13 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
             (index, Some(self.take(index)))
         };
         let bucket = Self::bucket_of(hash);
-        let chain = self.buckets[bucket];
+        let chain = self.bucket_head(bucket);
         let entry = self.slot_mut(index);
         entry.key.write(key);
         entry.value.write(value);
         entry.hash = hash;
         entry.chain = chain;
-        self.buckets[bucket] = index;
+        self.set_bucket_head(bucket, index);
         self.link_front(index);
         self.len += 1;
         evicted
@@ -756,6 +799,33 @@ mod tests {
         let mut left: Vec<u32> = cache.iter().map(|(k, _)| *k).collect();
         left.sort_unstable();
         assert_eq!(left, [2, 3, 5]);
+    }
+
+    #[test]
+    fn large_caches_use_wide_buckets_correctly() {
+        // 70 000 entries is past the compact-bucket limit; the cache is
+        // about 2 MiB, so build it on a thread with room for it.
+        const BIG: usize = 70_000;
+        const { assert!(!LruCache::<u32, u32, BIG>::COMPACT) };
+        const { assert!(LruCache::<u32, u32, { BIG / 2 }>::COMPACT) };
+        let worker = std::thread::Builder::new().stack_size(64 << 20).spawn(|| {
+            let mut cache: std::boxed::Box<LruCache<u32, u32, BIG>> = std::boxed::Box::default();
+            for k in 0..(BIG as u32 + 5_000) {
+                let evicted = cache.insert(k, k * 2);
+                if k < BIG as u32 {
+                    assert_eq!(evicted, None);
+                } else {
+                    assert_eq!(evicted, Some((k - BIG as u32, (k - BIG as u32) * 2)));
+                }
+            }
+            assert_eq!(cache.len(), BIG);
+            assert_eq!(cache.get(&4_999), None);
+            assert_eq!(cache.get(&5_000), Some(&10_000));
+            assert_eq!(cache.remove(&70_000), Some(140_000));
+            assert_eq!(cache.peek(&70_000), None);
+            assert_eq!(cache.peek_lru(), Some((&5_001, &10_002)));
+        });
+        worker.unwrap().join().unwrap();
     }
 
     #[test]

@@ -59,7 +59,7 @@
 //! ```
 //!
 //! Objects that cannot be built in a constant context go through
-//! [`Pool::from_fn`] instead (for example inside a `spin::Once`).
+//! [`Pool::from_fn`] instead, for example in a lazily initialised static.
 //!
 //! # Thread safety
 //!
@@ -81,7 +81,7 @@
 //! `T: Sync`; a guard to a `Cell` stays on one thread at a time:
 //!
 //! ```compile_fail,E0277
-//! use mechops_core::pool::{Pool, PoolGuard};
+//! use mechops_core::pool::Pool;
 //! use std::cell::Cell;
 //!
 //! fn shared_across_threads<S: Sync>(_: &S) {}
@@ -365,7 +365,9 @@ impl<T, const N: usize> Pool<T, N> {
         PoolStats {
             capacity: N,
             acquires,
-            releases: acquires - in_use as u64,
+            // Saturating: a slot whose acquire count wrapped (after 2^31
+            // acquires on 32-bit targets) could otherwise underflow.
+            releases: acquires.saturating_sub(in_use as u64),
             misses: self.misses.load(Ordering::Relaxed) as u64,
             in_use,
             high_water: touched,
@@ -382,6 +384,16 @@ impl<T, const N: usize> Pool<T, N> {
         })
     }
 
+    /// The slot at `index`, without a bounds check.
+    #[inline(always)]
+    fn slot(&self, index: u32) -> &Slot<T> {
+        debug_assert!((index as usize) < N);
+        // SAFETY: indices come only from the free list and from guards, and
+        // every index ever put in either is below `N` (`build` links `0..N`,
+        // and `pop` never returns `NIL`).
+        unsafe { self.slots.get_unchecked(index as usize) }
+    }
+
     /// Pops a slot off the free list.
     #[inline]
     fn pop(&self) -> Option<u32> {
@@ -394,7 +406,7 @@ impl<T, const N: usize> Pool<T, N> {
             // A thread that won a race may be relinking this slot right now;
             // the value read then is stale, and the tag in `head` makes the
             // CAS below fail, so a stale `next` is never installed.
-            let next = self.slots[index as usize].next.load(Ordering::Relaxed);
+            let next = self.slot(index).next.load(Ordering::Relaxed);
             match self.head.0.compare_exchange_weak(
                 head,
                 pack(next, next_tag(head)),
@@ -410,7 +422,7 @@ impl<T, const N: usize> Pool<T, N> {
     /// Pushes a slot its owner is done with back onto the free list.
     #[inline]
     fn push(&self, index: u32) {
-        let slot = &self.slots[index as usize];
+        let slot = self.slot(index);
         let mut head = self.head.0.load(Ordering::Relaxed);
         loop {
             slot.next.store(index_of(head), Ordering::Relaxed);
@@ -428,7 +440,7 @@ impl<T, const N: usize> Pool<T, N> {
 
     #[inline]
     fn guard(&self, index: u32) -> PoolGuard<'_, T, N> {
-        let state = &self.slots[index as usize].state;
+        let state = &self.slot(index).state;
         // Only the owner writes the state word, so a load and a store suffice.
         state.store(
             state
@@ -450,14 +462,14 @@ impl<T, const N: usize> Pool<T, N> {
         impl<T, const N: usize> Drop for Return<'_, T, N> {
             #[inline]
             fn drop(&mut self) {
-                let state = &self.0.slots[self.1 as usize].state;
+                let state = &self.0.slot(self.1).state;
                 state.store(state.load(Ordering::Relaxed) & !IN_USE, Ordering::Relaxed);
                 self.0.push(self.1);
             }
         }
         let give_back = Return(self, index);
         if let Some(reset) = self.reset {
-            self.slots[index as usize].value.with_mut(|value| {
+            self.slot(index).value.with_mut(|value| {
                 // SAFETY: the caller owns slot `index` until `give_back` pushes
                 // it, so this is the only access to the object.
                 reset(unsafe { &mut *value });
@@ -500,7 +512,7 @@ impl<T, const N: usize> Deref for PoolGuard<'_, T, N> {
 
     #[inline]
     fn deref(&self) -> &T {
-        self.pool.slots[self.index as usize].value.with(|value| {
+        self.pool.slot(self.index).value.with(|value| {
             // SAFETY: the guard owns the slot (it was popped off the free list
             // and is pushed back only when the guard drops), so no `&mut T`
             // exists elsewhere; the returned borrow is tied to `&self`.
@@ -512,12 +524,10 @@ impl<T, const N: usize> Deref for PoolGuard<'_, T, N> {
 impl<T, const N: usize> DerefMut for PoolGuard<'_, T, N> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        self.pool.slots[self.index as usize]
-            .value
-            .with_mut(|value| {
-                // SAFETY: as in `deref`, and `&mut self` makes this borrow unique.
-                unsafe { &mut *value }
-            })
+        self.pool.slot(self.index).value.with_mut(|value| {
+            // SAFETY: as in `deref`, and `&mut self` makes this borrow unique.
+            unsafe { &mut *value }
+        })
     }
 }
 

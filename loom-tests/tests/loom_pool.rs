@@ -176,3 +176,21 @@ fn reset_hook_is_visible_to_the_next_owner() {
         assert_eq!(pool.try_acquire().unwrap().uses, 0);
     });
 }
+
+#[test]
+fn two_threads_cycle_twice_on_two_objects() {
+    // Repeated pops and pushes from both sides: every interleaving of four
+    // acquire/release cycles over a two-slot free list.
+    loom::model(|| {
+        let pool = pool::<2>();
+        let other = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || u64::from(use_once(&pool, 1)) + u64::from(use_once(&pool, 1)))
+        };
+        let mine = u64::from(use_once(&pool, 2)) + u64::from(use_once(&pool, 2));
+        let theirs = other.join().unwrap();
+        // Two objects, and each thread holds at most one at a time.
+        assert_eq!(mine + theirs, 4, "a thread found both objects taken");
+        check_quiescent(&pool, 4, 0, Some(4));
+    });
+}

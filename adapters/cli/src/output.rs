@@ -46,7 +46,11 @@ pub(crate) fn report_usage(err: &clap::Error) -> ExitCode {
                 .lines()
                 .find(|line| !line.trim().is_empty())
                 .unwrap_or("invalid usage");
-            let _ = writeln!(io::stderr(), "mechops: {}", first.trim_start_matches("error: "));
+            let _ = writeln!(
+                io::stderr(),
+                "mechops: {}",
+                first.trim_start_matches("error: ")
+            );
             ExitCode::from(EXIT_INPUT)
         }
     }

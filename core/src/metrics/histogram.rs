@@ -17,8 +17,8 @@
 //!
 //! # Invariants
 //!
-//! - The count is the sum of the bucket counts; min, max and sum are exact
-//!   (the sum wraps at 2^64).
+//! - The count is the sum of the bucket counts; min, max and sum are exact.
+//!   Counts and the sum wrap at 2^64 rather than panic, even in debug builds.
 //! - Every estimate lies between the recorded minimum and maximum.
 //! - Merging two histograms gives the histogram of both streams of values.
 
@@ -139,7 +139,7 @@ fn estimate<const B: usize>(
     let rank = q.rank(count);
     let mut seen: u64 = 0;
     for index in 0..B {
-        seen += bucket_count(index);
+        seen = seen.saturating_add(bucket_count(index));
         if seen >= rank {
             if index == B - 1 && bucket_index(max) >= B {
                 // The clamped last bucket has no upper end of its own.
@@ -203,8 +203,9 @@ impl<const B: usize> LocalHistogram<B> {
         if n == 0 {
             return;
         }
-        self.counts[bucket_index(value).min(B - 1)] += n;
-        self.count += n;
+        let bucket = &mut self.counts[bucket_index(value).min(B - 1)];
+        *bucket = bucket.wrapping_add(n);
+        self.count = self.count.wrapping_add(n);
         self.sum = self.sum.wrapping_add(value.wrapping_mul(n));
         self.min = self.min.min(value);
         self.max = self.max.max(value);
@@ -266,9 +267,9 @@ impl<const B: usize> LocalHistogram<B> {
     /// Adds every value recorded in `other` to this histogram.
     pub fn merge(&mut self, other: &Self) {
         for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
-            *mine += theirs;
+            *mine = mine.wrapping_add(*theirs);
         }
-        self.count += other.count;
+        self.count = self.count.wrapping_add(other.count);
         self.sum = self.sum.wrapping_add(other.sum);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
@@ -402,7 +403,9 @@ impl<const B: usize> Histogram<B> {
 
     /// The number of values recorded, in O(B).
     pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.counts.iter().fold(0u64, |total, c| {
+            total.wrapping_add(c.load(Ordering::Relaxed))
+        })
     }
 
     /// The sum of the values recorded (wrapping at 2^64).
@@ -445,7 +448,10 @@ impl<const B: usize> Histogram<B> {
         for (to, from) in local.counts.iter_mut().zip(&self.counts) {
             *to = from.load(Ordering::Relaxed);
         }
-        local.count = local.counts.iter().sum();
+        local.count = local
+            .counts
+            .iter()
+            .fold(0u64, |total, &c| total.wrapping_add(c));
         local.sum = self.sum.load(Ordering::Relaxed);
         local.min = self.min.load(Ordering::Relaxed);
         local.max = self.max.load(Ordering::Relaxed);
@@ -461,7 +467,10 @@ impl<const B: usize> Histogram<B> {
         for (to, from) in local.counts.iter_mut().zip(&self.counts) {
             *to = from.swap(0, Ordering::Relaxed);
         }
-        local.count = local.counts.iter().sum();
+        local.count = local
+            .counts
+            .iter()
+            .fold(0u64, |total, &c| total.wrapping_add(c));
         local.sum = self.sum.swap(0, Ordering::Relaxed);
         local.min = self.min.swap(u64::MAX, Ordering::Relaxed);
         local.max = self.max.swap(0, Ordering::Relaxed);
@@ -605,6 +614,22 @@ mod tests {
         shared.merge(&drained);
         assert_eq!(shared.count(), 10_000);
         assert_eq!(shared.max(), Some(9_999 * 9_999));
+    }
+
+    #[test]
+    fn huge_counts_wrap_instead_of_panicking() {
+        let mut local: LocalHistogram<128> = LocalHistogram::new();
+        local.record_n(5, u64::MAX);
+        local.record_n(5, 2);
+        assert_eq!(local.count(), 1);
+        let mut other = local.clone();
+        other.merge(&local);
+        assert_eq!(other.count(), 2);
+        let shared: Histogram<128> = Histogram::new();
+        shared.record_n(7, u64::MAX);
+        shared.record_n(9, 3);
+        assert_eq!(shared.count(), 2);
+        assert_eq!(shared.snapshot().count(), 2);
     }
 
     #[test]
