@@ -137,6 +137,11 @@ pub(crate) type ResetFn<T> = Box<dyn FnMut(&mut T) + Send>;
 
 /// Builds a pool, in the shape of `createPool({initialSize, maxPoolSize,
 /// createObject, resetObject})`.
+///
+/// The create and reset hooks must be `Send` so that the same builder serves
+/// the thread-safe pool of `mechops-std`; a single-threaded hook that needs
+/// non-`Send` state fits [`super::HighFrequencyPool`], whose hooks are
+/// generic.
 pub struct PoolBuilder<T> {
     config: PoolConfig,
     create: CreateFn<T>,
