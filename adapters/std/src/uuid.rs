@@ -1,1 +1,294 @@
 //! Process-wide UUID generators and convenience functions.
+//!
+//! Invariants:
+//! - fast UUIDs come from a per-thread [`FastV4`] seeded from OS entropy; a
+//!   thread reseeds it when the process has forked since it was seeded, so a
+//!   child never repeats its parent's sequence;
+//! - secure UUIDs take every random bit from the thread's fork-safe
+//!   [`BufferedEntropy`](crate::entropy::BufferedEntropy);
+//! - v7 UUIDs come from one process-wide lock-free [`SharedV7`], so they are
+//!   unique and increasing across all threads of the process; their random
+//!   bits are OS entropy too, and the clock is read on every call;
+//! - the global hybrid generator starts in secure mode; only
+//!   [`set_use_fast_mode`] makes it fast.
+
+use core::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mechops_core::uuid::{FastV4, HybridGenerator, Mode, SharedV7, Uuid, V7Error};
+use rand_core::TryRng;
+
+use crate::entropy::{EntropyError, OsEntropy, ThreadEntropy, expect_entropy, fork_generation};
+
+/// Why a process-wide generator could not produce a UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UuidError {
+    /// The OS could not supply entropy.
+    #[error(transparent)]
+    Entropy(#[from] EntropyError),
+    /// The v7 generator has no values left (clock at the end of its range).
+    #[error(transparent)]
+    V7(#[from] V7Error),
+}
+
+static SHARED_V7: SharedV7 = SharedV7::new();
+static HYBRID: HybridGenerator = HybridGenerator::new(Mode::Secure);
+
+/// A thread's fast generator and the fork generation it was seeded in.
+struct ThreadFast {
+    generator: FastV4,
+    generation: u64,
+}
+
+impl ThreadFast {
+    fn seeded() -> Result<Self, EntropyError> {
+        Ok(Self {
+            generation: fork_generation(),
+            generator: FastV4::try_from_rng(&mut OsEntropy)?,
+        })
+    }
+
+    /// The generator, reseeded first if the process forked since seeding.
+    #[inline]
+    fn current(&mut self) -> Result<&mut FastV4, EntropyError> {
+        let now = fork_generation();
+        if now != self.generation {
+            *self = Self::seeded()?;
+        }
+        Ok(&mut self.generator)
+    }
+}
+
+std::thread_local! {
+    static FAST: RefCell<Option<ThreadFast>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's fast generator, seeding it on first use.
+fn with_fast<T>(f: impl FnOnce(&mut FastV4) -> T) -> Result<T, EntropyError> {
+    let mut f = Some(f);
+    let ran = FAST.try_with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return Ok(None);
+        };
+        let state = match &mut *slot {
+            Some(state) => state,
+            empty => empty.insert(ThreadFast::seeded()?),
+        };
+        let generator = state.current()?;
+        Ok(f.take().map(|f| f(generator)))
+    });
+    match ran {
+        Ok(Ok(Some(value))) => Ok(value),
+        Ok(Err(err)) => Err(err),
+        // Thread teardown (or reentrancy): a one-off generator of its own.
+        _ => match f {
+            Some(f) => Ok(f(&mut ThreadFast::seeded()?.generator)),
+            None => unreachable!("`f` is taken only when it runs to a value"),
+        },
+    }
+}
+
+/// A fast v4 UUID: xoshiro256++ per thread, seeded from OS entropy. Unique,
+/// not unguessable: use [`generate_secure_uuid`] for tokens.
+///
+/// # Panics
+/// If the OS cannot supply the seed (see [`try_generate_fast_uuid`]).
+#[must_use]
+#[inline]
+pub fn generate_fast_uuid() -> Uuid {
+    expect_entropy(try_generate_fast_uuid())
+}
+
+/// Like [`generate_fast_uuid`], reporting a failure to seed.
+///
+/// # Errors
+/// The OS could not supply the seed for this thread's generator.
+#[inline]
+pub fn try_generate_fast_uuid() -> Result<Uuid, EntropyError> {
+    with_fast(FastV4::generate)
+}
+
+/// Fills `out` with fast v4 UUIDs; the bulk form of [`generate_fast_uuid`].
+///
+/// # Errors
+/// The OS could not supply the seed for this thread's generator.
+pub fn fill_fast_uuids(out: &mut [Uuid]) -> Result<(), EntropyError> {
+    with_fast(|g| g.fill(out))
+}
+
+/// A secure v4 UUID: all 122 random bits from OS entropy (buffered per
+/// thread, fork-safe).
+///
+/// # Panics
+/// If the OS cannot supply entropy (see [`try_generate_secure_uuid`]).
+#[must_use]
+#[inline]
+pub fn generate_secure_uuid() -> Uuid {
+    expect_entropy(try_generate_secure_uuid())
+}
+
+/// Like [`generate_secure_uuid`], reporting an entropy failure.
+///
+/// # Errors
+/// The OS could not supply entropy.
+#[inline]
+pub fn try_generate_secure_uuid() -> Result<Uuid, EntropyError> {
+    crate::entropy::with_thread_entropy(|e| e.take16().map(Uuid::from_random_bytes))
+}
+
+/// Fills `out` with secure v4 UUIDs.
+///
+/// # Errors
+/// The OS could not supply entropy; `out` may then be partly filled.
+pub fn fill_secure_uuids(out: &mut [Uuid]) -> Result<(), EntropyError> {
+    crate::entropy::with_thread_entropy(|e| {
+        for slot in out {
+            *slot = Uuid::from_random_bytes(e.take16()?);
+        }
+        Ok(())
+    })
+}
+
+/// The system clock as Unix milliseconds; a clock before 1970 reads as 0 and
+/// the v7 generator then keeps its order.
+#[must_use]
+pub fn unix_millis_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A v7 UUID for the current system time from the process-wide generator:
+/// unique and strictly increasing across every thread of the process, also
+/// when the clock steps backwards.
+///
+/// # Panics
+/// If the OS cannot supply entropy, or the clock is past the year 10889 (see
+/// [`try_generate_v7`]).
+#[must_use]
+#[inline]
+pub fn generate_v7() -> Uuid {
+    match try_generate_v7() {
+        Ok(uuid) => uuid,
+        Err(err) => panic!("{err}"),
+    }
+}
+
+/// Like [`generate_v7`], reporting failures.
+///
+/// # Errors
+/// [`UuidError::Entropy`] when the OS cannot supply entropy;
+/// [`UuidError::V7`] when the v7 space is exhausted.
+#[inline]
+pub fn try_generate_v7() -> Result<Uuid, UuidError> {
+    let random = ThreadEntropy::new().try_next_u64()?;
+    Ok(SHARED_V7.generate_with(unix_millis_now(), random)?)
+}
+
+/// Switches the global hybrid generator ([`generate_uuid`]) to the fast
+/// source (`true`) or back to the secure one (`false`, the initial mode).
+pub fn set_use_fast_mode(fast: bool) {
+    HYBRID.set_use_fast_mode(fast);
+}
+
+/// The global hybrid generator's mode.
+#[must_use]
+pub fn hybrid_mode() -> Mode {
+    HYBRID.mode()
+}
+
+/// A v4 UUID from the global hybrid generator: fast or secure as
+/// [`set_use_fast_mode`] last chose.
+///
+/// # Panics
+/// If the OS cannot supply entropy (see [`try_generate_uuid`]).
+#[must_use]
+#[inline]
+pub fn generate_uuid() -> Uuid {
+    expect_entropy(try_generate_uuid())
+}
+
+/// Like [`generate_uuid`], reporting an entropy failure.
+///
+/// # Errors
+/// The OS could not supply entropy (or the fast generator's seed).
+#[inline]
+pub fn try_generate_uuid() -> Result<Uuid, EntropyError> {
+    match HYBRID.mode() {
+        Mode::Fast => try_generate_fast_uuid(),
+        Mode::Secure => try_generate_secure_uuid(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mechops_core::uuid::{Variant, Version};
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_kind_has_its_version_and_variant() {
+        for u in [
+            generate_fast_uuid(),
+            generate_secure_uuid(),
+            generate_uuid(),
+        ] {
+            assert_eq!(u.version(), Version::V4);
+            assert_eq!(u.variant(), Variant::Rfc9562);
+        }
+        let v7 = generate_v7();
+        assert_eq!(v7.version(), Version::V7);
+        assert_eq!(v7.variant(), Variant::Rfc9562);
+        let now = unix_millis_now();
+        let embedded = v7.unix_millis().unwrap();
+        // The generator may run ahead of the clock, never behind it.
+        assert!(embedded + 1_000 >= now && embedded <= now + 1_000);
+    }
+
+    #[test]
+    fn no_repeats_across_threads() {
+        let all: Vec<Uuid> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut v = Vec::new();
+                        for _ in 0..500 {
+                            v.push(generate_fast_uuid());
+                            v.push(generate_secure_uuid());
+                            v.push(generate_v7());
+                        }
+                        v
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let unique: HashSet<Uuid> = all.iter().copied().collect();
+        assert_eq!(unique.len(), all.len());
+    }
+
+    #[test]
+    fn v7_is_strictly_increasing_per_thread() {
+        let mut prev = generate_v7();
+        for _ in 0..10_000 {
+            let next = generate_v7();
+            assert!(next > prev);
+            prev = next;
+        }
+    }
+
+    #[test]
+    fn bulk_fills_are_fresh() {
+        let mut fast = [Uuid::NIL; 300];
+        fill_fast_uuids(&mut fast).unwrap();
+        let mut secure = [Uuid::NIL; 300];
+        fill_secure_uuids(&mut secure).unwrap();
+        let unique: HashSet<Uuid> = fast.iter().chain(secure.iter()).copied().collect();
+        assert_eq!(unique.len(), 600);
+        assert!(secure.iter().all(|u| u.version() == Version::V4));
+    }
+}
