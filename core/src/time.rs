@@ -1,1 +1,77 @@
 //! Timestamps, civil time, RFC 3339 and interval math.
+//!
+//! Invariants every type here keeps:
+//!
+//! - a [`Timestamp`] is an instant on the proleptic Gregorian UTC time line
+//!   between [`Timestamp::MIN`] (`0001-01-01T00:00:00Z`) and
+//!   [`Timestamp::MAX`] (`9999-12-31T23:59:59.999999999Z`) with nanosecond
+//!   precision; no constructor produces a value outside that range;
+//! - leap seconds are not counted (Unix time): a parsed `:60` second is
+//!   clamped to `:59`, as POSIX clocks do;
+//! - civil conversion is closed-form arithmetic (days-from-civil and
+//!   civil-from-days), never a loop over years or months;
+//! - the current time is never read here: callers pass a [`Timestamp`] or a
+//!   [`Clock`] they own.
+
+mod cache;
+mod civil;
+mod duration;
+mod offset;
+mod range;
+mod rfc3339;
+mod round;
+mod timestamp;
+
+pub use cache::Rfc3339Cache;
+pub use civil::{CivilDateTime, CivilError, Weekday, days_from_civil, days_in_month, is_leap_year};
+pub use duration::{Breakdown, DurationParseError, DurationParseErrorKind, SignedDuration};
+pub use offset::{Offset, OffsetError};
+pub use range::{RangeError, RangeIter, TimeRange};
+pub use rfc3339::{
+    FormatError, MAX_RFC3339_LEN, ParseError, ParseErrorKind, Precision, Rfc3339Format,
+};
+pub use round::Unit;
+pub use timestamp::{Timestamp, TimestampError};
+
+/// A source of the current time.
+///
+/// The core never reads a clock itself; code that needs "now" takes a
+/// `Clock` (or a plain [`Timestamp`]). The std adapter supplies the system
+/// clock; tests supply a [`FixedClock`] so results are deterministic.
+pub trait Clock {
+    /// The current instant.
+    fn now(&self) -> Timestamp;
+}
+
+impl<C: Clock + ?Sized> Clock for &C {
+    #[inline]
+    fn now(&self) -> Timestamp {
+        (**self).now()
+    }
+}
+
+/// A clock that always reads the same instant: for tests and for replaying
+/// recorded inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FixedClock(pub Timestamp);
+
+impl Clock for FixedClock {
+    #[inline]
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_clock_reads_its_instant_also_through_a_reference() {
+        let ts = Timestamp::from_unix_millis(1_700_000_000_123).unwrap();
+        let clock = FixedClock(ts);
+        assert_eq!(clock.now(), ts);
+        let by_ref: &dyn Clock = &clock;
+        assert_eq!((&by_ref).now(), ts);
+    }
+}

@@ -1,0 +1,911 @@
+//! RFC 3339 formatting into caller buffers and strict RFC 3339 parsing.
+//!
+//! Output is always `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff](Z|±HH:MM)`:
+//! an upper-case `T`, a fraction of exactly 0, 3, 6 or 9 digits (truncated,
+//! never rounded, so the text never names a later instant), and either `Z` or
+//! a numeric offset. Local years must fit four digits (0000..=9999).
+//!
+//! Parsing accepts exactly the RFC 3339 `date-time` grammar: `T`/`t` between
+//! date and time, a fraction of 1 to 9 digits, and `Z`, `z` or `±HH:MM`.
+//! Fields are range-checked (the day against its month and year). A second of
+//! `60` (a leap second) is accepted and clamped to `59` with its fraction kept,
+//! because Unix time does not count leap seconds. Every error names what was
+//! expected and the byte position where the input went wrong.
+
+use core::fmt;
+
+use super::civil::{self, date_from_shifted_days, days_from_civil, days_in_month};
+use super::offset::Offset;
+use super::timestamp::{SECS_PER_DAY, Timestamp, TimestampError};
+
+/// The longest text [`Rfc3339Format::format`] writes:
+/// `YYYY-MM-DDTHH:MM:SS.fffffffff+HH:MM`.
+pub const MAX_RFC3339_LEN: usize = 35;
+
+/// Length of `YYYY-MM-DDTHH:MM:SS`.
+pub(crate) const PREFIX_LEN: usize = 19;
+
+/// How many fractional digits to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Precision {
+    /// Whole seconds, no fraction.
+    #[default]
+    Seconds,
+    /// Three digits.
+    Millis,
+    /// Six digits.
+    Micros,
+    /// Nine digits.
+    Nanos,
+}
+
+impl Precision {
+    /// Number of fractional digits written.
+    #[inline]
+    pub const fn digits(self) -> usize {
+        match self {
+            Self::Seconds => 0,
+            Self::Millis => 3,
+            Self::Micros => 6,
+            Self::Nanos => 9,
+        }
+    }
+
+    /// The coarsest precision that writes `timestamp` without losing digits.
+    #[inline]
+    pub const fn minimal_for(timestamp: Timestamp) -> Self {
+        let n = timestamp.subsec_nanos();
+        if n == 0 {
+            Self::Seconds
+        } else if n % 1_000_000 == 0 {
+            Self::Millis
+        } else if n % 1_000 == 0 {
+            Self::Micros
+        } else {
+            Self::Nanos
+        }
+    }
+}
+
+/// Options for RFC 3339 output: the precision and the offset style.
+///
+/// The default writes whole seconds and `Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Rfc3339Format {
+    precision: Precision,
+    /// `None` writes `Z`; `Some` writes `±HH:MM` (also `+00:00`).
+    offset: Option<Offset>,
+}
+
+/// Why formatting failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The output buffer is shorter than the text.
+    BufferTooSmall {
+        /// Bytes the text needs.
+        needed: usize,
+        /// Bytes the buffer has.
+        available: usize,
+    },
+    /// The local year at the requested offset does not fit four digits
+    /// (only `9999-12-31` late in the day at a positive offset can do this).
+    YearOutOfRange {
+        /// The local year.
+        year: u16,
+    },
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::BufferTooSmall { needed, available } => write!(
+                f,
+                "RFC 3339 output needs {needed} bytes but the buffer has {available}"
+            ),
+            Self::YearOutOfRange { year } => {
+                write!(
+                    f,
+                    "local year {year} does not fit the four digits of RFC 3339"
+                )
+            }
+        }
+    }
+}
+
+impl core::error::Error for FormatError {}
+
+/// Two ASCII digits for every value 0..=99.
+const PAIRS: [[u8; 2]; 100] = {
+    let mut table = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        table[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    table
+};
+
+#[inline(always)]
+fn put2(out: &mut [u8], at: usize, value: u32) {
+    let pair = PAIRS[value as usize % 100];
+    out[at] = pair[0];
+    out[at + 1] = pair[1];
+}
+
+/// Writes `YYYY-MM-DDTHH:MM:SS` for local Unix seconds; returns the year so
+/// the caller can reject five-digit years.
+#[inline(always)]
+pub(crate) fn write_prefix(local_secs: i64, out: &mut [u8; PREFIX_LEN]) -> u16 {
+    let days = civil::shifted_days(local_secs);
+    let (year, month, day) = date_from_shifted_days(days);
+    let sod = (local_secs - civil::unshift_days(days)) as u32;
+    let y = u32::from(year);
+    put2(out, 0, y / 100);
+    put2(out, 2, y % 100);
+    out[4] = b'-';
+    put2(out, 5, u32::from(month));
+    out[7] = b'-';
+    put2(out, 8, u32::from(day));
+    out[10] = b'T';
+    put2(out, 11, sod / 3_600);
+    out[13] = b':';
+    put2(out, 14, sod / 60 % 60);
+    out[16] = b':';
+    put2(out, 17, sod % 60);
+    year
+}
+
+/// Writes the fraction (with its dot) and the offset after the prefix;
+/// `out` is exactly `len - PREFIX_LEN` bytes long.
+#[inline(always)]
+pub(crate) fn write_suffix(
+    nanos: u32,
+    precision: Precision,
+    offset: Option<Offset>,
+    out: &mut [u8],
+) {
+    let mut at = 0;
+    match precision {
+        Precision::Seconds => {}
+        Precision::Millis => {
+            let ms = nanos / 1_000_000;
+            out[0] = b'.';
+            out[1] = b'0' + (ms / 100) as u8;
+            put2(out, 2, ms % 100);
+            at = 4;
+        }
+        Precision::Micros => {
+            let us = nanos / 1_000;
+            out[0] = b'.';
+            put2(out, 1, us / 10_000);
+            put2(out, 3, us / 100 % 100);
+            put2(out, 5, us % 100);
+            at = 7;
+        }
+        Precision::Nanos => {
+            out[0] = b'.';
+            out[1] = b'0' + (nanos / 100_000_000) as u8;
+            put2(out, 2, nanos / 1_000_000 % 100);
+            put2(out, 4, nanos / 10_000 % 100);
+            put2(out, 6, nanos / 100 % 100);
+            put2(out, 8, nanos % 100);
+            at = 10;
+        }
+    }
+    match offset {
+        None => out[at] = b'Z',
+        Some(offset) => {
+            let mut six = [0u8; 6];
+            offset.write_numeric(&mut six);
+            out[at..at + 6].copy_from_slice(&six);
+        }
+    }
+}
+
+impl Rfc3339Format {
+    /// Writes `precision` digits of fraction and `Z`.
+    #[inline]
+    pub const fn new(precision: Precision) -> Self {
+        Self {
+            precision,
+            offset: None,
+        }
+    }
+
+    /// Writes local time at `offset` followed by `±HH:MM` (`+00:00` for UTC).
+    #[inline]
+    pub const fn with_offset(self, offset: Offset) -> Self {
+        Self {
+            offset: Some(offset),
+            ..self
+        }
+    }
+
+    /// Writes UTC followed by `Z`.
+    #[inline]
+    pub const fn with_z(self) -> Self {
+        Self {
+            offset: None,
+            ..self
+        }
+    }
+
+    /// The same options with another precision.
+    #[inline]
+    pub const fn with_precision(self, precision: Precision) -> Self {
+        Self { precision, ..self }
+    }
+
+    /// The precision.
+    #[inline]
+    pub const fn precision(self) -> Precision {
+        self.precision
+    }
+
+    /// The numeric offset, or `None` for `Z`.
+    #[inline]
+    pub const fn offset(self) -> Option<Offset> {
+        self.offset
+    }
+
+    /// Seconds added to UTC to get the local time written.
+    #[inline]
+    pub(crate) const fn offset_seconds(self) -> i64 {
+        match self.offset {
+            Some(o) => o.seconds() as i64,
+            None => 0,
+        }
+    }
+
+    /// Exact length of the text these options write.
+    #[inline]
+    pub const fn formatted_len(self) -> usize {
+        let fraction = match self.precision {
+            Precision::Seconds => 0,
+            p => p.digits() + 1,
+        };
+        let offset = if self.offset.is_some() { 6 } else { 1 };
+        PREFIX_LEN + fraction + offset
+    }
+
+    /// Writes `timestamp` into the start of `out` and returns the number of
+    /// bytes written; nothing is written on error.
+    #[inline]
+    pub fn format(self, timestamp: Timestamp, out: &mut [u8]) -> Result<usize, FormatError> {
+        let len = self.formatted_len();
+        let Some(out) = out.get_mut(..len) else {
+            return Err(FormatError::BufferTooSmall {
+                needed: len,
+                available: out.len(),
+            });
+        };
+        let (head, tail) = out.split_at_mut(PREFIX_LEN);
+        let head: &mut [u8; PREFIX_LEN] =
+            head.try_into().map_err(|_| FormatError::BufferTooSmall {
+                needed: len,
+                available: len,
+            })?;
+        let local = timestamp.unix_secs() + self.offset_seconds();
+        let year = write_prefix(local, head);
+        if year > 9999 {
+            return Err(FormatError::YearOutOfRange { year });
+        }
+        write_suffix(timestamp.subsec_nanos(), self.precision, self.offset, tail);
+        Ok(len)
+    }
+}
+
+/// Where and why RFC 3339 parsing failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParseError {
+    kind: ParseErrorKind,
+    position: usize,
+}
+
+/// What was wrong with RFC 3339 input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// The input ended early; the field says what should have come next.
+    UnexpectedEnd {
+        /// What was expected next, e.g. `"a digit"`.
+        expected: &'static str,
+    },
+    /// A byte other than the expected one.
+    Unexpected {
+        /// What was expected, e.g. `"a digit"`, `"'-'"`.
+        expected: &'static str,
+        /// The byte found.
+        found: u8,
+    },
+    /// The month is not 01..=12.
+    Month(u8),
+    /// The day does not exist in that month of that year.
+    Day(u8),
+    /// The hour is not 00..=23.
+    Hour(u8),
+    /// The minute is not 00..=59.
+    Minute(u8),
+    /// The second is not 00..=60.
+    Second(u8),
+    /// A `.` not followed by a digit.
+    EmptyFraction,
+    /// More than nine fractional digits.
+    FractionTooLong,
+    /// The offset hour is not 00..=23.
+    OffsetHour(u8),
+    /// The offset minute is not 00..=59.
+    OffsetMinute(u8),
+    /// Bytes after a complete timestamp.
+    TrailingInput,
+    /// The text is valid but names an instant outside 0001..=9999 UTC.
+    OutOfRange(TimestampError),
+}
+
+impl ParseError {
+    #[inline]
+    const fn new(kind: ParseErrorKind, position: usize) -> Self {
+        Self { kind, position }
+    }
+
+    /// What was wrong.
+    #[inline]
+    pub const fn kind(&self) -> ParseErrorKind {
+        self.kind
+    }
+
+    /// Byte index in the input where the problem starts.
+    #[inline]
+    pub const fn position(&self) -> usize {
+        self.position
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid RFC 3339 timestamp: ")?;
+        let at = self.position;
+        match self.kind {
+            ParseErrorKind::UnexpectedEnd { expected } => {
+                write!(f, "input ends at byte {at}, expected {expected}")
+            }
+            ParseErrorKind::Unexpected { expected, found } => {
+                if found.is_ascii_graphic() {
+                    write!(
+                        f,
+                        "expected {expected} at byte {at}, found '{}'",
+                        found as char
+                    )
+                } else {
+                    write!(
+                        f,
+                        "expected {expected} at byte {at}, found byte 0x{found:02x}"
+                    )
+                }
+            }
+            ParseErrorKind::Month(v) => write!(f, "month {v:02} at byte {at} is not in 01..=12"),
+            ParseErrorKind::Day(v) => {
+                write!(f, "day {v:02} at byte {at} does not exist in that month")
+            }
+            ParseErrorKind::Hour(v) => write!(f, "hour {v:02} at byte {at} is not in 00..=23"),
+            ParseErrorKind::Minute(v) => {
+                write!(f, "minute {v:02} at byte {at} is not in 00..=59")
+            }
+            ParseErrorKind::Second(v) => {
+                write!(f, "second {v:02} at byte {at} is not in 00..=60")
+            }
+            ParseErrorKind::EmptyFraction => {
+                write!(f, "'.' at byte {at} is not followed by a fraction digit")
+            }
+            ParseErrorKind::FractionTooLong => {
+                write!(f, "fraction has more than 9 digits (byte {at})")
+            }
+            ParseErrorKind::OffsetHour(v) => {
+                write!(f, "offset hour {v:02} at byte {at} is not in 00..=23")
+            }
+            ParseErrorKind::OffsetMinute(v) => {
+                write!(f, "offset minute {v:02} at byte {at} is not in 00..=59")
+            }
+            ParseErrorKind::TrailingInput => {
+                write!(f, "unexpected input after the offset at byte {at}")
+            }
+            ParseErrorKind::OutOfRange(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+const DIGIT: &str = "a digit";
+
+/// A cursor over the input that reports positions in its errors.
+struct Cursor<'a> {
+    input: &'a [u8],
+}
+
+impl Cursor<'_> {
+    #[inline(always)]
+    fn byte(&self, at: usize, expected: &'static str) -> Result<u8, ParseError> {
+        match self.input.get(at) {
+            Some(&b) => Ok(b),
+            None => Err(ParseError::new(
+                ParseErrorKind::UnexpectedEnd { expected },
+                at,
+            )),
+        }
+    }
+
+    #[inline(always)]
+    fn digit(&self, at: usize) -> Result<u32, ParseError> {
+        let b = self.byte(at, DIGIT)?;
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(ParseError::new(
+                ParseErrorKind::Unexpected {
+                    expected: DIGIT,
+                    found: b,
+                },
+                at,
+            ));
+        }
+        Ok(u32::from(d))
+    }
+
+    #[inline(always)]
+    fn two(&self, at: usize) -> Result<u32, ParseError> {
+        Ok(self.digit(at)? * 10 + self.digit(at + 1)?)
+    }
+
+    #[inline(always)]
+    fn expect(&self, at: usize, want: u8, expected: &'static str) -> Result<(), ParseError> {
+        let b = self.byte(at, expected)?;
+        if b != want {
+            return Err(ParseError::new(
+                ParseErrorKind::Unexpected { expected, found: b },
+                at,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Powers of ten that scale an `n`-digit fraction to nanoseconds.
+const FRACTION_SCALE: [u32; 10] = [
+    0,
+    100_000_000,
+    10_000_000,
+    1_000_000,
+    100_000,
+    10_000,
+    1_000,
+    100,
+    10,
+    1,
+];
+
+/// Parses strict RFC 3339 and returns the instant with the offset it was
+/// written at (`Z` gives [`Offset::UTC`]).
+pub(crate) fn parse_with_offset(input: &[u8]) -> Result<(Timestamp, Offset), ParseError> {
+    let c = Cursor { input };
+    let year = c.two(0)? * 100 + c.two(2)?;
+    c.expect(4, b'-', "'-'")?;
+    let month = c.two(5)?;
+    if !(1..=12).contains(&month) {
+        return Err(ParseError::new(ParseErrorKind::Month(month as u8), 5));
+    }
+    c.expect(7, b'-', "'-'")?;
+    let day = c.two(8)?;
+    if day == 0 || day > u32::from(days_in_month(year as u16, month as u8)) {
+        return Err(ParseError::new(ParseErrorKind::Day(day as u8), 8));
+    }
+    let t = c.byte(10, "'T'")?;
+    if t | 0x20 != b't' {
+        return Err(ParseError::new(
+            ParseErrorKind::Unexpected {
+                expected: "'T'",
+                found: t,
+            },
+            10,
+        ));
+    }
+    let hour = c.two(11)?;
+    if hour > 23 {
+        return Err(ParseError::new(ParseErrorKind::Hour(hour as u8), 11));
+    }
+    c.expect(13, b':', "':'")?;
+    let minute = c.two(14)?;
+    if minute > 59 {
+        return Err(ParseError::new(ParseErrorKind::Minute(minute as u8), 14));
+    }
+    c.expect(16, b':', "':'")?;
+    let mut second = c.two(17)?;
+    if second > 60 {
+        return Err(ParseError::new(ParseErrorKind::Second(second as u8), 17));
+    }
+    if second == 60 {
+        second = 59;
+    }
+
+    let mut at = 19;
+    let mut nanos = 0u32;
+    const OFFSET_START: &str = "'.', 'Z' or an offset";
+    let mut next = c.byte(at, OFFSET_START)?;
+    if next == b'.' {
+        let start = at + 1;
+        at = start;
+        while let Some(&b) = input.get(at) {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            if at - start == 9 {
+                return Err(ParseError::new(ParseErrorKind::FractionTooLong, at));
+            }
+            nanos = nanos * 10 + u32::from(d);
+            at += 1;
+        }
+        let count = at - start;
+        if count == 0 {
+            return Err(ParseError::new(ParseErrorKind::EmptyFraction, start - 1));
+        }
+        nanos *= FRACTION_SCALE[count];
+        next = c.byte(at, "'Z' or an offset")?;
+    }
+
+    let offset = match next {
+        b'Z' | b'z' => {
+            at += 1;
+            Offset::UTC
+        }
+        b'+' | b'-' => {
+            let hours = c.two(at + 1)?;
+            if hours > 23 {
+                return Err(ParseError::new(
+                    ParseErrorKind::OffsetHour(hours as u8),
+                    at + 1,
+                ));
+            }
+            c.expect(at + 3, b':', "':'")?;
+            let minutes = c.two(at + 4)?;
+            if minutes > 59 {
+                return Err(ParseError::new(
+                    ParseErrorKind::OffsetMinute(minutes as u8),
+                    at + 4,
+                ));
+            }
+            let total = (hours * 60 + minutes) as i32;
+            let signed = if next == b'-' { -total } else { total };
+            at += 6;
+            match Offset::from_minutes(signed) {
+                Ok(o) => o,
+                Err(_) => {
+                    return Err(ParseError::new(
+                        ParseErrorKind::OffsetHour(hours as u8),
+                        at - 5,
+                    ));
+                }
+            }
+        }
+        found => {
+            let expected = if at == 19 {
+                OFFSET_START
+            } else {
+                "'Z' or an offset"
+            };
+            return Err(ParseError::new(
+                ParseErrorKind::Unexpected { expected, found },
+                at,
+            ));
+        }
+    };
+    if at != input.len() {
+        return Err(ParseError::new(ParseErrorKind::TrailingInput, at));
+    }
+
+    let days = days_from_civil(year as i32, month as u8, day as u8);
+    let local = days * SECS_PER_DAY + i64::from(hour * 3_600 + minute * 60 + second);
+    let secs = local - i64::from(offset.seconds());
+    match Timestamp::from_unix(secs, nanos) {
+        Ok(ts) => Ok((ts, offset)),
+        Err(e) => Err(ParseError::new(ParseErrorKind::OutOfRange(e), 0)),
+    }
+}
+
+impl Timestamp {
+    /// Parses strict RFC 3339 (see the [module docs](self)), e.g.
+    /// `1985-04-12T23:20:50.52Z` or `1996-12-19T16:39:57-08:00`.
+    #[inline]
+    pub fn parse_rfc3339(input: &[u8]) -> Result<Self, ParseError> {
+        parse_with_offset(input).map(|(ts, _)| ts)
+    }
+
+    /// Parses strict RFC 3339 and also returns the offset the text used
+    /// (`Z` gives [`Offset::UTC`]).
+    #[inline]
+    pub fn parse_rfc3339_with_offset(input: &[u8]) -> Result<(Self, Offset), ParseError> {
+        parse_with_offset(input)
+    }
+
+    /// Writes this instant as RFC 3339 into `out` (see [`Rfc3339Format`]);
+    /// returns the number of bytes written.
+    #[inline]
+    pub fn format_rfc3339(
+        self,
+        format: Rfc3339Format,
+        out: &mut [u8],
+    ) -> Result<usize, FormatError> {
+        format.format(self, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    fn fmt(ts: Timestamp, format: Rfc3339Format) -> std::string::String {
+        let mut buf = [0u8; MAX_RFC3339_LEN];
+        let n = format.format(ts, &mut buf).unwrap();
+        assert_eq!(n, format.formatted_len());
+        std::string::String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    fn kind(input: &str) -> (ParseErrorKind, usize) {
+        let e = Timestamp::parse_rfc3339(input.as_bytes()).unwrap_err();
+        (e.kind(), e.position())
+    }
+
+    #[test]
+    fn formats_every_precision_and_offset_style() {
+        let ts = Timestamp::from_unix(1_700_000_000, 123_456_789).unwrap();
+        assert_eq!(
+            fmt(ts, Rfc3339Format::new(Precision::Seconds)),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(
+            fmt(ts, Rfc3339Format::new(Precision::Millis)),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(
+            fmt(ts, Rfc3339Format::new(Precision::Micros)),
+            "2023-11-14T22:13:20.123456Z"
+        );
+        assert_eq!(
+            fmt(ts, Rfc3339Format::new(Precision::Nanos)),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+        let east = Offset::from_hm(false, 5, 30).unwrap();
+        assert_eq!(
+            fmt(ts, Rfc3339Format::new(Precision::Millis).with_offset(east)),
+            "2023-11-15T03:43:20.123+05:30"
+        );
+        let west = Offset::from_hm(true, 23, 59).unwrap();
+        assert_eq!(
+            fmt(ts, Rfc3339Format::new(Precision::Seconds).with_offset(west)),
+            "2023-11-13T22:14:20-23:59"
+        );
+        assert_eq!(
+            fmt(
+                ts,
+                Rfc3339Format::new(Precision::Seconds).with_offset(Offset::UTC)
+            ),
+            "2023-11-14T22:13:20+00:00"
+        );
+        assert_eq!(ts.to_string(), "2023-11-14T22:13:20.123456789Z");
+    }
+
+    #[test]
+    fn formats_range_ends_and_pre_epoch() {
+        let nanos = Rfc3339Format::new(Precision::Nanos);
+        assert_eq!(fmt(Timestamp::MIN, nanos), "0001-01-01T00:00:00.000000000Z");
+        assert_eq!(fmt(Timestamp::MAX, nanos), "9999-12-31T23:59:59.999999999Z");
+        let before = Timestamp::from_unix_nanos(-1).unwrap();
+        assert_eq!(fmt(before, nanos), "1969-12-31T23:59:59.999999999Z");
+        let west = Offset::from_hm(true, 1, 0).unwrap();
+        assert_eq!(
+            fmt(
+                Timestamp::MIN,
+                Rfc3339Format::new(Precision::Seconds).with_offset(west)
+            ),
+            "0000-12-31T23:00:00-01:00"
+        );
+    }
+
+    #[test]
+    fn format_errors_are_reported_without_writing() {
+        let ts = Timestamp::UNIX_EPOCH;
+        let mut small = [0u8; 20];
+        assert_eq!(
+            Rfc3339Format::new(Precision::Millis).format(ts, &mut small),
+            Err(FormatError::BufferTooSmall {
+                needed: 24,
+                available: 20
+            })
+        );
+        assert_eq!(small, [0u8; 20]);
+        let east = Offset::from_hm(false, 1, 0).unwrap();
+        let mut buf = [0u8; MAX_RFC3339_LEN];
+        assert_eq!(
+            Rfc3339Format::new(Precision::Seconds)
+                .with_offset(east)
+                .format(Timestamp::MAX, &mut buf),
+            Err(FormatError::YearOutOfRange { year: 10000 })
+        );
+    }
+
+    #[test]
+    fn fractions_truncate_and_never_round_up() {
+        let ts = Timestamp::from_unix(0, 999_999_999).unwrap();
+        assert_eq!(
+            fmt(ts, Rfc3339Format::new(Precision::Millis)),
+            "1970-01-01T00:00:00.999Z"
+        );
+        assert_eq!(
+            fmt(ts, Rfc3339Format::new(Precision::Seconds)),
+            "1970-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn parses_valid_forms() {
+        let p = |s: &str| Timestamp::parse_rfc3339(s.as_bytes()).unwrap();
+        assert_eq!(p("1970-01-01T00:00:00Z"), Timestamp::UNIX_EPOCH);
+        assert_eq!(p("1970-01-01t00:00:00z"), Timestamp::UNIX_EPOCH);
+        assert_eq!(p("1970-01-01T01:00:00+01:00"), Timestamp::UNIX_EPOCH);
+        assert_eq!(p("1969-12-31T23:00:00-01:00"), Timestamp::UNIX_EPOCH);
+        assert_eq!(p("1970-01-01T00:00:00.5Z").subsec_nanos(), 500_000_000);
+        assert_eq!(p("1970-01-01T00:00:00.000000001Z").subsec_nanos(), 1);
+        assert_eq!(p("0001-01-01T00:00:00Z"), Timestamp::MIN);
+        assert_eq!(p("9999-12-31T23:59:59.999999999Z"), Timestamp::MAX);
+        assert_eq!(p("0000-12-31T23:00:00-01:00"), Timestamp::MIN);
+        let (ts, off) = Timestamp::parse_rfc3339_with_offset(b"2024-02-29T12:00:00-08:00").unwrap();
+        assert_eq!(off.minutes(), -480);
+        assert_eq!(ts.unix_secs(), 1_709_236_800);
+        assert_eq!(
+            "1970-01-01T00:00:01Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .unix_secs(),
+            1
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_the_problem_and_position() {
+        use ParseErrorKind as K;
+        assert_eq!(kind(""), (K::UnexpectedEnd { expected: DIGIT }, 0));
+        assert_eq!(kind("2024"), (K::UnexpectedEnd { expected: "'-'" }, 4));
+        assert_eq!(
+            kind("2o24-01-01T00:00:00Z"),
+            (
+                K::Unexpected {
+                    expected: DIGIT,
+                    found: b'o'
+                },
+                1
+            )
+        );
+        assert_eq!(
+            kind("2024/01-01T00:00:00Z"),
+            (
+                K::Unexpected {
+                    expected: "'-'",
+                    found: b'/'
+                },
+                4
+            )
+        );
+        assert_eq!(kind("2024-13-01T00:00:00Z"), (K::Month(13), 5));
+        assert_eq!(kind("2024-00-01T00:00:00Z"), (K::Month(0), 5));
+        assert_eq!(kind("2023-02-29T00:00:00Z"), (K::Day(29), 8));
+        assert_eq!(kind("2024-04-31T00:00:00Z"), (K::Day(31), 8));
+        assert_eq!(
+            kind("2024-01-01 00:00:00Z"),
+            (
+                K::Unexpected {
+                    expected: "'T'",
+                    found: b' '
+                },
+                10
+            )
+        );
+        assert_eq!(kind("2024-01-01T24:00:00Z"), (K::Hour(24), 11));
+        assert_eq!(kind("2024-01-01T00:60:00Z"), (K::Minute(60), 14));
+        assert_eq!(kind("2024-01-01T00:00:61Z"), (K::Second(61), 17));
+        assert_eq!(
+            kind("2024-01-01T00:00:00"),
+            (
+                K::UnexpectedEnd {
+                    expected: "'.', 'Z' or an offset"
+                },
+                19
+            )
+        );
+        assert_eq!(kind("2024-01-01T00:00:00.Z"), (K::EmptyFraction, 19));
+        assert_eq!(
+            kind("2024-01-01T00:00:00.1234567890Z"),
+            (K::FractionTooLong, 29)
+        );
+        assert_eq!(
+            kind("2024-01-01T00:00:00.123"),
+            (
+                K::UnexpectedEnd {
+                    expected: "'Z' or an offset"
+                },
+                23
+            )
+        );
+        assert_eq!(
+            kind("2024-01-01T00:00:00.123x"),
+            (
+                K::Unexpected {
+                    expected: "'Z' or an offset",
+                    found: b'x'
+                },
+                23
+            )
+        );
+        assert_eq!(kind("2024-01-01T00:00:00+24:00"), (K::OffsetHour(24), 20));
+        assert_eq!(kind("2024-01-01T00:00:00+01:60"), (K::OffsetMinute(60), 23));
+        assert_eq!(
+            kind("2024-01-01T00:00:00+0100"),
+            (
+                K::Unexpected {
+                    expected: "':'",
+                    found: b'0'
+                },
+                22
+            )
+        );
+        assert_eq!(
+            kind("2024-01-01T00:00:00+01:0"),
+            (K::UnexpectedEnd { expected: DIGIT }, 24)
+        );
+        assert_eq!(kind("2024-01-01T00:00:00ZZ"), (K::TrailingInput, 20));
+        assert_eq!(kind("2024-01-01T00:00:00Z "), (K::TrailingInput, 20));
+        assert_eq!(
+            kind("0000-12-31T23:59:59Z"),
+            (K::OutOfRange(TimestampError::BeforeMin), 0)
+        );
+        assert_eq!(
+            kind("9999-12-31T23:59:59-00:01"),
+            (K::OutOfRange(TimestampError::AfterMax), 0)
+        );
+    }
+
+    #[test]
+    fn error_messages_name_position() {
+        let e = Timestamp::parse_rfc3339(b"2024-13-01T00:00:00Z").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid RFC 3339 timestamp: month 13 at byte 5 is not in 01..=12"
+        );
+        let e = Timestamp::parse_rfc3339(b"2024-01-01X").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid RFC 3339 timestamp: expected 'T' at byte 10, found 'X'"
+        );
+    }
+
+    #[test]
+    fn leap_second_is_clamped() {
+        let leap = Timestamp::parse_rfc3339(b"1990-12-31T23:59:60.25Z").unwrap();
+        let before = Timestamp::parse_rfc3339(b"1990-12-31T23:59:59.25Z").unwrap();
+        assert_eq!(leap, before);
+    }
+
+    #[test]
+    fn minimal_precision_keeps_every_digit() {
+        let cases = [
+            (0, Precision::Seconds),
+            (5_000_000, Precision::Millis),
+            (5_000, Precision::Micros),
+            (5, Precision::Nanos),
+        ];
+        for (nanos, want) in cases {
+            let ts = Timestamp::from_unix(1, nanos).unwrap();
+            assert_eq!(Precision::minimal_for(ts), want);
+        }
+    }
+}

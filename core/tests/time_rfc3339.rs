@@ -1,0 +1,167 @@
+//! RFC 3339 known answers (section 5.8) and format/parse round trips.
+
+use mechops_core::time::{
+    MAX_RFC3339_LEN, Offset, ParseErrorKind, Precision, Rfc3339Cache, Rfc3339Format, Timestamp,
+    Unit,
+};
+use proptest::prelude::*;
+
+fn parse(text: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn format(ts: Timestamp, format: Rfc3339Format) -> String {
+    let mut buf = [0u8; MAX_RFC3339_LEN];
+    let n = format.format(ts, &mut buf).unwrap();
+    String::from_utf8(buf[..n].to_vec()).unwrap()
+}
+
+#[test]
+fn rfc3339_section_5_8_examples() {
+    // 1985-04-12T23:20:50.52Z: 20 minutes and 50.52 seconds after 23:00 UTC.
+    let a = parse("1985-04-12T23:20:50.52Z");
+    assert_eq!(
+        (a.unix_secs(), a.subsec_nanos()),
+        (482_196_050, 520_000_000)
+    );
+    assert_eq!(
+        format(a, Rfc3339Format::new(Precision::Millis)),
+        "1985-04-12T23:20:50.520Z"
+    );
+
+    // 1996-12-19T16:39:57-08:00 is 1996-12-20T00:39:57Z.
+    let b = parse("1996-12-19T16:39:57-08:00");
+    assert_eq!(b, parse("1996-12-20T00:39:57Z"));
+    assert_eq!(b.unix_secs(), 851_042_397);
+    let pst = Offset::from_hm(true, 8, 0).unwrap();
+    assert_eq!(
+        format(b, Rfc3339Format::new(Precision::Seconds).with_offset(pst)),
+        "1996-12-19T16:39:57-08:00"
+    );
+
+    // The leap second at the end of 1990, in UTC and in Pacific time; Unix
+    // time has no second 60, so both clamp to 23:59:59 UTC.
+    let c = parse("1990-12-31T23:59:60Z");
+    let d = parse("1990-12-31T15:59:60-08:00");
+    assert_eq!(c.unix_secs(), 662_687_999);
+    assert_eq!(c, d);
+
+    // Netherlands time in 1937: +00:20.
+    let e = parse("1937-01-01T12:00:27.87+00:20");
+    assert_eq!(
+        (e.unix_secs(), e.subsec_nanos()),
+        (-1_041_337_173, 870_000_000)
+    );
+    assert_eq!(e, parse("1937-01-01T11:40:27.87Z"));
+    let nl = Offset::from_hm(false, 0, 20).unwrap();
+    assert_eq!(
+        format(e, Rfc3339Format::new(Precision::Millis).with_offset(nl)),
+        "1937-01-01T12:00:27.870+00:20"
+    );
+}
+
+#[test]
+fn rejects_forms_outside_the_grammar() {
+    for bad in [
+        "1985-04-12 23:20:50Z",
+        "1985-04-12T23:20Z",
+        "1985-4-12T23:20:50Z",
+        "85-04-12T23:20:50Z",
+        "1985-04-12T23:20:50",
+        "1985-04-12T23:20:50+0100",
+        "1985-04-12T23:20:50+01",
+        "1985-04-12T23:20:50.Z",
+        "1985-04-12T23:20:50,5Z",
+        "+1985-04-12T23:20:50Z",
+        "1985-04-12T23:20:50Z\n",
+        "１９８５-04-12T23:20:50Z",
+    ] {
+        assert!(Timestamp::parse_rfc3339(bad.as_bytes()).is_err(), "{bad}");
+    }
+    let e = Timestamp::parse_rfc3339(b"2001-02-29T00:00:00Z").unwrap_err();
+    assert_eq!((e.kind(), e.position()), (ParseErrorKind::Day(29), 8));
+}
+
+fn any_timestamp() -> impl Strategy<Value = Timestamp> {
+    (
+        Timestamp::MIN.unix_secs()..=Timestamp::MAX.unix_secs(),
+        0u32..1_000_000_000,
+    )
+        .prop_map(|(s, n)| Timestamp::from_unix(s, n).unwrap())
+}
+
+fn any_precision() -> impl Strategy<Value = Precision> {
+    prop_oneof![
+        Just(Precision::Seconds),
+        Just(Precision::Millis),
+        Just(Precision::Micros),
+        Just(Precision::Nanos)
+    ]
+}
+
+fn any_format() -> impl Strategy<Value = Rfc3339Format> {
+    (any_precision(), proptest::option::of(-1439i32..=1439)).prop_map(|(p, o)| match o {
+        None => Rfc3339Format::new(p),
+        Some(m) => Rfc3339Format::new(p).with_offset(Offset::from_minutes(m).unwrap()),
+    })
+}
+
+fn truncated(ts: Timestamp, precision: Precision) -> Timestamp {
+    match precision {
+        Precision::Seconds => ts.truncate(Unit::Second),
+        Precision::Millis => ts.truncate(Unit::Millisecond),
+        Precision::Micros => ts.truncate(Unit::Microsecond),
+        Precision::Nanos => ts,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn format_then_parse_gives_the_instant_back(ts in any_timestamp(), fmt in any_format()) {
+        let mut buf = [0u8; MAX_RFC3339_LEN];
+        let local_year = ts.to_civil_with_offset(fmt.offset().unwrap_or(Offset::UTC)).year;
+        match fmt.format(ts, &mut buf) {
+            Ok(n) => {
+                prop_assert_eq!(n, fmt.formatted_len());
+                let (back, offset) = Timestamp::parse_rfc3339_with_offset(&buf[..n]).unwrap();
+                prop_assert_eq!(back, truncated(ts, fmt.precision()));
+                prop_assert_eq!(offset, fmt.offset().unwrap_or(Offset::UTC));
+            }
+            Err(_) => prop_assert!(local_year > 9999),
+        }
+    }
+
+    #[test]
+    fn cached_formatting_matches_uncached(
+        start in any_timestamp(),
+        steps in proptest::collection::vec(-90_000_000_000i64..90_000_000_000, 1..40),
+        fmt in any_format(),
+    ) {
+        let mut cache = Rfc3339Cache::new(fmt);
+        let mut ts = start;
+        for step in steps {
+            ts = ts.saturating_add(mechops_core::time::SignedDuration::from_nanos(step));
+            let mut a = [0u8; MAX_RFC3339_LEN];
+            let mut b = [0u8; MAX_RFC3339_LEN];
+            let cached = cache.format(ts, &mut a).map(|n| a[..n].to_vec());
+            let plain = fmt.format(ts, &mut b).map(|n| b[..n].to_vec());
+            prop_assert_eq!(cached, plain);
+        }
+    }
+
+    #[test]
+    fn parse_never_panics_on_mutated_text(ts in any_timestamp(), fmt in any_format(), at in 0usize..35, byte in any::<u8>()) {
+        let mut buf = [0u8; MAX_RFC3339_LEN];
+        if let Ok(n) = fmt.format(ts, &mut buf) {
+            let mut text = buf[..n].to_vec();
+            let i = at % n;
+            text[i] = byte;
+            if let Err(e) = Timestamp::parse_rfc3339(&text) {
+                prop_assert!(e.position() <= text.len());
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}
