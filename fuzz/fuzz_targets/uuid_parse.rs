@@ -11,7 +11,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             for format in Format::ALL {
                 for case in [Case::Lower, Case::Upper] {
                     let mut buf = [0u8; 45];
-                    let text = uuid.encode(format, case, &mut buf).expect("45 bytes fit every form");
+                    let text = uuid
+                        .encode(format, case, &mut buf)
+                        .expect("45 bytes fit every form");
                     assert_eq!(Uuid::parse_str(text), Ok(uuid));
                     assert_eq!(&*uuid.to_str_in(format, case), &*text);
                 }
@@ -21,18 +23,22 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }
         Err(err) => {
             if let Some(position) = err.position() {
-                assert!(position < data.len(), "{err:?} outside {} bytes", data.len());
+                assert!(
+                    position < data.len(),
+                    "{err:?} outside {} bytes",
+                    data.len()
+                );
             } else {
                 assert!(matches!(err, ParseError::InvalidLength { .. }));
             }
             // Displaying an error never panics either.
-            let mut sink = heapless_sink::Sink::default();
+            let mut sink = count_sink::Sink::default();
             core::fmt::write(&mut sink, format_args!("{err}")).expect("sink accepts all");
         }
     }
 });
 
-mod heapless_sink {
+mod count_sink {
     /// Counts what `Display` writes, without allocating.
     #[derive(Default)]
     pub struct Sink(pub usize);
