@@ -94,6 +94,13 @@ pub fn fork_generation() -> u64 {
     FORK_GENERATION.load(Ordering::Relaxed)
 }
 
+/// The fork generation without the one-time handler check: for hot paths
+/// whose state was created through [`fork_generation`], which installed it.
+#[inline]
+pub(crate) fn current_fork_generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
 /// OS entropy read [`BUFFER_LEN`] bytes at a time, fork-safe (see the module
 /// docs). Cryptographically as strong as [`OsEntropy`]: every byte is an OS
 /// byte, handed out once.

@@ -8,17 +8,22 @@
 //!   [`BufferedEntropy`](crate::entropy::BufferedEntropy);
 //! - v7 UUIDs come from one process-wide lock-free [`SharedV7`], so they are
 //!   unique and increasing across all threads of the process; their random
-//!   bits are OS entropy too, and the clock is read on every call;
+//!   bits come from a per-thread ChaCha12 CSPRNG seeded from OS entropy
+//!   (reseeded after a fork like the fast generator), and the clock is read
+//!   on every call;
 //! - the global hybrid generator starts in secure mode; only
 //!   [`set_use_fast_mode`] makes it fast.
 
 use core::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use chacha20::ChaCha12Rng;
 use mechops_core::uuid::{FastV4, HybridGenerator, Mode, SharedV7, Uuid, V7Error};
-use rand_core::TryRng;
+use rand_core::{Rng, SeedableRng};
 
-use crate::entropy::{EntropyError, OsEntropy, ThreadEntropy, expect_entropy, fork_generation};
+use crate::entropy::{
+    EntropyError, OsEntropy, current_fork_generation, expect_entropy, fork_generation,
+};
 
 /// Why a process-wide generator could not produce a UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -35,55 +40,51 @@ pub enum UuidError {
 static SHARED_V7: SharedV7 = SharedV7::new();
 static HYBRID: HybridGenerator = HybridGenerator::new(Mode::Secure);
 
-/// A thread's fast generator and the fork generation it was seeded in.
-struct ThreadFast {
-    generator: FastV4,
+/// A thread's user-space generators and the fork generation they were
+/// seeded in.
+struct ThreadGenerators {
+    fast: FastV4,
+    /// Random bits for v7: a CSPRNG (RFC 9562 §6.9 asks for one), seeded
+    /// from the OS, so v7 needs no system call per UUID.
+    v7_bits: ChaCha12Rng,
     generation: u64,
 }
 
-impl ThreadFast {
+impl ThreadGenerators {
     fn seeded() -> Result<Self, EntropyError> {
         Ok(Self {
             generation: fork_generation(),
-            generator: FastV4::try_from_rng(&mut OsEntropy)?,
+            fast: FastV4::try_from_rng(&mut OsEntropy)?,
+            v7_bits: ChaCha12Rng::try_from_rng(&mut OsEntropy)?,
         })
-    }
-
-    /// The generator, reseeded first if the process forked since seeding.
-    #[inline]
-    fn current(&mut self) -> Result<&mut FastV4, EntropyError> {
-        let now = fork_generation();
-        if now != self.generation {
-            *self = Self::seeded()?;
-        }
-        Ok(&mut self.generator)
     }
 }
 
 std::thread_local! {
-    static FAST: RefCell<Option<ThreadFast>> = const { RefCell::new(None) };
+    static GENERATORS: RefCell<Option<ThreadGenerators>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with this thread's fast generator, seeding it on first use.
-fn with_fast<T>(f: impl FnOnce(&mut FastV4) -> T) -> Result<T, EntropyError> {
+/// Runs `f` with this thread's generators: seeded on first use, and
+/// reseeded first if the process forked since they were seeded.
+#[inline]
+fn with_generators<T>(f: impl FnOnce(&mut ThreadGenerators) -> T) -> Result<T, EntropyError> {
     let mut f = Some(f);
-    let ran = FAST.try_with(|cell| {
+    let ran = GENERATORS.try_with(|cell| {
         let Ok(mut slot) = cell.try_borrow_mut() else {
             return Ok(None);
         };
         let state = match &mut *slot {
-            Some(state) => state,
-            empty => empty.insert(ThreadFast::seeded()?),
+            Some(state) if state.generation == current_fork_generation() => state,
+            stale => stale.insert(ThreadGenerators::seeded()?),
         };
-        let generator = state.current()?;
-        Ok(f.take().map(|f| f(generator)))
+        Ok(f.take().map(|f| f(state)))
     });
     match ran {
         Ok(Ok(Some(value))) => Ok(value),
         Ok(Err(err)) => Err(err),
-        // Thread teardown (or reentrancy): a one-off generator of its own.
+        // Thread teardown (or reentrancy): one-off generators of its own.
         _ => match f {
-            Some(f) => Ok(f(&mut ThreadFast::seeded()?.generator)),
+            Some(f) => Ok(f(&mut ThreadGenerators::seeded()?)),
             None => unreachable!("`f` is taken only when it runs to a value"),
         },
     }
@@ -106,7 +107,7 @@ pub fn generate_fast_uuid() -> Uuid {
 /// The OS could not supply the seed for this thread's generator.
 #[inline]
 pub fn try_generate_fast_uuid() -> Result<Uuid, EntropyError> {
-    with_fast(FastV4::generate)
+    with_generators(|g| g.fast.generate())
 }
 
 /// Fills `out` with fast v4 UUIDs; the bulk form of [`generate_fast_uuid`].
@@ -114,7 +115,7 @@ pub fn try_generate_fast_uuid() -> Result<Uuid, EntropyError> {
 /// # Errors
 /// The OS could not supply the seed for this thread's generator.
 pub fn fill_fast_uuids(out: &mut [Uuid]) -> Result<(), EntropyError> {
-    with_fast(|g| g.fill(out))
+    with_generators(|g| g.fast.fill(out))
 }
 
 /// A secure v4 UUID: all 122 random bits from OS entropy (buffered per
@@ -182,7 +183,7 @@ pub fn generate_v7() -> Uuid {
 /// [`UuidError::V7`] when the v7 space is exhausted.
 #[inline]
 pub fn try_generate_v7() -> Result<Uuid, UuidError> {
-    let random = ThreadEntropy::new().try_next_u64()?;
+    let random = with_generators(|g| g.v7_bits.next_u64())?;
     Ok(SHARED_V7.generate_with(unix_millis_now(), random)?)
 }
 

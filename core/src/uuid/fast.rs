@@ -1,9 +1,12 @@
 //! The fast v4 generator: xoshiro256++ seeded from an entropy input.
 //!
-//! Invariants: every UUID is v4 with the RFC 9562 variant, the other 122 bits
-//! come from two consecutive xoshiro256++ outputs; the same seed gives the
-//! same sequence, on every platform. Not for secrets: xoshiro256++ output
-//! reveals its state, so these UUIDs are unique, not unguessable.
+//! Invariants: every UUID is v4 with the RFC 9562 variant; its other 122
+//! bits come from one output of each of two xoshiro256++ streams, the second
+//! being the first jumped ahead by 2^128 steps, so the streams never overlap
+//! and the two outputs are computed in parallel rather than one after the
+//! other. The same seed gives the same sequence, on every platform. Not for
+//! secrets: xoshiro256++ output reveals its state, so these UUIDs are
+//! unique, not unguessable.
 
 use core::fmt;
 
@@ -19,7 +22,10 @@ use super::value::with_version_and_variant;
 /// thread; seed it with [`FastV4::from_seed`] for reproducible tests.
 #[derive(Clone)]
 pub struct FastV4 {
-    rng: Xoshiro256PlusPlus,
+    /// Supplies the high 64 bits.
+    high: Xoshiro256PlusPlus,
+    /// `high` jumped 2^128 steps ahead; supplies the low 64 bits.
+    low: Xoshiro256PlusPlus,
 }
 
 impl FastV4 {
@@ -27,17 +33,19 @@ impl FastV4 {
     /// is remapped to a fixed non-zero state, as xoshiro requires).
     #[must_use]
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self {
-            rng: Xoshiro256PlusPlus::from_seed(seed),
-        }
+        Self::from_stream(Xoshiro256PlusPlus::from_seed(seed))
+    }
+
+    fn from_stream(high: Xoshiro256PlusPlus) -> Self {
+        let mut low = high.clone();
+        low.jump();
+        Self { high, low }
     }
 
     /// A generator seeded with 32 bytes from `entropy`.
     #[must_use]
     pub fn from_rng<R: Rng + ?Sized>(entropy: &mut R) -> Self {
-        Self {
-            rng: Xoshiro256PlusPlus::from_rng(entropy),
-        }
+        Self::from_stream(Xoshiro256PlusPlus::from_rng(entropy))
     }
 
     /// A generator seeded with 32 bytes from a fallible `entropy` source.
@@ -45,16 +53,14 @@ impl FastV4 {
     /// # Errors
     /// The source's error, when it cannot supply the seed.
     pub fn try_from_rng<R: TryRng + ?Sized>(entropy: &mut R) -> Result<Self, R::Error> {
-        Ok(Self {
-            rng: Xoshiro256PlusPlus::try_from_rng(entropy)?,
-        })
+        Ok(Self::from_stream(Xoshiro256PlusPlus::try_from_rng(entropy)?))
     }
 
     /// The next v4 UUID.
     #[inline]
     pub fn generate(&mut self) -> Uuid {
-        let hi = self.rng.next_u64();
-        let lo = self.rng.next_u64();
+        let hi = self.high.next_u64();
+        let lo = self.low.next_u64();
         Uuid::from_u128(with_version_and_variant(
             (u128::from(hi) << 64) | u128::from(lo),
             4,
@@ -98,17 +104,19 @@ mod tests {
     #[test]
     fn matches_the_xoshiro_reference_outputs() {
         // Reference: the first two xoshiro256++ outputs for this seed (as in
-        // rand_xoshiro's tests), with the version and variant bits set.
+        // rand_xoshiro's tests) give the high halves; the jumped stream the
+        // low halves.
         let mut seed = [0u8; 32];
         for (i, chunk) in seed.chunks_mut(8).enumerate() {
             chunk.copy_from_slice(&(i as u64 + 1).to_le_bytes());
         }
         let mut g = FastV4::from_seed(seed);
-        let expected = (u128::from(41_943_041_u64) << 64) | u128::from(58_720_359_u64);
-        assert_eq!(
-            g.generate().as_u128(),
-            with_version_and_variant(expected, 4)
-        );
+        let mut jumped = Xoshiro256PlusPlus::from_seed(seed);
+        jumped.jump();
+        let first = (u128::from(41_943_041_u64) << 64) | u128::from(jumped.next_u64());
+        let second = (u128::from(58_720_359_u64) << 64) | u128::from(jumped.next_u64());
+        assert_eq!(g.generate().as_u128(), with_version_and_variant(first, 4));
+        assert_eq!(g.generate().as_u128(), with_version_and_variant(second, 4));
     }
 
     #[test]
@@ -144,9 +152,7 @@ mod tests {
 
     impl FastV4 {
         fn seed_from_entropy_for_tests() -> Self {
-            Self {
-                rng: Xoshiro256PlusPlus::seed_from_u64(0xDEAD_BEEF),
-            }
+            Self::from_stream(Xoshiro256PlusPlus::seed_from_u64(0xDEAD_BEEF))
         }
     }
 
