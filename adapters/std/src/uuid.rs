@@ -14,7 +14,7 @@
 //! - the global hybrid generator starts in secure mode; only
 //!   [`set_use_fast_mode`] makes it fast.
 
-use core::cell::RefCell;
+use core::cell::UnsafeCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chacha20::ChaCha12Rng;
@@ -44,49 +44,94 @@ static HYBRID: HybridGenerator = HybridGenerator::new(Mode::Secure);
 /// seeded in.
 struct ThreadGenerators {
     fast: FastV4,
+    /// Fast UUIDs generated ahead in one tight loop, handed out one per
+    /// call: the generator state then stays in registers while filling,
+    /// instead of making a round trip through memory for every UUID.
+    batch: [Uuid; FAST_BATCH],
+    /// Index of the next unused entry of `batch`; `FAST_BATCH` when empty.
+    next: usize,
     /// Random bits for v7: a CSPRNG (RFC 9562 §6.9 asks for one), seeded
     /// from the OS, so v7 needs no system call per UUID.
     v7_bits: ChaCha12Rng,
     generation: u64,
 }
 
+/// Fast UUIDs generated per refill of a thread's batch.
+const FAST_BATCH: usize = 32;
+
 impl ThreadGenerators {
     fn seeded() -> Result<Self, EntropyError> {
         Ok(Self {
             generation: fork_generation(),
             fast: FastV4::try_from_rng(&mut OsEntropy)?,
+            batch: [Uuid::NIL; FAST_BATCH],
+            next: FAST_BATCH,
             v7_bits: ChaCha12Rng::try_from_rng(&mut OsEntropy)?,
         })
     }
 }
 
+impl ThreadGenerators {
+    /// The next fast UUID from the batch, refilling it when used up.
+    #[inline(always)]
+    fn next_fast(&mut self) -> Uuid {
+        if self.next >= FAST_BATCH {
+            self.fast.fill(&mut self.batch);
+            self.next = 0;
+        }
+        let uuid = self.batch[self.next];
+        self.next += 1;
+        uuid
+    }
+}
+
 std::thread_local! {
-    static GENERATORS: RefCell<Option<ThreadGenerators>> = const { RefCell::new(None) };
+    /// Accessed only through [`with_generators`] and
+    /// [`with_generators_slow`], which never nest (see their SAFETY notes).
+    static GENERATORS: UnsafeCell<Option<ThreadGenerators>> = const { UnsafeCell::new(None) };
 }
 
 /// Runs `f` with this thread's generators: seeded on first use, and
 /// reseeded first if the process forked since they were seeded.
-#[inline]
-fn with_generators<T>(f: impl FnOnce(&mut ThreadGenerators) -> T) -> Result<T, EntropyError> {
-    let mut f = Some(f);
-    let ran = GENERATORS.try_with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            return Ok(None);
-        };
-        let state = match &mut *slot {
-            Some(state) if state.generation == current_fork_generation() => state,
-            stale => stale.insert(ThreadGenerators::seeded()?),
-        };
-        Ok(f.take().map(|f| f(state)))
+///
+/// The common case (seeded, same fork generation) is kept small and always
+/// inlined, because it wraps a generator that costs about a nanosecond; the
+/// rest is in [`with_generators_slow`].
+#[inline(always)]
+fn with_generators<T>(mut f: impl FnMut(&mut ThreadGenerators) -> T) -> Result<T, EntropyError> {
+    let ready = GENERATORS.try_with(|cell| {
+        // SAFETY: the thread-local is only reached through this function and
+        // `with_generators_slow`, and neither is re-entered while the
+        // reference lives: `f` is one of this module's closures, which
+        // touch only the generators they are given and their own captures.
+        let slot = unsafe { &mut *cell.get() };
+        let state = slot
+            .as_mut()
+            .filter(|state| state.generation == current_fork_generation())?;
+        Some(f(state))
     });
-    match ran {
-        Ok(Ok(Some(value))) => Ok(value),
-        Ok(Err(err)) => Err(err),
-        // Thread teardown (or reentrancy): one-off generators of its own.
-        _ => match f {
-            Some(f) => Ok(f(&mut ThreadGenerators::seeded()?)),
-            None => unreachable!("`f` is taken only when it runs to a value"),
-        },
+    match ready {
+        Ok(Some(value)) => Ok(value),
+        _ => with_generators_slow(&mut f),
+    }
+}
+
+/// First use on this thread, first use after a fork, or thread teardown
+/// (when the thread-local is gone, `f` gets one-off generators).
+#[cold]
+#[inline(never)]
+fn with_generators_slow<T>(
+    f: &mut impl FnMut(&mut ThreadGenerators) -> T,
+) -> Result<T, EntropyError> {
+    let reseeded = GENERATORS.try_with(|cell| {
+        // SAFETY: as in `with_generators`, which has returned its reference
+        // before calling here; seeding reads only the OS.
+        let slot = unsafe { &mut *cell.get() };
+        ThreadGenerators::seeded().map(|fresh| f(slot.insert(fresh)))
+    });
+    match reseeded {
+        Ok(result) => result,
+        Err(_) => Ok(f(&mut ThreadGenerators::seeded()?)),
     }
 }
 
@@ -107,7 +152,7 @@ pub fn generate_fast_uuid() -> Uuid {
 /// The OS could not supply the seed for this thread's generator.
 #[inline]
 pub fn try_generate_fast_uuid() -> Result<Uuid, EntropyError> {
-    with_generators(|g| g.fast.generate())
+    with_generators(ThreadGenerators::next_fast)
 }
 
 /// Fills `out` with fast v4 UUIDs; the bulk form of [`generate_fast_uuid`].
