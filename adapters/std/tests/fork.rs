@@ -1,16 +1,17 @@
 //! After `fork`, parent and child must not hand out the same UUIDs, even
-//! though the child starts with a copy of the parent's buffered entropy and
-//! fast generator state.
+//! though the child starts with a copy of the parent's buffered entropy, its
+//! fast generator state and its v7 generator state.
 #![cfg(unix)]
 
 use mechops_core::uuid::{Uuid, Version};
 use mechops_std::entropy::fork_generation;
-use mechops_std::uuid::{generate_fast_uuid, generate_secure_uuid};
+use mechops_std::uuid::{generate_fast_uuid, generate_secure_uuid, generate_v7};
 
 const N: usize = 64;
 
-/// What the child sends back: its fork generation, N secure and N fast UUIDs.
-const MESSAGE_LEN: usize = 8 + 2 * N * 16;
+/// What the child sends back: its fork generation, then N secure, N fast and
+/// N v7 UUIDs.
+const MESSAGE_LEN: usize = 8 + 3 * N * 16;
 
 fn read_exact(fd: i32, buf: &mut [u8]) {
     let mut done = 0;
@@ -33,6 +34,8 @@ fn child(write_fd: i32) -> ! {
         message[at..at + 16].copy_from_slice(generate_secure_uuid().as_bytes());
         let at = 8 + 16 * (N + i);
         message[at..at + 16].copy_from_slice(generate_fast_uuid().as_bytes());
+        let at = 8 + 16 * (2 * N + i);
+        message[at..at + 16].copy_from_slice(generate_v7().as_bytes());
     }
     let mut done = 0;
     while done < MESSAGE_LEN {
@@ -61,9 +64,9 @@ fn parent_and_child_generate_different_uuids() {
     // Leave both generators mid-stream: the buffer holds unused bytes and
     // the fast state is seeded, which is what a fork would copy.
     let before: Vec<Uuid> = (0..5)
-        .flat_map(|_| [generate_secure_uuid(), generate_fast_uuid()])
+        .flat_map(|_| [generate_secure_uuid(), generate_fast_uuid(), generate_v7()])
         .collect();
-    assert_eq!(before.len(), 10);
+    assert_eq!(before.len(), 15);
     let parent_generation = fork_generation();
 
     let mut fds = [0i32; 2];
@@ -83,6 +86,7 @@ fn parent_and_child_generate_different_uuids() {
 
     let parent_secure: Vec<Uuid> = (0..N).map(|_| generate_secure_uuid()).collect();
     let parent_fast: Vec<Uuid> = (0..N).map(|_| generate_fast_uuid()).collect();
+    let parent_v7: Vec<Uuid> = (0..N).map(|_| generate_v7()).collect();
 
     let mut message = vec![0u8; MESSAGE_LEN];
     read_exact(read_fd, &mut message);
@@ -102,10 +106,17 @@ fn parent_and_child_generate_different_uuids() {
         .chunks_exact(16)
         .map(|c| Uuid::from_bytes(c.try_into().unwrap()))
         .collect();
-    let (child_secure, child_fast) = child_uuids.split_at(N);
+    let (child_secure, rest) = child_uuids.split_at(N);
+    let (child_fast, child_v7) = rest.split_at(N);
 
-    for u in child_uuids.iter().chain(&parent_secure).chain(&parent_fast) {
+    for u in child_secure.iter().chain(child_fast).chain(&parent_secure).chain(&parent_fast) {
         assert_eq!(u.version(), Version::V4);
+    }
+    for u in child_v7.iter().chain(&parent_v7) {
+        assert_eq!(u.version(), Version::V7);
+    }
+    for u in child_v7 {
+        assert!(!parent_v7.contains(u), "v7 UUID {u} in both processes");
     }
     for u in child_secure {
         assert!(
@@ -120,6 +131,7 @@ fn parent_and_child_generate_different_uuids() {
         .iter()
         .chain(&parent_secure)
         .chain(&parent_fast)
+        .chain(&parent_v7)
         .chain(&before)
         .copied()
         .collect();
