@@ -200,9 +200,13 @@ pub fn fill_secure_uuids(out: &mut [Uuid]) -> Result<(), EntropyError> {
 /// the v7 generator then keeps its order.
 #[must_use]
 pub fn unix_millis_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    // Seconds times 1000 in u64 (no u128 arithmetic): a clock 584 million
+    // years out saturates, and the v7 generator clamps it anyway.
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+        d.as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(d.subsec_millis()))
+    })
 }
 
 /// A v7 UUID for the current system time from the process-wide generator:
