@@ -122,10 +122,13 @@ impl fmt::Display for ParseError {
 
 impl core::error::Error for ParseError {}
 
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 const ONES: u64 = 0x0101_0101_0101_0101;
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// Sets the high bit of each byte of `v` that is `>= lo` (for bytes < 0x80).
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
 const fn ge(v: u64, lo: u8) -> u64 {
     v.wrapping_add(ONES * (0x80 - lo as u64))
@@ -138,6 +141,7 @@ const fn ge(v: u64, lo: u8) -> u64 {
 /// exactly when the byte is `>= lo`, and cannot carry into the next byte.
 /// Bytes at or above 0x80 are rejected first, so their carries only spoil a
 /// result that is discarded anyway.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
 const fn unhex8(x: u64) -> (u32, bool) {
     let folded = x | (ONES * 0x20);
