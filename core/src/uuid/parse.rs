@@ -4,8 +4,10 @@
 //! and URN (45, prefix in any case) forms are accepted; hex digits may be
 //! upper or lower case, also mixed; anything else is rejected with the byte
 //! offset (into the original input) of the first byte that is wrong. The
-//! fast path validates and decodes eight digits at a time; only a rejected
-//! input pays for the byte-by-byte scan that finds the position.
+//! fast path validates and decodes sixteen digits per SSE2 instruction on
+//! x86-64 and eight per 64-bit word elsewhere (the two are tested to agree);
+//! only a rejected input pays for the byte-by-byte scan that finds the
+//! position.
 
 use core::fmt;
 use core::str::FromStr;
