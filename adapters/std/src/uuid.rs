@@ -69,9 +69,7 @@ impl ThreadGenerators {
             v7_bits: ChaCha12Rng::try_from_rng(&mut OsEntropy)?,
         })
     }
-}
 
-impl ThreadGenerators {
     /// The next fast UUID from the batch, refilling it when used up.
     #[inline(always)]
     fn next_fast(&mut self) -> Uuid {
