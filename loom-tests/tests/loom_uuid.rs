@@ -36,7 +36,10 @@ fn run_shared_v7(threads: usize) {
             .collect();
         let per_thread: Vec<Vec<Uuid>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         for ids in &per_thread {
-            assert!(ids.windows(2).all(|w| w[0] < w[1]), "per-thread order: {ids:?}");
+            assert!(
+                ids.windows(2).all(|w| w[0] < w[1]),
+                "per-thread order: {ids:?}"
+            );
         }
         // Uniqueness of the generator states, not just of the UUIDs: the
         // millisecond and the 16-bit sequence must differ between any two
@@ -110,13 +113,20 @@ fn hybrid_switch_is_seen_after_synchronisation() {
         let saw_switch = switched.load(Ordering::Acquire);
         let (uuid, mode) = hybrid.try_generate(&mut fast, &mut secure).unwrap();
         if saw_switch {
-            assert_eq!(mode, Mode::Fast, "a switch that happened-before must be seen");
+            assert_eq!(
+                mode,
+                Mode::Fast,
+                "a switch that happened-before must be seen"
+            );
         }
         let expected = match mode {
             Mode::Fast => FastV4::from_seed(SEED).generate(),
             Mode::Secure => Uuid::from_random_bytes([0xAA; 16]),
         };
-        assert_eq!(uuid, expected, "the UUID comes wholly from the reported source");
+        assert_eq!(
+            uuid, expected,
+            "the UUID comes wholly from the reported source"
+        );
         switcher.join().unwrap();
         assert_eq!(hybrid.mode(), Mode::Fast);
     });

@@ -329,7 +329,10 @@ mod tests {
 
     #[test]
     fn millis_from_clock_parts() {
-        assert_eq!(millis_from_parts(1_645_557_742, 999_999_999), 1_645_557_742_999);
+        assert_eq!(
+            millis_from_parts(1_645_557_742, 999_999_999),
+            1_645_557_742_999
+        );
         assert_eq!(millis_from_parts(0, 0), 0);
         assert_eq!(millis_from_parts(-1, 999_000_000), 0);
         assert_eq!(millis_from_parts(i64::MAX, 0), u64::MAX);

@@ -109,7 +109,12 @@ fn parent_and_child_generate_different_uuids() {
     let (child_secure, rest) = child_uuids.split_at(N);
     let (child_fast, child_v7) = rest.split_at(N);
 
-    for u in child_secure.iter().chain(child_fast).chain(&parent_secure).chain(&parent_fast) {
+    for u in child_secure
+        .iter()
+        .chain(child_fast)
+        .chain(&parent_secure)
+        .chain(&parent_fast)
+    {
         assert_eq!(u.version(), Version::V4);
     }
     for u in child_v7.iter().chain(&parent_v7) {

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use mechops_core::uuid::{Mode, Uuid, Variant, Version};
 use mechops_std::uuid::{
-    fill_fast_uuids, fill_secure_uuids, generate_uuid, generate_v7, hybrid_mode,
-    set_use_fast_mode, try_generate_uuid, try_generate_v7, unix_millis_now,
+    fill_fast_uuids, fill_secure_uuids, generate_uuid, generate_v7, hybrid_mode, set_use_fast_mode,
+    try_generate_uuid, try_generate_v7, unix_millis_now,
 };
 
 #[test]
@@ -38,7 +38,10 @@ fn hybrid_starts_secure_and_switches_at_run_time() {
             .map(|_| s.spawn(|| (0..2_000).map(|_| generate_uuid()).collect::<Vec<_>>()))
             .collect();
         toggler.join().unwrap();
-        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
     });
     assert!(all.iter().all(|u| u.version() == Version::V4));
     assert_eq!(all.iter().collect::<HashSet<_>>().len(), all.len());

@@ -140,12 +140,28 @@ use hex32_swar as hex32;
 fn hex32(value: u128, case: Case) -> [u64; 4] {
     use core::arch::x86_64::{
         _mm_add_epi8, _mm_and_si128, _mm_cmpgt_epi8, _mm_cvtsi128_si64, _mm_set_epi64x,
-        _mm_set1_epi8, _mm_srli_epi16, _mm_unpackhi_epi8, _mm_unpackhi_epi64,
-        _mm_unpacklo_epi8,
+        _mm_set1_epi8, _mm_srli_epi16, _mm_unpackhi_epi8, _mm_unpackhi_epi64, _mm_unpacklo_epi8,
     };
     // Vector byte i is UUID byte i (the most significant first).
     let bytes = value.to_be_bytes();
-    let [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15] = bytes;
+    let [
+        b0,
+        b1,
+        b2,
+        b3,
+        b4,
+        b5,
+        b6,
+        b7,
+        b8,
+        b9,
+        b10,
+        b11,
+        b12,
+        b13,
+        b14,
+        b15,
+    ] = bytes;
     let first = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
     let second = u64::from_le_bytes([b8, b9, b10, b11, b12, b13, b14, b15]);
     // SAFETY: these intrinsics only require SSE2, which this function is

@@ -53,7 +53,9 @@ impl FastV4 {
     /// # Errors
     /// The source's error, when it cannot supply the seed.
     pub fn try_from_rng<R: TryRng + ?Sized>(entropy: &mut R) -> Result<Self, R::Error> {
-        Ok(Self::from_stream(Xoshiro256PlusPlus::try_from_rng(entropy)?))
+        Ok(Self::from_stream(Xoshiro256PlusPlus::try_from_rng(
+            entropy,
+        )?))
     }
 
     /// The next v4 UUID.

@@ -214,9 +214,9 @@ use combine_swar as combine;
 #[inline(always)]
 fn combine(words: [u64; 4]) -> Option<u128> {
     use core::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8,
-        _mm_cvtsi128_si64, _mm_movemask_epi8, _mm_or_si128, _mm_packus_epi16, _mm_set_epi64x,
-        _mm_set1_epi8, _mm_set1_epi16, _mm_slli_epi16, _mm_srli_epi16, _mm_unpackhi_epi64,
+        __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_cvtsi128_si64,
+        _mm_movemask_epi8, _mm_or_si128, _mm_packus_epi16, _mm_set_epi64x, _mm_set1_epi8,
+        _mm_set1_epi16, _mm_slli_epi16, _mm_srli_epi16, _mm_unpackhi_epi64,
     };
     // SAFETY: these intrinsics only require SSE2, which this function is
     // compiled for (the `cfg` above checks `target_feature = "sse2"`); none
@@ -456,7 +456,11 @@ mod tests {
                 for b in &mut bytes {
                     let r = next();
                     // Mostly valid digits, sometimes an edge-case byte.
-                    let pick = if r % 16 == 0 { 16 + (r >> 8) % 15 } else { (r >> 8) % 22 };
+                    let pick = if r % 16 == 0 {
+                        16 + (r >> 8) % 15
+                    } else {
+                        (r >> 8) % 22
+                    };
                     *b = alphabet[pick as usize];
                 }
                 *word = u64::from_be_bytes(bytes);

@@ -8,8 +8,8 @@
 //! 1.5 seconds.
 
 use core::hint::black_box;
-use std::io::Write;
 use core::time::Duration;
+use std::io::Write;
 use std::time::Instant;
 
 use mechops_core::uuid::Uuid;
@@ -113,7 +113,10 @@ pub(crate) fn table(out: &mut impl Write) -> anyhow::Result<()> {
     let measured: Vec<f64> = rows.iter().map(|row| measure(row.generate)).collect();
     generators::set_use_fast_mode(matches!(previous_mode, mechops_core::uuid::Mode::Fast));
 
-    writeln!(out, "UUID generation (live, one UUID per call, median of {SAMPLES} samples)")?;
+    writeln!(
+        out,
+        "UUID generation (live, one UUID per call, median of {SAMPLES} samples)"
+    )?;
     writeln!(out)?;
     writeln!(
         out,
