@@ -12,6 +12,21 @@
 //!   civil-from-days), never a loop over years or months;
 //! - the current time is never read here: callers pass a [`Timestamp`] or a
 //!   [`Clock`] they own.
+//!
+//! ```
+//! use mechops_core::time::{Offset, Precision, Rfc3339Format, SignedDuration, Timestamp, Unit};
+//!
+//! let start = Timestamp::parse_rfc3339(b"1996-12-19T16:39:57-08:00")?;
+//! let later = start.checked_add(SignedDuration::parse(b"1h30m250ms")?)?;
+//! assert_eq!(later.since(start).to_string(), "1h30m250ms");
+//!
+//! let mut buf = [0u8; mechops_core::time::MAX_RFC3339_LEN];
+//! let pst = Offset::from_hm(true, 8, 0)?;
+//! let n = Rfc3339Format::new(Precision::Millis).with_offset(pst).format(later, &mut buf)?;
+//! assert_eq!(&buf[..n], b"1996-12-19T18:09:57.250-08:00");
+//! assert_eq!(later.truncate(Unit::Hour).to_civil().hour, 2);
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
 
 mod cache;
 mod civil;

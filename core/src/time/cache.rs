@@ -9,7 +9,7 @@
 //! The cache is plain owned state (`&mut self`), so it needs no
 //! synchronisation; use one per thread or per writer.
 
-use super::rfc3339::{FormatError, PREFIX_LEN, Rfc3339Format, write_prefix, write_suffix};
+use super::rfc3339::{FormatError, Head, Rfc3339Format, emit_for, head, offset_word};
 use super::timestamp::Timestamp;
 
 /// Local seconds that can never start a cached minute (an empty cache).
@@ -22,29 +22,28 @@ pub struct Rfc3339Cache {
     format: Rfc3339Format,
     /// Local Unix seconds of the cached minute's start, or [`EMPTY`].
     minute_start: i64,
-    /// `YYYY-MM-DDTHH:MM:SS` of the cached minute (seconds are patched).
-    prefix: [u8; PREFIX_LEN],
+    /// `YYYY-MM-DDTHH:MM` of the cached minute (its `second` is unused).
+    head: Head,
+    /// The offset text, fixed by the options.
+    offset: u64,
+    /// Seconds added to UTC for local time, fixed by the options.
+    offset_seconds: i64,
 }
-
-/// Two ASCII digits for 0..=59.
-const SECONDS: [[u8; 2]; 60] = {
-    let mut table = [[0u8; 2]; 60];
-    let mut i = 0;
-    while i < 60 {
-        table[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
-        i += 1;
-    }
-    table
-};
 
 impl Rfc3339Cache {
     /// An empty cache for the given options.
     #[inline]
-    pub const fn new(format: Rfc3339Format) -> Self {
+    pub fn new(format: Rfc3339Format) -> Self {
         Self {
             format,
             minute_start: EMPTY,
-            prefix: [0; PREFIX_LEN],
+            head: Head {
+                date: 0,
+                time: 0,
+                second: 0,
+            },
+            offset: offset_word(format.offset()),
+            offset_seconds: format.offset_seconds(),
         }
     }
 
@@ -66,36 +65,35 @@ impl Rfc3339Cache {
                 available,
             });
         };
-        let local = timestamp.unix_secs() + self.format.offset_seconds();
+        let local = timestamp.unix_secs() + self.offset_seconds;
         // Wrapping: an EMPTY start gives a huge difference, i.e. a miss.
         let into_minute = local.wrapping_sub(self.minute_start) as u64;
-        if into_minute >= 60 {
-            self.refill(local)?;
-        }
-        let second = (local - self.minute_start) as usize;
-        let (head, tail) = out.split_at_mut(PREFIX_LEN);
-        head.copy_from_slice(&self.prefix);
-        head[17..19].copy_from_slice(&SECONDS[second % 60]);
-        write_suffix(
+        let second = if into_minute < 60 {
+            into_minute as u32
+        } else {
+            self.refill(local)?
+        };
+        let head = Head {
+            second,
+            ..self.head
+        };
+        emit_for(
+            self.format,
+            head,
             timestamp.subsec_nanos(),
-            self.format.precision(),
-            self.format.offset(),
-            tail,
+            self.offset,
+            out,
         );
         Ok(len)
     }
 
+    /// Computes the minute of `local` and returns its second.
     #[cold]
-    fn refill(&mut self, local: i64) -> Result<(), FormatError> {
-        let start = local - local.rem_euclid(60);
-        let mut prefix = [0u8; PREFIX_LEN];
-        let year = write_prefix(start, &mut prefix);
-        if year > 9999 {
-            return Err(FormatError::YearOutOfRange { year });
-        }
-        self.prefix = prefix;
-        self.minute_start = start;
-        Ok(())
+    fn refill(&mut self, local: i64) -> Result<u32, FormatError> {
+        let head = head(local)?;
+        self.head = head;
+        self.minute_start = local - i64::from(head.second);
+        Ok(head.second)
     }
 }
 

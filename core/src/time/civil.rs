@@ -163,19 +163,30 @@ pub const fn days_in_month(year: u16, month: u8) -> u8 {
 }
 
 /// Days since 1970-01-01 of a valid date (month 1..=12, day within the
-/// month, year 0..=65535).
+/// month, year -400..=65535).
 #[inline]
 pub const fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
-    // Years start in March so the leap day ends the year.
-    let y = year as i64 - (month <= 2) as i64 + 400;
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let m = month as i64;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - SHIFT_DAYS as i64
+    // Years start in March so the leap day ends the year; the shift by one
+    // era keeps every quotient non-negative.
+    let (y, m) = if month < 3 {
+        (year as i64 + 399, month as i64 + 12)
+    } else {
+        (year as i64 + 400, month as i64)
+    };
+    days_from_march_year(y as u64, m as u64, day as u64) as i64 - MARCH_YEAR_EPOCH
 }
+
+/// Days before `day` of month `m` (3..=14, March-based) of the shifted,
+/// March-based year `y`, counted from the start of that shifted calendar.
+/// `(979 * m - 2919) / 32` is the number of days from 1 March to the first
+/// of month `m`.
+#[inline(always)]
+pub(crate) const fn days_from_march_year(y: u64, m: u64, day: u64) -> u64 {
+    365 * y + y / 4 - y / 100 + y / 400 + (979 * m - 2919) / 32 + day
+}
+
+/// [`days_from_march_year`] of 1970-01-01.
+pub(crate) const MARCH_YEAR_EPOCH: i64 = 865_566;
 
 /// Civil date-time of Unix seconds (which may already include an offset).
 #[inline]
@@ -196,17 +207,36 @@ pub(crate) const fn civil_from_unix(secs: i64, nanos: u32) -> CivilDateTime {
 }
 
 /// Year, month and day of a day number counted from 0000-03-01 minus one era.
+///
+/// Euclidean affine functions (Neri and Schneider, 2021): centuries and
+/// years come from one multiply-shift each, and the month and day from a
+/// linear map of the day of the March-based year, so the whole conversion is
+/// a handful of multiplications with no data-dependent branch.
 #[inline]
 pub(crate) const fn date_from_shifted_days(days: u64) -> (u16, u8, u8) {
-    let era = days / 146_097;
-    let doe = days - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (yoe + era * 400) as i64 - 400 + (month <= 2) as i64;
-    (year as u16, month, day)
+    let n = days as u32;
+    // Century and day of century.
+    let n1 = 4 * n + 3;
+    let century = n1 / 146_097;
+    let day_of_century = n1 % 146_097 / 4;
+    // Year of century and day of (March-based) year: 2_939_745 / 2^32 is
+    // 4 / 1461 to enough bits for every day of a century.
+    let n2 = 4 * day_of_century + 3;
+    let p2 = 2_939_745u64 * n2 as u64;
+    let year_of_century = (p2 >> 32) as u32;
+    let day_of_year = (p2 as u32) / 2_939_745 / 4;
+    // Month (March = 3 .. February = 14) and day: 2141 / 2^16 is 5 / 153.
+    let n3 = 2_141 * day_of_year + 197_913;
+    let month = n3 >> 16;
+    let day = (n3 & 0xFFFF) / 2_141 + 1;
+    let january_or_february = day_of_year >= 306;
+    let year = 100 * century + year_of_century + january_or_february as u32;
+    let month = if january_or_february {
+        month - 12
+    } else {
+        month
+    };
+    ((year as i32 - 400) as u16, month as u8, day as u8)
 }
 
 /// Shifted day number (as used by [`date_from_shifted_days`]) of Unix seconds.

@@ -274,7 +274,9 @@ impl SignedDuration {
     }
 
     /// Parses the compact text form, e.g. `90s`, `1h30m`, `-250ms`,
-    /// `1h30m15s250ms` (see the [module docs](self)).
+    /// `1h30m15s250ms`: an optional sign, then one or more `<digits><unit>`
+    /// parts with units `d`, `h`, `m`, `s`, `ms`, `us` (or `µs`), `ns`, each
+    /// at most once and from the largest to the smallest. Days are 86 400 s.
     pub fn parse(input: &[u8]) -> Result<Self, DurationParseError> {
         parse(input)
     }

@@ -23,7 +23,7 @@ use super::timestamp::{SECS_PER_DAY, Timestamp, TimestampError};
 pub const MAX_RFC3339_LEN: usize = 35;
 
 /// Length of `YYYY-MM-DDTHH:MM:SS`.
-pub(crate) const PREFIX_LEN: usize = 19;
+const PREFIX_LEN: usize = 19;
 
 /// How many fractional digits to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -115,91 +115,153 @@ impl fmt::Display for FormatError {
 
 impl core::error::Error for FormatError {}
 
-/// Two ASCII digits for every value 0..=99.
-const PAIRS: [[u8; 2]; 100] = {
-    let mut table = [[0u8; 2]; 100];
+/// Two ASCII digits for every value 0..=99, as a little-endian `u16` (the
+/// tens digit in the low byte, so it lands first in memory).
+const PAIRS: [u16; 100] = {
+    let mut table = [0u16; 100];
     let mut i = 0;
     while i < 100 {
-        table[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        table[i] = u16::from_le_bytes([b'0' + (i / 10) as u8, b'0' + (i % 10) as u8]);
         i += 1;
     }
     table
 };
 
+/// The two digits of `value` (below 100) as a word to shift into place.
 #[inline(always)]
-fn put2(out: &mut [u8], at: usize, value: u32) {
-    let pair = PAIRS[value as usize % 100];
-    out[at] = pair[0];
-    out[at + 1] = pair[1];
+fn pair(value: u32) -> u64 {
+    PAIRS[value as usize] as u64
 }
 
-/// Writes `YYYY-MM-DDTHH:MM:SS` for local Unix seconds; returns the year so
-/// the caller can reject five-digit years.
+/// The text is built in registers as little-endian words and stored with a
+/// few wide writes; these are the parts that do not depend on the options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    /// `YYYY-MM-` as little-endian bytes.
+    pub(crate) date: u64,
+    /// `DDTHH:MM` as little-endian bytes.
+    pub(crate) time: u64,
+    /// The second of the minute, 0..=59.
+    pub(crate) second: u32,
+}
+
+/// Splits local Unix seconds into the [`Head`] words; `Err` carries a local
+/// year that does not fit four digits.
 #[inline(always)]
-pub(crate) fn write_prefix(local_secs: i64, out: &mut [u8; PREFIX_LEN]) -> u16 {
+pub(crate) fn head(local_secs: i64) -> Result<Head, FormatError> {
     let days = civil::shifted_days(local_secs);
     let (year, month, day) = date_from_shifted_days(days);
+    if year > 9999 {
+        return Err(FormatError::YearOutOfRange { year });
+    }
     let sod = (local_secs - civil::unshift_days(days)) as u32;
+    let hour = sod / 3_600;
+    let minute = sod / 60 % 60;
     let y = u32::from(year);
-    put2(out, 0, y / 100);
-    put2(out, 2, y % 100);
-    out[4] = b'-';
-    put2(out, 5, u32::from(month));
-    out[7] = b'-';
-    put2(out, 8, u32::from(day));
-    out[10] = b'T';
-    put2(out, 11, sod / 3_600);
-    out[13] = b':';
-    put2(out, 14, sod / 60 % 60);
-    out[16] = b':';
-    put2(out, 17, sod % 60);
-    year
+    let date = pair(y / 100)
+        | pair(y % 100) << 16
+        | (b'-' as u64) << 32
+        | pair(u32::from(month)) << 40
+        | (b'-' as u64) << 56;
+    let time = pair(u32::from(day))
+        | (b'T' as u64) << 16
+        | pair(hour) << 24
+        | (b':' as u64) << 40
+        | pair(minute) << 48;
+    Ok(Head {
+        date,
+        time,
+        second: sod % 60,
+    })
 }
 
-/// Writes the fraction (with its dot) and the offset after the prefix;
-/// `out` is exactly `len - PREFIX_LEN` bytes long.
+/// `Z`, or `+HH:MM`/`-HH:MM`, as little-endian bytes.
 #[inline(always)]
-pub(crate) fn write_suffix(
-    nanos: u32,
-    precision: Precision,
-    offset: Option<Offset>,
-    out: &mut [u8],
-) {
-    let mut at = 0;
-    match precision {
-        Precision::Seconds => {}
-        Precision::Millis => {
-            let ms = nanos / 1_000_000;
-            out[0] = b'.';
-            out[1] = b'0' + (ms / 100) as u8;
-            put2(out, 2, ms % 100);
-            at = 4;
-        }
-        Precision::Micros => {
-            let us = nanos / 1_000;
-            out[0] = b'.';
-            put2(out, 1, us / 10_000);
-            put2(out, 3, us / 100 % 100);
-            put2(out, 5, us % 100);
-            at = 7;
-        }
-        Precision::Nanos => {
-            out[0] = b'.';
-            out[1] = b'0' + (nanos / 100_000_000) as u8;
-            put2(out, 2, nanos / 1_000_000 % 100);
-            put2(out, 4, nanos / 10_000 % 100);
-            put2(out, 6, nanos / 100 % 100);
-            put2(out, 8, nanos % 100);
-            at = 10;
+pub(crate) fn offset_word(offset: Option<Offset>) -> u64 {
+    match offset {
+        None => b'Z' as u64,
+        Some(offset) => {
+            let minutes = offset.minutes();
+            let sign = if minutes < 0 { b'-' } else { b'+' };
+            let abs = u32::from(minutes.unsigned_abs());
+            sign as u64 | pair(abs / 60) << 8 | (b':' as u64) << 24 | pair(abs % 60) << 32
         }
     }
-    match offset {
-        None => out[at] = b'Z',
-        Some(offset) => {
-            let mut six = [0u8; 6];
-            offset.write_numeric(&mut six);
-            out[at..at + 6].copy_from_slice(&six);
+}
+
+/// Bytes in the fraction for `FRAC` digits, with its dot.
+const fn fraction_len(frac: usize) -> usize {
+    if frac == 0 { 0 } else { frac + 1 }
+}
+
+/// The fraction `.ddd`, `.dddddd` or `.ddddddddd` (or nothing) as
+/// little-endian bytes; digits are truncated, never rounded.
+#[inline(always)]
+fn fraction<const FRAC: usize>(nanos: u32) -> u128 {
+    let dot = b'.' as u128;
+    match FRAC {
+        0 => 0,
+        3 => {
+            let ms = nanos / 1_000_000;
+            dot | u128::from(b'0' + (ms / 100) as u8) << 8 | (pair(ms % 100) as u128) << 16
         }
+        6 => {
+            let us = nanos / 1_000;
+            dot | (pair(us / 10_000) as u128) << 8
+                | (pair(us / 100 % 100) as u128) << 24
+                | (pair(us % 100) as u128) << 40
+        }
+        _ => {
+            dot | u128::from(b'0' + (nanos / 100_000_000) as u8) << 8
+                | (pair(nanos / 1_000_000 % 100) as u128) << 16
+                | (pair(nanos / 10_000 % 100) as u128) << 32
+                | (pair(nanos / 100 % 100) as u128) << 48
+                | (pair(nanos % 100) as u128) << 64
+        }
+    }
+}
+
+/// Stores the text for one combination of options: `FRAC` fraction digits
+/// and a numeric offset (`NUMERIC`) or `Z`. Every length is a constant here,
+/// so each store is a fixed-size write. `out` is exactly the text's length.
+#[inline(always)]
+fn emit<const FRAC: usize, const NUMERIC: bool>(
+    head: Head,
+    nanos: u32,
+    offset: u64,
+    out: &mut [u8],
+) {
+    // Bytes after `YYYY-MM-DDTHH:MM`: ":SS", the fraction, the offset.
+    let at_offset = 3 + fraction_len(FRAC);
+    let tail_len = at_offset + if NUMERIC { 6 } else { 1 };
+    let low = b':' as u128
+        | (pair(head.second) as u128) << 8
+        | fraction::<FRAC>(nanos) << 24
+        | (offset as u128) << (8 * at_offset);
+    out[0..8].copy_from_slice(&head.date.to_le_bytes());
+    out[8..16].copy_from_slice(&head.time.to_le_bytes());
+    if tail_len <= 16 {
+        out[16..16 + tail_len].copy_from_slice(&low.to_le_bytes()[..tail_len]);
+    } else {
+        // Only nanoseconds with a numeric offset run past 32 bytes.
+        out[16..32].copy_from_slice(&low.to_le_bytes());
+        let high = offset >> (8 * (16 - at_offset));
+        out[32..16 + tail_len].copy_from_slice(&high.to_le_bytes()[..tail_len - 16]);
+    }
+}
+
+/// Stores the whole text for `format`; `out` is exactly its length.
+#[inline(always)]
+pub(crate) fn emit_for(format: Rfc3339Format, head: Head, nanos: u32, offset: u64, out: &mut [u8]) {
+    match (format.precision, format.offset.is_some()) {
+        (Precision::Seconds, false) => emit::<0, false>(head, nanos, offset, out),
+        (Precision::Seconds, true) => emit::<0, true>(head, nanos, offset, out),
+        (Precision::Millis, false) => emit::<3, false>(head, nanos, offset, out),
+        (Precision::Millis, true) => emit::<3, true>(head, nanos, offset, out),
+        (Precision::Micros, false) => emit::<6, false>(head, nanos, offset, out),
+        (Precision::Micros, true) => emit::<6, true>(head, nanos, offset, out),
+        (Precision::Nanos, false) => emit::<9, false>(head, nanos, offset, out),
+        (Precision::Nanos, true) => emit::<9, true>(head, nanos, offset, out),
     }
 }
 
@@ -274,24 +336,21 @@ impl Rfc3339Format {
     #[inline]
     pub fn format(self, timestamp: Timestamp, out: &mut [u8]) -> Result<usize, FormatError> {
         let len = self.formatted_len();
+        let available = out.len();
         let Some(out) = out.get_mut(..len) else {
             return Err(FormatError::BufferTooSmall {
                 needed: len,
-                available: out.len(),
+                available,
             });
         };
-        let (head, tail) = out.split_at_mut(PREFIX_LEN);
-        let head: &mut [u8; PREFIX_LEN] =
-            head.try_into().map_err(|_| FormatError::BufferTooSmall {
-                needed: len,
-                available: len,
-            })?;
-        let local = timestamp.unix_secs() + self.offset_seconds();
-        let year = write_prefix(local, head);
-        if year > 9999 {
-            return Err(FormatError::YearOutOfRange { year });
-        }
-        write_suffix(timestamp.subsec_nanos(), self.precision, self.offset, tail);
+        let head = head(timestamp.unix_secs() + self.offset_seconds())?;
+        emit_for(
+            self,
+            head,
+            timestamp.subsec_nanos(),
+            offset_word(self.offset),
+            out,
+        );
         Ok(len)
     }
 }
@@ -486,7 +545,167 @@ const FRACTION_SCALE: [u32; 10] = [
 
 /// Parses strict RFC 3339 and returns the instant with the offset it was
 /// written at (`Z` gives [`Offset::UTC`]).
+///
+/// Well-formed input takes a fast path that checks the fixed-layout first
+/// 19 bytes a word at a time; anything it does not accept goes to the
+/// byte-by-byte parser, which either accepts it too or explains the error.
+#[inline]
 pub(crate) fn parse_with_offset(input: &[u8]) -> Result<(Timestamp, Offset), ParseError> {
+    match parse_fast(input) {
+        Some(parsed) => Ok(parsed),
+        None => parse_precise(input),
+    }
+}
+
+/// The high bit of every byte: the "failed" marker in the word checks.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Per-byte addends for a template: a digit position (`'0'`) passes values
+/// 0..=9 (0x76 + 9 < 0x80), any other position passes only 0.
+const fn limits(template: &[u8; 8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let mut i = 0;
+    while i < 8 {
+        bytes[i] = if template[i] == b'0' { 0x76 } else { 0x7F };
+        i += 1;
+    }
+    u64::from_le_bytes(bytes)
+}
+
+/// Checks eight bytes against a template (digits where it has `'0'`, its
+/// exact byte elsewhere) and returns, per byte, `10 * d[i] + d[i + 1]`: the
+/// value of the two-digit number starting at each digit position.
+///
+/// XOR with the template maps a digit to 0..=9 and a matching fixed byte to
+/// 0; the addends then set a byte's high bit exactly when it is out of
+/// bounds. No addition carries across bytes unless a byte already has its
+/// high bit set, which fails the check anyway.
+#[inline(always)]
+const fn two_digit_values(word: u64, template: &[u8; 8]) -> Option<u64> {
+    let d = word ^ u64::from_le_bytes(*template);
+    if (d | d.wrapping_add(limits(template))) & HIGH_BITS != 0 {
+        return None;
+    }
+    // Every byte is at most 9, so 10 * d + next stays below 100 per byte.
+    Some(d.wrapping_mul(10).wrapping_add(d >> 8))
+}
+
+#[inline(always)]
+const fn byte_at(word: u64, index: u32) -> u32 {
+    (word >> (8 * index)) as u32 & 0xFF
+}
+
+/// The common case, or `None` to let [`parse_precise`] decide.
+#[inline(always)]
+fn parse_fast(input: &[u8]) -> Option<(Timestamp, Offset)> {
+    // Every valid text has at least 20 bytes: the date-time and `Z`.
+    let (head, _) = input.split_first_chunk::<20>()?;
+    let rest = &input[19..];
+    let [
+        d0,
+        d1,
+        d2,
+        d3,
+        d4,
+        d5,
+        d6,
+        d7,
+        t0,
+        t1,
+        t2,
+        t3,
+        t4,
+        t5,
+        t6,
+        t7,
+        s0,
+        s1,
+        s2,
+        _,
+    ] = *head;
+    let date = two_digit_values(
+        u64::from_le_bytes([d0, d1, d2, d3, d4, d5, d6, d7]),
+        b"0000-00-",
+    )?;
+    // Lower-casing byte 2 accepts both `T` and `t`.
+    let time = u64::from_le_bytes([t0, t1, t2, t3, t4, t5, t6, t7]) | 0x20 << 16;
+    let time = two_digit_values(time, b"00t00:00")?;
+    let seconds = u64::from_le_bytes([s0, s1, s2, 0, 0, 0, 0, 0]);
+    let seconds = two_digit_values(seconds, b":00\0\0\0\0\0")?;
+
+    let year = byte_at(date, 0) * 100 + byte_at(date, 2);
+    let month = byte_at(date, 5);
+    let day = byte_at(time, 0);
+    let hour = byte_at(time, 3);
+    let minute = byte_at(time, 6);
+    let second = byte_at(seconds, 1);
+    // Days up to 28 exist in every month; only later ones need the calendar.
+    if !(1..=12).contains(&month)
+        || day == 0
+        || (day > 28 && day > u32::from(days_in_month(year as u16, month as u8)))
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Unix time has no leap seconds.
+    let second = if second == 60 { 59 } else { second };
+
+    let mut rest = rest;
+    let mut nanos = 0;
+    if let [b'.', digits @ ..] = rest {
+        let mut count = 0;
+        while let Some(&b) = digits.get(count) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            if count == 9 {
+                return None;
+            }
+            nanos = nanos * 10 + u32::from(digit);
+            count += 1;
+        }
+        if count == 0 {
+            return None;
+        }
+        nanos *= FRACTION_SCALE[count];
+        rest = &digits[count..];
+    }
+    let offset = match *rest {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h0, b':', m1, m0] => {
+            let word = u64::from_le_bytes([h1, h0, m1, m0, 0, 0, 0, 0]);
+            let values = two_digit_values(word, b"0000\0\0\0\0")?;
+            let (hours, minutes) = (byte_at(values, 0), byte_at(values, 2));
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let total = (hours * 60 + minutes) as i32;
+            if sign == b'-' { -total } else { total }
+        }
+        _ => return None,
+    };
+
+    let (y, m) = if month < 3 {
+        (year + 399, month + 12)
+    } else {
+        (year + 400, month)
+    };
+    let days = civil::days_from_march_year(u64::from(y), u64::from(m), u64::from(day)) as i64
+        - civil::MARCH_YEAR_EPOCH;
+    let local = days * SECS_PER_DAY + i64::from(hour * 3_600 + minute * 60 + second);
+    let timestamp = Timestamp::from_unix(local - i64::from(offset) * 60, nanos).ok()?;
+    // The offset is within ±23:59 by the checks above.
+    let offset = Offset::from_minutes(offset).ok()?;
+    Some((timestamp, offset))
+}
+
+/// The byte-by-byte parser: slower, and exact about what went wrong where.
+#[cold]
+#[inline(never)]
+fn parse_precise(input: &[u8]) -> Result<(Timestamp, Offset), ParseError> {
     let c = Cursor { input };
     let year = c.two(0)? * 100 + c.two(2)?;
     c.expect(4, b'-', "'-'")?;
@@ -613,8 +832,11 @@ pub(crate) fn parse_with_offset(input: &[u8]) -> Result<(Timestamp, Offset), Par
 }
 
 impl Timestamp {
-    /// Parses strict RFC 3339 (see the [module docs](self)), e.g.
-    /// `1985-04-12T23:20:50.52Z` or `1996-12-19T16:39:57-08:00`.
+    /// Parses strict RFC 3339, e.g. `1985-04-12T23:20:50.52Z` or
+    /// `1996-12-19T16:39:57-08:00`: `T` or `t` between date and time, a
+    /// fraction of 1 to 9 digits, then `Z`, `z` or `±HH:MM`. Fields are
+    /// range-checked (the day against its month); a leap second `:60` is
+    /// clamped to `:59`. Errors say what was wrong and at which byte.
     #[inline]
     pub fn parse_rfc3339(input: &[u8]) -> Result<Self, ParseError> {
         parse_with_offset(input).map(|(ts, _)| ts)
@@ -893,6 +1115,46 @@ mod tests {
         let leap = Timestamp::parse_rfc3339(b"1990-12-31T23:59:60.25Z").unwrap();
         let before = Timestamp::parse_rfc3339(b"1990-12-31T23:59:59.25Z").unwrap();
         assert_eq!(leap, before);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// The word-at-a-time path accepts nothing the precise parser
+        /// rejects, and agrees on the value of whatever it accepts.
+        #[test]
+        fn fast_path_agrees_with_the_precise_parser(
+            secs in -62_135_596_800i64..=253_402_300_799,
+            nanos in 0u32..1_000_000_000,
+            digits in 0usize..=10,
+            offset in proptest::option::of(-1439i32..=1439),
+            edits in proptest::collection::vec((0usize..40, proptest::prelude::any::<u8>()), 0..3),
+        ) {
+            let ts = Timestamp::from_unix(secs, nanos).unwrap();
+            let mut format = Rfc3339Format::new(Precision::Nanos);
+            if let Some(m) = offset {
+                format = format.with_offset(Offset::from_minutes(m).unwrap());
+            }
+            let mut buf = [0u8; MAX_RFC3339_LEN];
+            let Ok(n) = format.format(ts, &mut buf) else { return Ok(()); };
+            // Cut or extend the fraction to `digits` digits.
+            let mut text = buf[..19].to_vec();
+            if digits > 0 {
+                text.push(b'.');
+                text.extend(core::iter::repeat_n(b'7', digits));
+            }
+            text.extend_from_slice(&buf[29..n]);
+            for (at, byte) in edits {
+                if !text.is_empty() {
+                    let i = at % text.len();
+                    text[i] = byte;
+                }
+            }
+            if let Some(fast) = parse_fast(&text) {
+                proptest::prop_assert_eq!(parse_precise(&text), Ok(fast));
+            }
+            proptest::prop_assert_eq!(parse_with_offset(&text), parse_precise(&text));
+        }
     }
 
     #[test]
