@@ -1,10 +1,10 @@
 //! The fast v4 generator: xoshiro256++ seeded from an entropy input.
 //!
 //! Invariants: every UUID is v4 with the RFC 9562 variant; its other 122
-//! bits come from one output of each of two xoshiro256++ streams, the second
-//! being the first jumped ahead by 2^128 steps, so the streams never overlap
-//! and the two outputs are computed in parallel rather than one after the
-//! other. The same seed gives the same sequence, on every platform. Not for
+//! bits come from one output of each of two xoshiro256++ streams (bytes 0..8
+//! and 8..16, little-endian), the second stream being the first jumped ahead
+//! by 2^128 steps, so the streams never overlap and the two outputs are
+//! computed in parallel rather than one after the other. The same seed gives the same sequence, on every platform. Not for
 //! secrets: xoshiro256++ output reveals its state, so these UUIDs are
 //! unique, not unguessable.
 
@@ -14,7 +14,6 @@ use rand_core::{Rng, SeedableRng, TryRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::Uuid;
-use super::value::with_version_and_variant;
 
 /// Fast, non-cryptographic v4 UUIDs (about one nanosecond each).
 ///
@@ -61,12 +60,7 @@ impl FastV4 {
     /// The next v4 UUID.
     #[inline]
     pub fn generate(&mut self) -> Uuid {
-        let hi = self.high.next_u64();
-        let lo = self.low.next_u64();
-        Uuid::from_u128(with_version_and_variant(
-            (u128::from(hi) << 64) | u128::from(lo),
-            4,
-        ))
+        from_words(self.high.next_u64(), self.low.next_u64())
     }
 
     /// Fills `out` with the next `out.len()` UUIDs; the same values, in the
@@ -77,6 +71,29 @@ impl FastV4 {
             *slot = self.generate();
         }
     }
+}
+
+/// Version nibble (the high half of byte 6) within the little-endian word
+/// of bytes 0..8.
+const VERSION_MASK: u64 = 0xF << 52;
+const VERSION_4: u64 = 0x4 << 52;
+/// Variant bits (the top two of byte 8) within the little-endian word of
+/// bytes 8..16.
+const VARIANT_MASK: u64 = 0xC0;
+const VARIANT_RFC: u64 = 0x80;
+
+/// A v4 UUID whose bytes 0..8 and 8..16 are `first` and `second` in
+/// little-endian order, version and variant set. Little-endian because it
+/// is the machine order here: the words are stored as they are, without a
+/// byte swap, and which byte gets which random bit does not matter.
+#[inline(always)]
+fn from_words(first: u64, second: u64) -> Uuid {
+    let first = (first & !VERSION_MASK) | VERSION_4;
+    let second = (second & !VARIANT_MASK) | VARIANT_RFC;
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&first.to_le_bytes());
+    bytes[8..].copy_from_slice(&second.to_le_bytes());
+    Uuid::from_bytes(bytes)
 }
 
 impl fmt::Debug for FastV4 {
@@ -106,8 +123,8 @@ mod tests {
     #[test]
     fn matches_the_xoshiro_reference_outputs() {
         // Reference: the first two xoshiro256++ outputs for this seed (as in
-        // rand_xoshiro's tests) give the high halves; the jumped stream the
-        // low halves.
+        // rand_xoshiro's tests) give bytes 0..8 (little-endian); the jumped
+        // stream bytes 8..16.
         let mut seed = [0u8; 32];
         for (i, chunk) in seed.chunks_mut(8).enumerate() {
             chunk.copy_from_slice(&(i as u64 + 1).to_le_bytes());
@@ -115,10 +132,16 @@ mod tests {
         let mut g = FastV4::from_seed(seed);
         let mut jumped = Xoshiro256PlusPlus::from_seed(seed);
         jumped.jump();
-        let first = (u128::from(41_943_041_u64) << 64) | u128::from(jumped.next_u64());
-        let second = (u128::from(58_720_359_u64) << 64) | u128::from(jumped.next_u64());
-        assert_eq!(g.generate().as_u128(), with_version_and_variant(first, 4));
-        assert_eq!(g.generate().as_u128(), with_version_and_variant(second, 4));
+        let uuid_from = |first: u64, second: u64| {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&first.to_le_bytes());
+            bytes[8..].copy_from_slice(&second.to_le_bytes());
+            bytes[6] = (bytes[6] & 0x0F) | 0x40;
+            bytes[8] = (bytes[8] & 0x3F) | 0x80;
+            Uuid::from_bytes(bytes)
+        };
+        assert_eq!(g.generate(), uuid_from(41_943_041, jumped.next_u64()));
+        assert_eq!(g.generate(), uuid_from(58_720_359, jumped.next_u64()));
     }
 
     #[test]
