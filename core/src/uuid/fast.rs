@@ -4,9 +4,9 @@
 //! bits come from one output of each of two xoshiro256++ streams (bytes 0..8
 //! and 8..16, little-endian), the second stream being the first jumped ahead
 //! by 2^128 steps, so the streams never overlap and the two outputs are
-//! computed in parallel rather than one after the other. The same seed gives the same sequence, on every platform. Not for
-//! secrets: xoshiro256++ output reveals its state, so these UUIDs are
-//! unique, not unguessable.
+//! computed in parallel rather than one after the other. The same seed gives
+//! the same sequence, on every platform. Not for secrets: xoshiro256++ output
+//! reveals its state, so these UUIDs are unique, not unguessable.
 
 use core::fmt;
 
