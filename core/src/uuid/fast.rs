@@ -1,8 +1,11 @@
 //! The fast v4 generator: xoshiro256++ seeded from an entropy input.
 //!
-//! Invariants: every UUID is v4 with the RFC 9562 variant, the other 122 bits
-//! come from two consecutive xoshiro256++ outputs; the same seed gives the
-//! same sequence, on every platform. Not for secrets: xoshiro256++ output
+//! Invariants: every UUID is v4 with the RFC 9562 variant; its other 122
+//! bits come from one output of each of two xoshiro256++ streams (bytes 0..8
+//! and 8..16, little-endian), the second stream being the first jumped ahead
+//! by 2^128 steps, so the streams never overlap and the two outputs are
+//! computed in parallel rather than one after the other. The same seed gives
+//! the same sequence, on every platform. Not for secrets: xoshiro256++ output
 //! reveals its state, so these UUIDs are unique, not unguessable.
 
 use core::fmt;
@@ -11,7 +14,6 @@ use rand_core::{Rng, SeedableRng, TryRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::Uuid;
-use super::value::with_version_and_variant;
 
 /// Fast, non-cryptographic v4 UUIDs (about one nanosecond each).
 ///
@@ -19,7 +21,10 @@ use super::value::with_version_and_variant;
 /// thread; seed it with [`FastV4::from_seed`] for reproducible tests.
 #[derive(Clone)]
 pub struct FastV4 {
-    rng: Xoshiro256PlusPlus,
+    /// Supplies the high 64 bits.
+    high: Xoshiro256PlusPlus,
+    /// `high` jumped 2^128 steps ahead; supplies the low 64 bits.
+    low: Xoshiro256PlusPlus,
 }
 
 impl FastV4 {
@@ -27,17 +32,19 @@ impl FastV4 {
     /// is remapped to a fixed non-zero state, as xoshiro requires).
     #[must_use]
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self {
-            rng: Xoshiro256PlusPlus::from_seed(seed),
-        }
+        Self::from_stream(Xoshiro256PlusPlus::from_seed(seed))
+    }
+
+    fn from_stream(high: Xoshiro256PlusPlus) -> Self {
+        let mut low = high.clone();
+        low.jump();
+        Self { high, low }
     }
 
     /// A generator seeded with 32 bytes from `entropy`.
     #[must_use]
     pub fn from_rng<R: Rng + ?Sized>(entropy: &mut R) -> Self {
-        Self {
-            rng: Xoshiro256PlusPlus::from_rng(entropy),
-        }
+        Self::from_stream(Xoshiro256PlusPlus::from_rng(entropy))
     }
 
     /// A generator seeded with 32 bytes from a fallible `entropy` source.
@@ -45,20 +52,15 @@ impl FastV4 {
     /// # Errors
     /// The source's error, when it cannot supply the seed.
     pub fn try_from_rng<R: TryRng + ?Sized>(entropy: &mut R) -> Result<Self, R::Error> {
-        Ok(Self {
-            rng: Xoshiro256PlusPlus::try_from_rng(entropy)?,
-        })
+        Ok(Self::from_stream(Xoshiro256PlusPlus::try_from_rng(
+            entropy,
+        )?))
     }
 
     /// The next v4 UUID.
     #[inline]
     pub fn generate(&mut self) -> Uuid {
-        let hi = self.rng.next_u64();
-        let lo = self.rng.next_u64();
-        Uuid::from_u128(with_version_and_variant(
-            (u128::from(hi) << 64) | u128::from(lo),
-            4,
-        ))
+        from_words(self.high.next_u64(), self.low.next_u64())
     }
 
     /// Fills `out` with the next `out.len()` UUIDs; the same values, in the
@@ -69,6 +71,29 @@ impl FastV4 {
             *slot = self.generate();
         }
     }
+}
+
+/// Version nibble (the high half of byte 6) within the little-endian word
+/// of bytes 0..8.
+const VERSION_MASK: u64 = 0xF << 52;
+const VERSION_4: u64 = 0x4 << 52;
+/// Variant bits (the top two of byte 8) within the little-endian word of
+/// bytes 8..16.
+const VARIANT_MASK: u64 = 0xC0;
+const VARIANT_RFC: u64 = 0x80;
+
+/// A v4 UUID whose bytes 0..8 and 8..16 are `first` and `second` in
+/// little-endian order, version and variant set. Little-endian because it
+/// is the machine order here: the words are stored as they are, without a
+/// byte swap, and which byte gets which random bit does not matter.
+#[inline(always)]
+fn from_words(first: u64, second: u64) -> Uuid {
+    let first = (first & !VERSION_MASK) | VERSION_4;
+    let second = (second & !VARIANT_MASK) | VARIANT_RFC;
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&first.to_le_bytes());
+    bytes[8..].copy_from_slice(&second.to_le_bytes());
+    Uuid::from_bytes(bytes)
 }
 
 impl fmt::Debug for FastV4 {
@@ -98,17 +123,25 @@ mod tests {
     #[test]
     fn matches_the_xoshiro_reference_outputs() {
         // Reference: the first two xoshiro256++ outputs for this seed (as in
-        // rand_xoshiro's tests), with the version and variant bits set.
+        // rand_xoshiro's tests) give bytes 0..8 (little-endian); the jumped
+        // stream bytes 8..16.
         let mut seed = [0u8; 32];
         for (i, chunk) in seed.chunks_mut(8).enumerate() {
             chunk.copy_from_slice(&(i as u64 + 1).to_le_bytes());
         }
         let mut g = FastV4::from_seed(seed);
-        let expected = (u128::from(41_943_041_u64) << 64) | u128::from(58_720_359_u64);
-        assert_eq!(
-            g.generate().as_u128(),
-            with_version_and_variant(expected, 4)
-        );
+        let mut jumped = Xoshiro256PlusPlus::from_seed(seed);
+        jumped.jump();
+        let uuid_from = |first: u64, second: u64| {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&first.to_le_bytes());
+            bytes[8..].copy_from_slice(&second.to_le_bytes());
+            bytes[6] = (bytes[6] & 0x0F) | 0x40;
+            bytes[8] = (bytes[8] & 0x3F) | 0x80;
+            Uuid::from_bytes(bytes)
+        };
+        assert_eq!(g.generate(), uuid_from(41_943_041, jumped.next_u64()));
+        assert_eq!(g.generate(), uuid_from(58_720_359, jumped.next_u64()));
     }
 
     #[test]
@@ -144,9 +177,7 @@ mod tests {
 
     impl FastV4 {
         fn seed_from_entropy_for_tests() -> Self {
-            Self {
-                rng: Xoshiro256PlusPlus::seed_from_u64(0xDEAD_BEEF),
-            }
+            Self::from_stream(Xoshiro256PlusPlus::seed_from_u64(0xDEAD_BEEF))
         }
     }
 

@@ -4,8 +4,10 @@
 //! and URN (45, prefix in any case) forms are accepted; hex digits may be
 //! upper or lower case, also mixed; anything else is rejected with the byte
 //! offset (into the original input) of the first byte that is wrong. The
-//! fast path validates and decodes eight digits at a time; only a rejected
-//! input pays for the byte-by-byte scan that finds the position.
+//! fast path validates and decodes sixteen digits per SSE2 instruction on
+//! x86-64 and eight per 64-bit word elsewhere (the two are tested to agree);
+//! only a rejected input pays for the byte-by-byte scan that finds the
+//! position.
 
 use core::fmt;
 use core::str::FromStr;
@@ -122,10 +124,13 @@ impl fmt::Display for ParseError {
 
 impl core::error::Error for ParseError {}
 
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 const ONES: u64 = 0x0101_0101_0101_0101;
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// Sets the high bit of each byte of `v` that is `>= lo` (for bytes < 0x80).
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
 const fn ge(v: u64, lo: u8) -> u64 {
     v.wrapping_add(ONES * (0x80 - lo as u64))
@@ -138,12 +143,13 @@ const fn ge(v: u64, lo: u8) -> u64 {
 /// exactly when the byte is `>= lo`, and cannot carry into the next byte.
 /// Bytes at or above 0x80 are rejected first, so their carries only spoil a
 /// result that is discarded anyway.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
 const fn unhex8(x: u64) -> (u32, bool) {
     let folded = x | (ONES * 0x20);
     let digit = ge(x, b'0') & !ge(x, b'9' + 1);
     let letter = ge(folded, b'a') & !ge(folded, b'f' + 1);
-    let valid = (x & HIGH) == 0 && ((digit | letter) & HIGH) == HIGH;
+    let valid = ((x & HIGH) == 0) & (((digit | letter) & HIGH) == HIGH);
     let nibbles = (x & (ONES * 0x0F)) + ((letter & HIGH) >> 7) * 9;
     let v = (nibbles | (nibbles >> 4)) & 0x00FF_00FF_00FF_00FF;
     let v = (v | (v >> 8)) & 0x0000_FFFF_0000_FFFF;
@@ -180,8 +186,12 @@ macro_rules! word {
     };
 }
 
+/// Decodes 32 hex digits given as four big-endian words of eight ASCII
+/// bytes each (digit 0 is the top byte of word 0); `None` if any byte is not
+/// a hex digit.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
-fn combine(words: [u64; 4]) -> Option<u128> {
+fn combine_swar(words: [u64; 4]) -> Option<u128> {
     let (a, va) = unhex8(words[0]);
     let (b, vb) = unhex8(words[1]);
     let (c, vc) = unhex8(words[2]);
@@ -190,6 +200,61 @@ fn combine(words: [u64; 4]) -> Option<u128> {
         Some((u128::from(a) << 96) | (u128::from(b) << 64) | (u128::from(c) << 32) | u128::from(d))
     } else {
         None
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+use combine_swar as combine;
+
+/// As the portable version, with SSE2 (part of every x86-64 CPU): classify
+/// and convert 16 digits per instruction, then join digit pairs into bytes
+/// with 16-bit shifts and a saturating pack (each pair is at most 0xFF, so
+/// the pack never saturates).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn combine(words: [u64; 4]) -> Option<u128> {
+    use core::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_cvtsi128_si64,
+        _mm_movemask_epi8, _mm_or_si128, _mm_packus_epi16, _mm_set_epi64x, _mm_set1_epi8,
+        _mm_set1_epi16, _mm_slli_epi16, _mm_srli_epi16, _mm_unpackhi_epi64,
+    };
+    // SAFETY: these intrinsics only require SSE2, which this function is
+    // compiled for (the `cfg` above checks `target_feature = "sse2"`); none
+    // of them touches memory.
+    unsafe {
+        // Byte i of a vector is digit i (the words are big-endian).
+        let first = _mm_set_epi64x(words[1].swap_bytes() as i64, words[0].swap_bytes() as i64);
+        let second = _mm_set_epi64x(words[3].swap_bytes() as i64, words[2].swap_bytes() as i64);
+        let in_range = |v: __m128i, lo: u8, hi: u8| {
+            // Signed compares: bytes >= 0x80 are negative and fail `lo`.
+            _mm_and_si128(
+                _mm_cmpgt_epi8(v, _mm_set1_epi8(lo as i8 - 1)),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(hi as i8 + 1)),
+            )
+        };
+        let decode = |v: __m128i| {
+            let digit = in_range(v, b'0', b'9');
+            let letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), b'a', b'f');
+            let valid = _mm_movemask_epi8(_mm_or_si128(digit, letter)) == 0xFFFF;
+            let nibbles = _mm_add_epi8(
+                _mm_and_si128(v, _mm_set1_epi8(0x0F)),
+                _mm_and_si128(letter, _mm_set1_epi8(9)),
+            );
+            // 16-bit lane = (second digit << 8) | first digit; make it
+            // (first << 4) | second.
+            let low_byte = _mm_and_si128(nibbles, _mm_set1_epi16(0x00FF));
+            let pairs = _mm_or_si128(_mm_slli_epi16::<4>(low_byte), _mm_srli_epi16::<8>(nibbles));
+            (pairs, valid)
+        };
+        let (a, va) = decode(first);
+        let (b, vb) = decode(second);
+        if !(va & vb) {
+            return None;
+        }
+        let bytes = _mm_packus_epi16(a, b);
+        let high = _mm_cvtsi128_si64(bytes) as u64;
+        let low = _mm_cvtsi128_si64(_mm_unpackhi_epi64(bytes, bytes)) as u64;
+        Some((u128::from(high.swap_bytes()) << 64) | u128::from(low.swap_bytes()))
     }
 }
 
@@ -252,6 +317,22 @@ impl Uuid {
     /// As [`Uuid::parse_str`].
     #[inline]
     pub fn parse_ascii(input: &[u8]) -> Result<Self, ParseError> {
+        // Fast path for the two bare forms that are well formed; braced,
+        // URN and every error take the general path.
+        let value = match input.len() {
+            HYPHENATED_LEN => input.first_chunk().and_then(parse_hyphenated),
+            SIMPLE_LEN => input.first_chunk().and_then(parse_simple),
+            _ => None,
+        };
+        match value {
+            Some(value) => Ok(Self::from_u128(value)),
+            None => Self::parse_general(input),
+        }
+    }
+
+    /// Every form, with the position of the first wrong byte on failure.
+    #[inline(never)]
+    fn parse_general(input: &[u8]) -> Result<Self, ParseError> {
         match input.len() {
             HYPHENATED_LEN => hyphenated_at(input, 0),
             SIMPLE_LEN => match input.first_chunk::<SIMPLE_LEN>() {
@@ -355,6 +436,39 @@ mod tests {
                     assert_eq!(value, expected);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn simd_and_swar_decoding_agree() {
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"0123456789abcdefABCDEF-g/:@`G\x00\xff";
+        for round in 0..20_000 {
+            let mut words = [0u64; 4];
+            for word in &mut words {
+                let mut bytes = [0u8; 8];
+                for b in &mut bytes {
+                    let r = next();
+                    // Mostly valid digits, sometimes an edge-case byte.
+                    let pick = if r % 16 == 0 {
+                        16 + (r >> 8) % 15
+                    } else {
+                        (r >> 8) % 22
+                    };
+                    *b = alphabet[pick as usize];
+                }
+                *word = u64::from_be_bytes(bytes);
+            }
+            if round % 3 == 0 {
+                words[round % 4] = next();
+            }
+            assert_eq!(combine(words), combine_swar(words), "{words:x?}");
         }
     }
 

@@ -66,7 +66,16 @@ impl SharedV7 {
     /// has no sequence values left.
     #[inline]
     pub fn generate<R: Rng + ?Sized>(&self, now_ms: u64, rng: &mut R) -> Result<Uuid, V7Error> {
-        let random = rng.next_u64();
+        self.generate_with(now_ms, rng.next_u64())
+    }
+
+    /// [`SharedV7::generate`] with the 64 random bits supplied directly, for
+    /// callers whose entropy source can fail and who draw it beforehand.
+    ///
+    /// # Errors
+    /// As [`SharedV7::generate`].
+    #[inline]
+    pub fn generate_with(&self, now_ms: u64, random: u64) -> Result<Uuid, V7Error> {
         let now = now_ms.min(MAX_UNIX_MILLIS);
         // The top six random bits start the sequence of a new millisecond:
         // unpredictable, yet leaving at least 65472 values before overflow.
