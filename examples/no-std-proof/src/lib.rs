@@ -15,6 +15,10 @@ use mechops_core::codec::{
 use mechops_core::lru::LruCache;
 use mechops_core::pool::Pool;
 use mechops_core::time::{Precision, Rfc3339Format, Timestamp};
+use mechops_core::uuid::{Case, FastV4, SharedV7, Uuid};
+
+/// A lock-free v7 generator in a `static`, shared by every caller.
+static V7: SharedV7 = SharedV7::new();
 
 /// A pool in a `static`: four 64-byte scratch buffers, built at compile time.
 static SCRATCH: Pool<[u8; 64], 4> = Pool::with_reset([[0; 64]; 4], |b| *b = [0; 64]);
@@ -197,4 +201,43 @@ pub unsafe extern "C" fn mechops_lru_hits(keys: *const u32, len: usize) -> u64 {
         }
     }
     cache.stats().hits
+}
+
+/// Writes a v7 UUID for `now_ms` (random bits from `random`) into `out` as
+/// 16 bytes; returns 0, or -1 when `now_ms` is out of range.
+///
+/// # Safety
+/// `out` must be valid for writes of 16 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mechops_uuid_v7(now_ms: u64, random: u64, out: *mut [u8; 16]) -> i32 {
+    if out.is_null() {
+        return -1;
+    }
+    match V7.generate_with(now_ms, random) {
+        Ok(id) => {
+            // SAFETY: checked non-null; the caller guarantees 16 writable bytes.
+            unsafe { *out = *id.as_bytes() };
+            0
+        }
+        Err(_) => -1,
+    }
+}
+
+/// Writes a fast v4 UUID from `seed` as 36 hyphenated characters into `out`
+/// and parses it back; returns 1 when the round trip holds.
+///
+/// # Safety
+/// `seed` must be valid for reads of 32 bytes and `out` for writes of 36.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mechops_uuid_fast(seed: *const [u8; 32], out: *mut [u8; 36]) -> i32 {
+    if seed.is_null() || out.is_null() {
+        return -1;
+    }
+    // SAFETY: checked non-null; the caller guarantees validity.
+    let id = FastV4::from_seed(unsafe { *seed }).generate();
+    let text = id.hyphenated(Case::Lower);
+    // SAFETY: checked non-null; the caller guarantees 36 writable bytes.
+    let out = unsafe { &mut *out };
+    out.copy_from_slice(text.as_bytes());
+    i32::from(Uuid::parse_ascii(out) == Ok(id))
 }
