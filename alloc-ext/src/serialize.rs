@@ -15,7 +15,7 @@
 //! - every failure is an [`Error`]; nothing panics on input.
 //!
 //! This crate has no entropy source: encrypting needs a caller-supplied
-//! [`rand_core::CryptoRng`] ([`serialize_with_rng`]). `mechops-std` wraps these
+//! [`rand_core::TryCryptoRng`] ([`serialize_with_rng`]). `mechops-std` wraps these
 //! functions with OS entropy and adds the MessagePack and CBOR codecs.
 
 mod cache;
@@ -27,7 +27,7 @@ mod value;
 
 use alloc::vec::Vec;
 
-use rand_core::CryptoRng;
+use rand_core::TryCryptoRng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -170,7 +170,7 @@ pub fn serialize_with_rng<T, R>(
 ) -> Result<Serialized, Error>
 where
     T: Serialize + ?Sized,
-    R: CryptoRng + ?Sized,
+    R: TryCryptoRng + ?Sized,
 {
     match options.format {
         Format::Postcard => serialize_with::<Postcard, T, R>(value, options, rng, None),
@@ -195,7 +195,7 @@ pub fn serialize_with<C, T, R>(
 where
     C: PayloadCodec,
     T: Serialize + ?Sized,
-    R: CryptoRng + ?Sized,
+    R: TryCryptoRng + ?Sized,
 {
     encode::<C, T, R>(value, options, Some(rng), cache)
 }
@@ -209,7 +209,7 @@ fn encode<C, T, R>(
 where
     C: PayloadCodec,
     T: Serialize + ?Sized,
-    R: CryptoRng + ?Sized,
+    R: TryCryptoRng + ?Sized,
 {
     check_level(options.level)?;
     let sealing = match (options.key.as_ref(), rng) {
@@ -247,7 +247,7 @@ pub fn serialize_batch<'a, C, T, R>(
 where
     C: PayloadCodec,
     T: Serialize + 'a + ?Sized,
-    R: CryptoRng + ?Sized,
+    R: TryCryptoRng + ?Sized,
 {
     values
         .into_iter()

@@ -41,6 +41,8 @@ pub enum Error {
     InvalidLevel(u8),
     /// The options carry a key but no nonce source was supplied.
     NonceSourceMissing,
+    /// The nonce source failed to produce random bytes; nothing was encrypted.
+    NonceSourceFailed,
     /// The header says the payload is larger than the configured limit; nothing
     /// was allocated for it.
     TooLarge {
@@ -77,6 +79,9 @@ impl fmt::Display for Error {
             }
             Self::FormatMismatch { expected, found } => {
                 write!(f, "frame holds {found}, expected {expected}")
+            }
+            Self::NonceSourceFailed => {
+                f.write_str("the nonce source failed to produce random bytes")
             }
             Self::InvalidLevel(level) => {
                 write!(f, "compression level {level} is outside 0..=10")

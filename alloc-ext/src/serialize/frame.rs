@@ -22,7 +22,7 @@ pub use mechops_core::codec::header::{
 };
 use mechops_core::codec::header::{NONCE_LEN, SEALED_CHECKSUM_LEN, TAG_LEN};
 use mechops_core::codec::inflate::Inflater;
-use rand_core::{CryptoRng, TryCryptoRng, TryRng};
+use rand_core::{TryCryptoRng, TryRng};
 
 use super::Error;
 
@@ -75,7 +75,7 @@ pub fn inspect(data: &[u8]) -> Result<Header, Error> {
 }
 
 /// Builds a frame around `payload`, stored as `compressed` when given.
-pub(crate) fn seal<R: CryptoRng + ?Sized>(
+pub(crate) fn seal<R: TryCryptoRng + ?Sized>(
     format: Format,
     payload: &[u8],
     compressed: Option<&[u8]>,
@@ -102,7 +102,8 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
         return Ok(frame);
     };
     let mut nonce = [0u8; NONCE_LEN];
-    rng.fill_bytes(&mut nonce);
+    rng.try_fill_bytes(&mut nonce)
+        .map_err(|_| Error::NonceSourceFailed)?;
     frame.extend_from_slice(&nonce);
     let sealed_from = frame.len();
     frame.extend_from_slice(stored);
