@@ -4,8 +4,9 @@
 //! The counting allocator below is this test binary's global allocator; the
 //! file holds a single test so nothing else allocates while it measures.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use core::alloc::{GlobalAlloc, Layout};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::alloc::System;
 
 use mechops_alloc::serialize::{
     Compression, DEFAULT_MAX_DECODED_SIZE, Encryption, Error, Format, FrameError, FrameHeader,
