@@ -120,13 +120,18 @@ pub enum FrameError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A compressed body does not inflate to exactly the declared original
+    /// size.
+    OriginalSizeMismatch {
+        /// The original size the header declares.
+        declared: u32,
+    },
     /// The caller's buffer is too small; `needed` bytes are required.
     BufferTooSmall {
         /// Bytes needed.
         needed: usize,
     },
-    /// The DEFLATE body is malformed, or inflates to a size other than the
-    /// declared original size.
+    /// The DEFLATE body is malformed.
     Inflate(InflateError),
 }
 
@@ -168,6 +173,10 @@ impl fmt::Display for FrameError {
             Self::BufferTooSmall { needed } => {
                 write!(f, "buffer too small: {needed} bytes needed")
             }
+            Self::OriginalSizeMismatch { declared } => write!(
+                f,
+                "compressed body does not inflate to the declared {declared} bytes"
+            ),
             Self::Inflate(e) => write!(f, "compressed body: {e}"),
         }
     }

@@ -1,0 +1,474 @@
+//! An incremental frame decoder for byte streams (serial links, TCP), fed
+//! arbitrary chunks and bounded by a buffer the caller owns.
+//!
+//! Invariants:
+//! - memory is the caller's buffer and nothing else; a frame larger than the
+//!   buffer is reported ([`StreamError::FrameTooLarge`]) and skipped without
+//!   being stored, since its header (checked by its CRC) says how long it is;
+//! - every input byte is accounted for: it ends up in a delivered frame, in
+//!   the buffer awaiting more input, or in a reported error;
+//! - after any error the decoder resynchronises on its own by scanning for the
+//!   next `MOPF` magic, so one corrupt frame costs that frame only;
+//! - the decoder validates headers only; bodies are checked when the caller
+//!   decodes the delivered frame (it may need a key).
+//!
+//! Calling order: call [`FrameAccumulator::feed`] with each chunk read; on
+//! [`Feed::Frame`] decode the frame, then feed `remaining`; on
+//! [`Feed::Error`] log or count it, then feed `remaining`; on
+//! [`Feed::Consumed`] read the next chunk. The frame slice stays valid until
+//! the next `feed`.
+//!
+//! ```
+//! use mechops_core::codec::accumulator::{Feed, FrameAccumulator};
+//! use mechops_core::codec::{frame, header::Format};
+//!
+//! let mut wire = [0u8; 64];
+//! let n = frame::encode(Format::Json, b"[1]", &mut wire, None)?;
+//!
+//! let mut acc = FrameAccumulator::new([0u8; 256]);
+//! let mut got = 0;
+//! for chunk in wire[..n].chunks(5) {
+//!     let mut input = chunk;
+//!     while !input.is_empty() {
+//!         input = match acc.feed(input) {
+//!             Feed::Consumed => &[],
+//!             Feed::Frame { frame: f, remaining } => {
+//!                 assert_eq!(frame::parse(f)?.payload(&mut [])?, b"[1]");
+//!                 got += 1;
+//!                 remaining
+//!             }
+//!             Feed::Error { error, remaining } => panic!("{error}"),
+//!         };
+//!     }
+//! }
+//! assert_eq!(got, 1);
+//! # Ok::<(), mechops_core::codec::header::FrameError>(())
+//! ```
+
+use core::fmt;
+
+use super::header::{FrameError, FrameHeader, MAGIC};
+
+/// Why the stream decoder dropped bytes.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamError {
+    /// `skipped` bytes that cannot start a frame were dropped while looking
+    /// for the magic.
+    Garbage {
+        /// Bytes dropped.
+        skipped: usize,
+    },
+    /// A header failed validation; its first byte was dropped and the
+    /// decoder is scanning for the next magic.
+    Header(FrameError),
+    /// A valid header announces a frame of `len` bytes, more than the
+    /// buffer's `capacity`; the frame is being skipped.
+    FrameTooLarge {
+        /// The frame's length.
+        len: usize,
+        /// The decoder's buffer size.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Garbage { skipped } => write!(f, "skipped {skipped} bytes that are not a frame"),
+            Self::Header(e) => write!(f, "bad frame header in stream: {e}"),
+            Self::FrameTooLarge { len, capacity } => write!(
+                f,
+                "frame of {len} bytes exceeds the stream buffer of {capacity} bytes; skipped"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for StreamError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Header(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What [`FrameAccumulator::feed`] made of a chunk.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Feed<'input, 'buf> {
+    /// All input was consumed; no frame is complete yet.
+    Consumed,
+    /// A whole frame (header validated, body unchecked) and the input after
+    /// it.
+    Frame {
+        /// The frame's bytes, in the decoder's buffer; mutable so that it
+        /// can be decrypted in place.
+        frame: &'buf mut [u8],
+        /// Input not yet consumed.
+        remaining: &'input [u8],
+    },
+    /// Bytes were dropped; the decoder has already resynchronised.
+    Error {
+        /// What was wrong.
+        error: StreamError,
+        /// Input not yet consumed.
+        remaining: &'input [u8],
+    },
+}
+
+/// The incremental decoder; `S` is its buffer (`[u8; N]`, `&mut [u8]`, a
+/// `Vec<u8>`...), whose length bounds the largest frame it accepts.
+#[derive(Debug)]
+pub struct FrameAccumulator<S> {
+    buf: S,
+    /// Bytes of the current candidate frame held in `buf`.
+    len: usize,
+    /// Length of the current frame once its header validated.
+    expected: Option<usize>,
+    /// Bytes of an oversized frame still to drop.
+    skip: usize,
+    /// Garbage bytes dropped and not yet reported.
+    skipped: usize,
+    /// Set after an error: bytes dropped while resynchronising belong to
+    /// that error and are not reported again as garbage.
+    resyncing: bool,
+    /// A frame was handed out; clear the buffer on the next feed.
+    delivered: bool,
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
+    /// A decoder using `buf`; frames up to `buf.len()` bytes are delivered.
+    pub fn new(buf: S) -> Self {
+        Self {
+            buf,
+            len: 0,
+            expected: None,
+            skip: 0,
+            skipped: 0,
+            resyncing: false,
+            delivered: false,
+        }
+    }
+
+    /// The largest frame this decoder delivers.
+    pub fn capacity(&self) -> usize {
+        self.buf.as_ref().len()
+    }
+
+    /// Bytes held for a frame not yet complete.
+    pub fn buffered(&self) -> usize {
+        if self.delivered { 0 } else { self.len }
+    }
+
+    /// Forgets any partial frame, for instance after the link was reset.
+    pub fn reset(&mut self) {
+        self.len = 0;
+        self.expected = None;
+        self.skip = 0;
+        self.skipped = 0;
+        self.resyncing = false;
+        self.delivered = false;
+    }
+
+    /// Gives the buffer back.
+    pub fn into_inner(self) -> S {
+        self.buf
+    }
+
+    /// Consumes input until a frame completes, an error is found, or the
+    /// input runs out.
+    pub fn feed<'input>(&mut self, mut input: &'input [u8]) -> Feed<'input, '_> {
+        if self.delivered {
+            self.delivered = false;
+            self.len = 0;
+            self.expected = None;
+        }
+        loop {
+            if self.skip > 0 {
+                let n = self.skip.min(input.len());
+                self.skip -= n;
+                input = &input[n..];
+                if self.skip > 0 {
+                    return Feed::Consumed;
+                }
+                continue;
+            }
+            if let Some(expected) = self.expected {
+                let n = (expected - self.len).min(input.len());
+                self.buf.as_mut()[self.len..self.len + n].copy_from_slice(&input[..n]);
+                self.len += n;
+                input = &input[n..];
+                if self.len < expected {
+                    return Feed::Consumed;
+                }
+                self.delivered = true;
+                self.resyncing = false;
+                return Feed::Frame {
+                    frame: &mut self.buf.as_mut()[..expected],
+                    remaining: input,
+                };
+            }
+            if self.len == 0 {
+                // Hunting: drop bytes that cannot start a frame.
+                let start = magic_candidate(input);
+                self.skipped += start;
+                input = &input[start..];
+                if let Some(err) = self.take_garbage(!input.is_empty()) {
+                    return Feed::Error {
+                        error: err,
+                        remaining: input,
+                    };
+                }
+                if input.is_empty() {
+                    return Feed::Consumed;
+                }
+            }
+            // Fill the header.
+            let n = (FrameHeader::LEN - self.len).min(input.len());
+            self.buf.as_mut()[self.len..self.len + n].copy_from_slice(&input[..n]);
+            self.len += n;
+            input = &input[n..];
+            let held = &self.buf.as_ref()[..self.len];
+            let magic_len = held.len().min(MAGIC.len());
+            if held[..magic_len] != MAGIC[..magic_len] {
+                // Only possible after a resync shift left a partial candidate
+                // whose later bytes disagree.
+                self.drop_front(1);
+                if self.len > 0
+                    && let Some(err) = self.take_garbage(true)
+                {
+                    return Feed::Error {
+                        error: err,
+                        remaining: input,
+                    };
+                }
+                continue;
+            }
+            if self.len < FrameHeader::LEN {
+                return Feed::Consumed;
+            }
+            match FrameHeader::decode(held) {
+                Ok(header) => {
+                    let len = header.frame_len();
+                    let capacity = self.capacity();
+                    if len > capacity {
+                        self.skip = len - self.len;
+                        self.len = 0;
+                        self.resyncing = false;
+                        return Feed::Error {
+                            error: StreamError::FrameTooLarge { len, capacity },
+                            remaining: input,
+                        };
+                    }
+                    self.expected = Some(len);
+                }
+                Err(e) => {
+                    self.resyncing = true;
+                    self.drop_front(1);
+                    return Feed::Error {
+                        error: StreamError::Header(e),
+                        remaining: input,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Reports accumulated garbage once a frame may start (or keeps
+    /// counting while the input is exhausted).
+    fn take_garbage(&mut self, found_candidate: bool) -> Option<StreamError> {
+        if !found_candidate || self.skipped == 0 {
+            return None;
+        }
+        let skipped = core::mem::take(&mut self.skipped);
+        if core::mem::take(&mut self.resyncing) {
+            return None;
+        }
+        Some(StreamError::Garbage { skipped })
+    }
+
+    /// Drops the first `n` held bytes and any following ones that cannot
+    /// start a frame, keeping the rest as the new candidate.
+    fn drop_front(&mut self, n: usize) {
+        let buf = self.buf.as_mut();
+        let start = n + magic_candidate(&buf[n..self.len]);
+        buf.copy_within(start..self.len, 0);
+        self.len -= start;
+        self.skipped += start;
+    }
+}
+
+/// Offset of the first position in `bytes` where a frame could start: the
+/// magic, or a prefix of it running to the end of `bytes`.
+fn magic_candidate(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i..].iter().position(|&b| b == MAGIC[0]) {
+            None => return bytes.len(),
+            Some(p) => i += p,
+        }
+        let rest = &bytes[i..];
+        let k = rest.len().min(MAGIC.len());
+        if rest[..k] == MAGIC[..k] {
+            return i;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::codec::frame;
+    use crate::codec::header::Format;
+
+    fn frame_bytes(payload: &[u8]) -> Vec<u8> {
+        let mut buf = std::vec![0u8; payload.len() + 28];
+        let n = frame::encode(Format::Postcard, payload, &mut buf, None).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    /// Feeds `stream` in chunks of `chunk` bytes; returns payloads and errors.
+    fn run<S: AsRef<[u8]> + AsMut<[u8]>>(
+        acc: &mut FrameAccumulator<S>,
+        stream: &[u8],
+        chunk: usize,
+    ) -> (Vec<Vec<u8>>, Vec<StreamError>) {
+        let mut frames = Vec::new();
+        let mut errors = Vec::new();
+        for c in stream.chunks(chunk.max(1)) {
+            let mut input = c;
+            loop {
+                match acc.feed(input) {
+                    Feed::Consumed => break,
+                    Feed::Frame {
+                        frame: f,
+                        remaining,
+                    } => {
+                        frames.push(frame::parse(f).unwrap().payload(&mut []).unwrap().to_vec());
+                        input = remaining;
+                    }
+                    Feed::Error { error, remaining } => {
+                        errors.push(error);
+                        input = remaining;
+                    }
+                }
+            }
+        }
+        (frames, errors)
+    }
+
+    #[test]
+    fn any_chunking_delivers_every_frame() {
+        let mut stream = Vec::new();
+        let payloads: Vec<Vec<u8>> = (0..5)
+            .map(|i| (0..i * 7).map(|b| b as u8 ^ 0x4D).collect())
+            .collect();
+        for p in &payloads {
+            stream.extend(frame_bytes(p));
+        }
+        for chunk in [1, 2, 3, 5, 27, 28, 29, 64, 1000] {
+            let mut acc = FrameAccumulator::new([0u8; 128]);
+            let (frames, errors) = run(&mut acc, &stream, chunk);
+            assert_eq!(frames, payloads, "chunk {chunk}");
+            assert!(errors.is_empty(), "chunk {chunk}: {errors:?}");
+            assert_eq!(acc.buffered(), 0);
+        }
+    }
+
+    #[test]
+    fn leading_garbage_is_reported_once_then_frames_flow() {
+        let mut stream = std::vec![b'M', b'O', b'x', 0, 0xFF, b'M'];
+        stream.extend(frame_bytes(b"abc"));
+        for chunk in [1, 4, 100] {
+            let mut acc = FrameAccumulator::new([0u8; 64]);
+            let (frames, errors) = run(&mut acc, &stream, chunk);
+            assert_eq!(frames, [b"abc".to_vec()], "chunk {chunk}");
+            let skipped: usize = errors
+                .iter()
+                .map(|e| match e {
+                    StreamError::Garbage { skipped } => *skipped,
+                    other => panic!("{other:?}"),
+                })
+                .sum();
+            assert_eq!(skipped, 6, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn corrupt_header_costs_one_frame() {
+        let mut stream = frame_bytes(b"first");
+        let second_at = stream.len();
+        stream.extend(frame_bytes(b"second"));
+        stream.extend(frame_bytes(b"third"));
+        stream[second_at + 13] ^= 0x01; // body_len of the second frame
+        for chunk in [1, 7, 1000] {
+            let mut acc = FrameAccumulator::new([0u8; 64]);
+            let (frames, errors) = run(&mut acc, &stream, chunk);
+            assert_eq!(
+                frames,
+                [b"first".to_vec(), b"third".to_vec()],
+                "chunk {chunk}"
+            );
+            assert_eq!(
+                errors,
+                [StreamError::Header(FrameError::HeaderChecksumMismatch)]
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_frame_is_skipped_without_buffering() {
+        let big = std::vec![7u8; 200];
+        let mut stream = frame_bytes(&big);
+        stream.extend(frame_bytes(b"small"));
+        for chunk in [1, 50, 1000] {
+            let mut acc = FrameAccumulator::new([0u8; 64]);
+            let (frames, errors) = run(&mut acc, &stream, chunk);
+            assert_eq!(frames, [b"small".to_vec()]);
+            assert_eq!(
+                errors,
+                [StreamError::FrameTooLarge {
+                    len: 228,
+                    capacity: 64
+                }]
+            );
+        }
+    }
+
+    #[test]
+    fn partial_frame_waits_and_reset_forgets_it() {
+        let f = frame_bytes(b"payload");
+        let mut acc = FrameAccumulator::new([0u8; 64]);
+        assert_eq!(acc.feed(&f[..30]), Feed::Consumed);
+        assert_eq!(acc.buffered(), 30);
+        acc.reset();
+        assert_eq!(acc.buffered(), 0);
+        let (frames, errors) = run(&mut acc, &f, 3);
+        assert_eq!(frames, [b"payload".to_vec()]);
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn works_with_a_borrowed_buffer() {
+        let mut storage = [0u8; 40];
+        let mut acc = FrameAccumulator::new(&mut storage[..]);
+        assert_eq!(acc.capacity(), 40);
+        let (frames, _) = run(&mut acc, &frame_bytes(b"hi"), 1);
+        assert_eq!(frames, [b"hi".to_vec()]);
+    }
+
+    #[test]
+    fn magic_candidate_finds_prefixes() {
+        assert_eq!(magic_candidate(b"xxMOPF"), 2);
+        assert_eq!(magic_candidate(b"xxMO"), 2);
+        assert_eq!(magic_candidate(b"xxMOx"), 5);
+        assert_eq!(magic_candidate(b"MMOPF"), 1);
+        assert_eq!(magic_candidate(b""), 0);
+    }
+}
