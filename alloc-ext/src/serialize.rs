@@ -39,8 +39,8 @@ pub use compress::{
 pub use error::Error;
 pub use format::{Json, PayloadCodec, Postcard, decode_error, encode_error, trailing};
 pub use frame::{
-    Compression, Encryption, Format, FrameError, FrameHeader, FrameSpec, Header, Key, VERSION,
-    inspect,
+    Compression, Encryption, Format, FrameError, FrameHeader, FrameSpec, Header, KEY_LEN, Key,
+    VERSION, inspect,
 };
 pub use value::{MAX_DEPTH, Value, ValueError};
 
@@ -217,17 +217,15 @@ where
         (Some(key), Some(rng)) => Some((key, rng)),
         (Some(_), None) => return Err(Error::NonceSourceMissing),
     };
-    let mut payload = Vec::new();
-    C::encode(value, &mut payload)?;
-    let compressed = match cache {
-        Some(cache) => cache.compressed(&payload, options.compression, options.level, |p| {
-            compress::compress(p, options.compression, options.level)
-        })?,
-        None => compress::compress(&payload, options.compression, options.level)?,
+    let plan = frame::Plan {
+        policy: options.compression,
+        level: options.level,
+        sealing,
+        cache,
     };
-    let data = frame::seal(C::FORMAT, &payload, compressed.as_deref(), sealing)?;
+    let (data, original_size) = frame::encode::<C, T, R>(value, plan)?;
     Ok(Serialized {
-        original_size: payload.len(),
+        original_size,
         final_size: data.len(),
         data,
     })
@@ -380,7 +378,7 @@ mod tests {
 
     #[test]
     fn encrypted_round_trip_and_key_errors() {
-        let key = Key::from_bytes([7; 32]);
+        let key = Key::from_bytes(&[7; 32]);
         let options = Options::new(Format::Postcard).key(key);
         assert_eq!(serialize(&1u8, &options), Err(Error::NonceSourceMissing));
         let sealed = serialize_with_rng(&doc(), &options, &mut rng()).unwrap();
@@ -391,7 +389,7 @@ mod tests {
             deserialize::<Vec<(String, u32)>>(&sealed.data, &options).unwrap(),
             doc()
         );
-        let wrong = Options::new(Format::Postcard).key(Key::from_bytes([8; 32]));
+        let wrong = Options::new(Format::Postcard).key(Key::from_bytes(&[8; 32]));
         assert_eq!(
             deserialize::<Vec<(String, u32)>>(&sealed.data, &wrong),
             Err(Error::Frame(FrameError::AuthenticationFailed))

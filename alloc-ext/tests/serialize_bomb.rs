@@ -129,8 +129,9 @@ fn bomb_is_refused_at_the_limit_within_memory_bound() {
     let err = deserialize::<Vec<u8>>(&lying, &options).unwrap_err();
     assert_eq!(
         err,
-        Error::Frame(FrameError::OutputTooLarge {
-            limit: DEFAULT_MAX_DECODED_SIZE
+        // Inflation stopped at the declared size, which is the limit.
+        Error::Frame(FrameError::OriginalSizeMismatch {
+            declared: DEFAULT_MAX_DECODED_SIZE as u32
         })
     );
     let peak = PEAK.load(Ordering::SeqCst) - before;

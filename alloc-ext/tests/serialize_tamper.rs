@@ -61,7 +61,7 @@ fn assert_every_flip_and_cut_rejected(frame: &[u8], options: &Options) {
 
 #[test]
 fn encrypted_frames_reject_every_flip_truncation_and_wrong_key() {
-    let key = Key::from_bytes([0x5a; 32]);
+    let key = Key::from_bytes(&[0x5a; 32]);
     let mut rng = Seeded(Xoshiro256PlusPlus::seed_from_u64(1));
     for policy in [CompressionPolicy::Never, CompressionPolicy::Always] {
         let options = Options::new(Format::Postcard)
@@ -71,7 +71,7 @@ fn encrypted_frames_reject_every_flip_truncation_and_wrong_key() {
         assert_every_flip_and_cut_rejected(&frame, &options);
         let mut wrong_bytes = [0x5a; 32];
         wrong_bytes[31] ^= 1;
-        let wrong = options.clone().key(Key::from_bytes(wrong_bytes));
+        let wrong = options.clone().key(Key::from_bytes(&wrong_bytes));
         assert_eq!(
             deserialize::<Job>(&frame, &wrong),
             Err(Error::Frame(FrameError::AuthenticationFailed))

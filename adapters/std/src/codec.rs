@@ -21,14 +21,14 @@ mod stream;
 
 pub use formats::{Cbor, MessagePack};
 pub use keyfile::{
-    KEY_FILE_PREFIX, KeyFileError, decode_key, encode_key, generate_key, read_key_file,
-    write_key_file,
+    KEY_FILE_PREFIX, KeyFileError, decode_key, decode_key_bytes, encode_key, generate_key_bytes,
+    read_key_file, write_key_file,
 };
 pub use mechops_alloc::serialize::{
     CacheStats, Compression, CompressionPolicy, DEFAULT_LEVEL, DEFAULT_MAX_DECODED_SIZE,
     DEFAULT_THRESHOLD, Encryption, Error, Format, FrameCache, FrameError, FrameHeader, FrameSpec,
-    Json, Key, MAX_LEVEL, Options, PayloadCodec, Postcard, Serialized, VERSION, Value, ValueError,
-    ZLIB_DEFAULT_LEVEL, compression_ratio, inspect, open,
+    Json, KEY_LEN, Key, MAX_LEVEL, Options, PayloadCodec, Postcard, Serialized, VERSION, Value,
+    ValueError, ZLIB_DEFAULT_LEVEL, compression_ratio, inspect, open,
 };
 use mechops_alloc::serialize::{deserialize_with, serialize_with};
 use rand_core::{TryCryptoRng, TryRng};
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn all_four_formats_round_trip_with_os_nonces() {
         let value: Vec<(String, i64)> = (0..300).map(|i| (format!("k{i}"), -i)).collect();
-        let key = Key::from_bytes([3; 32]);
+        let key = Key::from_bytes(&[3; 32]);
         for format in Format::ALL {
             let options = Options::new(format).key(key.clone());
             let a = serialize(&value, &options).unwrap();

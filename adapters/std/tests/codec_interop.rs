@@ -87,14 +87,15 @@ fn flate2_streams_open_as_frames() {
 #[test]
 fn encrypted_body_opens_with_chacha20poly1305_directly() {
     use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-    let key = Key::from_bytes([0x42; 32]);
+    let key_bytes = [0x42; 32];
+    let key = Key::from_bytes(&key_bytes);
     let options = Options::new(Format::Cbor)
         .key(key.clone())
         .compression(CompressionPolicy::Never);
     let out = serialize(&"independent", &options).unwrap();
     let (header, body) = out.data.split_at(FrameHeader::LEN);
     let (nonce, sealed) = body.split_at(24);
-    let cipher = chacha20poly1305::XChaCha20Poly1305::new(key.as_bytes().into());
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new((&key_bytes).into());
     let plain = cipher
         .decrypt(
             nonce.try_into().unwrap(),

@@ -58,7 +58,7 @@ proptest! {
                 for keyed in [false, true] {
                     let mut options = Options::new(format).compression(policy).level(level);
                     if keyed {
-                        options = options.key(Key::from_bytes(key));
+                        options = options.key(Key::from_bytes(&key));
                     }
                     let out = serialize(&value, &options).unwrap();
                     let header = inspect(&out.data).unwrap();

@@ -1,57 +1,37 @@
-//! Glue between `serialize` and the core's frame format (`docs/FORMAT.md`).
+//! Glue between `serialize` and the core's frame codec (`docs/FORMAT.md`).
 //!
-//! Writing: the frame is built in one `Vec` sized exactly once (header, nonce,
-//! stored payload, sealed checksum, tag) and encrypted in place.
-//! Reading: the header is validated and the declared original size checked
-//! against the caller's limit before any buffer for the payload exists; the
-//! body is authenticated before it is inflated; inflation runs into a buffer
-//! of exactly the declared size with the core's hard limit; the plaintext
-//! checksum is verified last. The checks and their order are the ones
+//! Writing: the payload is serialized straight into the frame buffer after
+//! room for the header (and nonce), so an uncompressed frame is finished in
+//! place with no copy of the payload; a compressed one is encoded from the
+//! compressed bytes. Nonces are drawn here from a fallible source and handed
+//! to the core as explicit bytes, so an entropy failure is an error, not a
+//! panic.
+//!
+//! Reading: the declared original size is checked against the caller's limit
+//! before any buffer for the payload exists; then the core verifies the tag
+//! (before decrypting), inflates into a buffer of exactly the declared size
+//! with its hard limit, and checks the plaintext checksum, in the order
 //! `docs/FORMAT.md` lists under "Reading a frame".
 
 use alloc::vec;
 use alloc::vec::Vec;
 use core::convert::Infallible;
-use core::fmt;
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use mechops_core::codec::aead::NonceSource;
+pub use mechops_core::codec::aead::{KEY_LEN, Key};
 use mechops_core::codec::checksum::crc32;
+use mechops_core::codec::frame::{self, Sealer, StoredPayload};
+use mechops_core::codec::header::NONCE_LEN;
 pub use mechops_core::codec::header::{
     Compression, Encryption, Format, FrameError, FrameHeader, FrameSpec, VERSION,
 };
-use mechops_core::codec::header::{NONCE_LEN, SEALED_CHECKSUM_LEN, TAG_LEN};
-use mechops_core::codec::inflate::Inflater;
 use rand_core::{TryCryptoRng, TryRng};
 
-use super::Error;
+use super::compress::{self, CompressionPolicy};
+use super::{Error, FrameCache, PayloadCodec};
 
 /// A frame header; see [`FrameHeader`].
 pub type Header = FrameHeader;
-
-/// A 32-byte XChaCha20-Poly1305 key. Its `Debug` output hides the bytes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Key([u8; 32]);
-
-impl Key {
-    /// Wraps 32 key bytes.
-    #[must_use]
-    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// The key bytes.
-    #[must_use]
-    pub const fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Key(..)")
-    }
-}
 
 /// Decodes and validates the header at the start of `data` without
 /// decrypting anything, and checks that `data` holds exactly that one frame.
@@ -60,11 +40,8 @@ impl fmt::Debug for Key {
 /// The first problem the header shows, [`FrameError::Truncated`] when the
 /// body is cut short, and [`Error::TrailingBytes`] when more follows.
 pub fn inspect(data: &[u8]) -> Result<Header, Error> {
-    let header = FrameHeader::decode(data)?;
+    let header = frame::parse(data)?.header();
     let frame_len = header.frame_len();
-    if data.len() < frame_len {
-        return Err(FrameError::Truncated { needed: frame_len }.into());
-    }
     if data.len() > frame_len {
         return Err(Error::TrailingBytes {
             frame_len,
@@ -74,50 +51,89 @@ pub fn inspect(data: &[u8]) -> Result<Header, Error> {
     Ok(header)
 }
 
-/// Builds a frame around `payload`, stored as `compressed` when given.
-pub(crate) fn seal<R: TryCryptoRng + ?Sized>(
-    format: Format,
-    payload: &[u8],
-    compressed: Option<&[u8]>,
-    sealing: Option<(&Key, &mut R)>,
-) -> Result<Vec<u8>, Error> {
-    let (compression, stored) = match compressed {
-        Some(bytes) => (Compression::Deflate, bytes),
-        None => (Compression::None, payload),
-    };
-    let encryption = if sealing.is_some() {
+/// What [`encode`] needs to know beyond the value.
+pub(crate) struct Plan<'a, R: ?Sized> {
+    pub(crate) policy: CompressionPolicy,
+    pub(crate) level: u8,
+    pub(crate) sealing: Option<(&'a Key, &'a mut R)>,
+    pub(crate) cache: Option<&'a mut FrameCache>,
+}
+
+/// Serializes `value` with `C` and frames it; returns the frame and the
+/// payload's size.
+pub(crate) fn encode<C, T, R>(value: &T, plan: Plan<'_, R>) -> Result<(Vec<u8>, usize), Error>
+where
+    C: PayloadCodec,
+    T: serde::Serialize + ?Sized,
+    R: TryCryptoRng + ?Sized,
+{
+    let encryption = if plan.sealing.is_some() {
         Encryption::XChaCha20Poly1305
     } else {
         Encryption::None
     };
-    let spec = FrameSpec::new(format, compression, encryption);
-    let checksum = crc32(payload);
-    let header = FrameHeader::new(spec, payload.len(), stored.len(), checksum)
-        .map_err(|_| Error::PayloadTooLarge(payload.len()))?;
-    let header_bytes = header.to_bytes();
-    let mut frame = Vec::with_capacity(header.frame_len());
-    frame.extend_from_slice(&header_bytes);
-    let Some((key, rng)) = sealing else {
-        frame.extend_from_slice(stored);
-        return Ok(frame);
+    let stored_spec = FrameSpec::new(C::FORMAT, Compression::None, encryption);
+    let offset = stored_spec.payload_offset();
+    let mut buf = vec![0u8; offset];
+    C::encode(value, &mut buf)?;
+    let payload_len = buf.len() - offset;
+    let checksum = crc32(&buf[offset..]);
+    let compressed = match plan.cache {
+        Some(cache) => cache.compressed(&buf[offset..], plan.policy, plan.level, |p| {
+            compress::compress(p, plan.policy, plan.level)
+        })?,
+        None => compress::compress(&buf[offset..], plan.policy, plan.level)?,
     };
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.try_fill_bytes(&mut nonce)
-        .map_err(|_| Error::NonceSourceFailed)?;
-    frame.extend_from_slice(&nonce);
-    let sealed_from = frame.len();
-    frame.extend_from_slice(stored);
-    frame.extend_from_slice(&checksum.to_le_bytes());
-    let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
-    let tag = cipher
-        .encrypt_inout_detached(
-            &XNonce::from(nonce),
-            &header_bytes,
-            (&mut frame[sealed_from..]).into(),
-        )
-        .map_err(|_| Error::PayloadTooLarge(payload.len()))?;
-    frame.extend_from_slice(&tag);
-    Ok(frame)
+    let sealer = match plan.sealing {
+        None => None,
+        Some((key, rng)) => {
+            let mut nonce = [0u8; NONCE_LEN];
+            rng.try_fill_bytes(&mut nonce)
+                .map_err(|_| Error::NonceSourceFailed)?;
+            Some(Sealer::new(key, NonceSource::Explicit(nonce)))
+        }
+    };
+    let too_large = |err| match err {
+        FrameError::SizeOverflow => Error::PayloadTooLarge(payload_len),
+        other => Error::Frame(other),
+    };
+    match compressed {
+        None => {
+            // Room for the sealed checksum and tag after the payload.
+            buf.resize(buf.len() + encryption.overhead() - nonce_len(encryption), 0);
+            let len = frame::finish_in_place(
+                &mut buf,
+                stored_spec,
+                payload_len,
+                payload_len,
+                checksum,
+                sealer,
+            )
+            .map_err(too_large)?;
+            debug_assert_eq!(len, buf.len());
+            Ok((buf, payload_len))
+        }
+        Some(bytes) => {
+            let spec = FrameSpec::new(C::FORMAT, Compression::Deflate, encryption);
+            let mut out = vec![0u8; spec.frame_len(bytes.len()).map_err(too_large)?];
+            let stored = StoredPayload {
+                format: C::FORMAT,
+                compression: Compression::Deflate,
+                bytes: &bytes,
+                original_size: payload_len,
+                checksum,
+            };
+            frame::encode_stored(stored, &mut out, sealer).map_err(too_large)?;
+            Ok((out, payload_len))
+        }
+    }
+}
+
+fn nonce_len(encryption: Encryption) -> usize {
+    match encryption {
+        Encryption::None => 0,
+        _ => NONCE_LEN,
+    }
 }
 
 /// Verifies, decrypts and inflates one frame spanning all of `data`.
@@ -127,76 +143,31 @@ pub(crate) fn open(
     max_decoded_size: usize,
 ) -> Result<(Header, Vec<u8>), Error> {
     let header = FrameHeader::decode(data)?;
-    let original = header.original_size();
-    if u64::from(original) > max_decoded_size as u64 {
+    let original = header.original_size() as usize;
+    if original > max_decoded_size {
         return Err(Error::TooLarge {
-            declared: u64::from(original),
+            declared: u64::from(header.original_size()),
             limit: max_decoded_size,
         });
     }
-    let frame_len = header.frame_len();
-    if data.len() < frame_len {
-        return Err(FrameError::Truncated { needed: frame_len }.into());
-    }
-    if data.len() > frame_len {
-        return Err(Error::TrailingBytes {
-            frame_len,
-            input_len: data.len(),
-        });
-    }
-    let body = &data[FrameHeader::LEN..];
-    // `plain` holds the stored payload; `sealed` the checksum that was
-    // encrypted with it, if any.
-    let (plain, sealed): (Vec<u8>, Option<u32>) = match (header.encryption(), key) {
-        (Encryption::None, None) => (body.to_vec(), None),
-        (Encryption::None, Some(_)) => return Err(FrameError::NotEncrypted.into()),
-        (_, None) => return Err(FrameError::KeyRequired.into()),
-        (_, Some(key)) => {
-            let (nonce, rest) = body.split_at(NONCE_LEN);
-            let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-            let mut buffer = ciphertext.to_vec();
-            let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
-            let nonce = XNonce::try_from(nonce).map_err(|_| FrameError::AuthenticationFailed)?;
-            let tag = Tag::try_from(tag).map_err(|_| FrameError::AuthenticationFailed)?;
-            cipher
-                .decrypt_inout_detached(
-                    &nonce,
-                    &data[..FrameHeader::LEN],
-                    buffer.as_mut_slice().into(),
-                    &tag,
-                )
-                .map_err(|_| FrameError::AuthenticationFailed)?;
-            let split = buffer.len() - SEALED_CHECKSUM_LEN;
-            let mut sealed = [0u8; SEALED_CHECKSUM_LEN];
-            sealed.copy_from_slice(&buffer[split..]);
-            buffer.truncate(split);
-            (buffer, Some(u32::from_le_bytes(sealed)))
+    inspect(data)?;
+    let mut owned = data.to_vec();
+    match header.compression() {
+        Compression::None => {
+            let decoded = frame::decode(&mut owned, key, &mut [])?;
+            let start = decoded.payload.as_ptr() as usize - owned.as_ptr() as usize;
+            // The payload is a sub-slice of `owned`: keep just those bytes.
+            owned.truncate(start + original);
+            owned.drain(..start);
+            Ok((header, owned))
         }
-    };
-    let payload = match header.compression() {
-        Compression::Deflate => {
+        _ => {
             // The limit was checked above, so this allocation is bounded by it.
-            let mut out = vec![0u8; original as usize];
-            let written = Inflater::new()
-                .inflate(&plain, &mut out)
-                .map_err(FrameError::from)?;
-            if written != out.len() {
-                return Err(FrameError::InconsistentLength {
-                    body_len: header.body_len(),
-                    original_size: original,
-                }
-                .into());
-            }
-            out
+            let mut scratch = vec![0u8; original];
+            frame::decode(&mut owned, key, &mut scratch)?;
+            Ok((header, scratch))
         }
-        _ => plain,
-    };
-    let expected = sealed.or(header.checksum()).unwrap_or(0);
-    let actual = crc32(&payload);
-    if expected != actual {
-        return Err(FrameError::ChecksumMismatch { expected, actual }.into());
     }
-    Ok((header, payload))
 }
 
 /// A nonce source that cannot exist: the type of "no source" for

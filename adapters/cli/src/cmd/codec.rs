@@ -242,7 +242,7 @@ fn header_text(header: &FrameHeader) -> String {
 
 /// Runs `mechops keygen`.
 pub(crate) fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
-    let key = codec::generate_key().context("reading OS entropy")?;
+    let key = codec::generate_key_bytes().context("reading OS entropy")?;
     codec::write_key_file(&args.output, &key).map_err(|err| input_error(err.to_string()))
 }
 

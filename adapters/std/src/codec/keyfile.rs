@@ -12,7 +12,7 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::Path;
 
-use mechops_alloc::serialize::Key;
+use mechops_alloc::serialize::{KEY_LEN, Key};
 
 /// The prefix of the only key file version.
 pub const KEY_FILE_PREFIX: &str = "mechops-key v1 xchacha20poly1305 ";
@@ -40,12 +40,12 @@ pub enum KeyFileError {
     },
 }
 
-/// Renders `key` as the key file's text.
+/// Renders key bytes as the key file's text.
 #[must_use]
-pub fn encode_key(key: &Key) -> String {
-    let mut text = String::with_capacity(KEY_FILE_PREFIX.len() + 65);
+pub fn encode_key(key: &[u8; KEY_LEN]) -> String {
+    let mut text = String::with_capacity(KEY_FILE_PREFIX.len() + 2 * KEY_LEN + 1);
     text.push_str(KEY_FILE_PREFIX);
-    for byte in key.as_bytes() {
+    for byte in key {
         text.push(char::from(HEX[usize::from(byte >> 4)]));
         text.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
@@ -55,11 +55,19 @@ pub fn encode_key(key: &Key) -> String {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Parses the key file's text.
+/// Parses the key file's text into a key.
 ///
 /// # Errors
 /// The problem, as a static message.
 pub fn decode_key(text: &[u8]) -> Result<Key, &'static str> {
+    decode_key_bytes(text).map(|bytes| Key::from_bytes(&bytes))
+}
+
+/// Parses the key file's text into the key's bytes.
+///
+/// # Errors
+/// The problem, as a static message.
+pub fn decode_key_bytes(text: &[u8]) -> Result<[u8; KEY_LEN], &'static str> {
     let body = text
         .strip_prefix(KEY_FILE_PREFIX.as_bytes())
         .ok_or("not a mechops v1 key file (bad first bytes)")?;
@@ -67,16 +75,16 @@ pub fn decode_key(text: &[u8]) -> Result<Key, &'static str> {
         .strip_suffix(b"\r\n")
         .or_else(|| body.strip_suffix(b"\n"))
         .unwrap_or(body);
-    if hex.len() != 64 {
+    if hex.len() != 2 * KEY_LEN {
         return Err("key must be exactly 64 hex digits on one line");
     }
-    let mut bytes = [0u8; 32];
+    let mut bytes = [0u8; KEY_LEN];
     for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
         let high = hex_digit(pair[0]).ok_or("key contains a non-hex character")?;
         let low = hex_digit(pair[1]).ok_or("key contains a non-hex character")?;
         *byte = (high << 4) | low;
     }
-    Ok(Key::from_bytes(bytes))
+    Ok(bytes)
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
@@ -103,11 +111,11 @@ pub fn read_key_file(path: &Path) -> Result<Key, KeyFileError> {
     })
 }
 
-/// Writes `key` to a new file at `path`, mode 0600 on Unix.
+/// Writes the key bytes to a new file at `path`, mode 0600 on Unix.
 ///
 /// # Errors
 /// [`KeyFileError::Io`], including when the file already exists.
-pub fn write_key_file(path: &Path, key: &Key) -> Result<(), KeyFileError> {
+pub fn write_key_file(path: &Path, key: &[u8; KEY_LEN]) -> Result<(), KeyFileError> {
     let io_error = |source| KeyFileError::Io {
         path: path.display().to_string(),
         source,
@@ -125,14 +133,14 @@ pub fn write_key_file(path: &Path, key: &Key) -> Result<(), KeyFileError> {
     file.sync_all().map_err(io_error)
 }
 
-/// A new key from OS entropy.
+/// The bytes of a new key from OS entropy.
 ///
 /// # Errors
 /// The OS entropy source failed.
-pub fn generate_key() -> Result<Key, getrandom::Error> {
-    let mut bytes = [0u8; 32];
+pub fn generate_key_bytes() -> Result<[u8; KEY_LEN], getrandom::Error> {
+    let mut bytes = [0u8; KEY_LEN];
     getrandom::fill(&mut bytes)?;
-    Ok(Key::from_bytes(bytes))
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -141,13 +149,10 @@ mod tests {
 
     #[test]
     fn text_round_trip_and_rejections() {
-        let key = Key::from_bytes(core::array::from_fn(|i| (i * 9) as u8));
+        let key: [u8; KEY_LEN] = core::array::from_fn(|i| (i * 9) as u8);
         let text = encode_key(&key);
         assert_eq!(text.len(), KEY_FILE_PREFIX.len() + 65);
-        assert_eq!(
-            decode_key(text.as_bytes()).unwrap().as_bytes(),
-            key.as_bytes()
-        );
+        assert_eq!(decode_key_bytes(text.as_bytes()).unwrap(), key);
         let crlf = text.replace('\n', "\r\n");
         assert!(decode_key(crlf.as_bytes()).is_ok());
         assert!(
@@ -158,7 +163,7 @@ mod tests {
         let mut bad = text.clone().into_bytes();
         bad[KEY_FILE_PREFIX.len()] = b'g';
         assert_eq!(
-            decode_key(&bad).unwrap_err(),
+            decode_key_bytes(&bad).unwrap_err(),
             "key contains a non-hex character"
         );
         assert!(decode_key(format!("{text}x").as_bytes()).is_err());
@@ -170,9 +175,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("k");
         let _ = std::fs::remove_file(&path);
-        let key = generate_key().unwrap();
+        let key = generate_key_bytes().unwrap();
         write_key_file(&path, &key).unwrap();
-        assert_eq!(read_key_file(&path).unwrap().as_bytes(), key.as_bytes());
+        assert_eq!(
+            decode_key_bytes(&std::fs::read(&path).unwrap()).unwrap(),
+            key
+        );
+        read_key_file(&path).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
