@@ -40,7 +40,7 @@ pub use error::Error;
 pub use format::{Json, PayloadCodec, Postcard, decode_error, encode_error, trailing};
 pub use frame::{
     Compression, Encryption, Format, FrameError, FrameHeader, FrameSpec, Header, KEY_LEN, Key,
-    VERSION, inspect,
+    VERSION, inspect, peek_format,
 };
 pub use value::{MAX_DEPTH, Value, ValueError};
 
@@ -259,7 +259,7 @@ where
 /// [`Error::FormatUnavailable`] for MessagePack and CBOR frames, and the
 /// errors of [`deserialize_with`].
 pub fn deserialize<T: DeserializeOwned>(data: &[u8], options: &Options) -> Result<T, Error> {
-    match FrameHeader::decode(data)?.format() {
+    match peek_format(data)? {
         Format::Postcard => deserialize_with::<Postcard, T>(data, options),
         Format::Json => deserialize_with::<Json, T>(data, options),
         other => Err(Error::FormatUnavailable(other)),
@@ -276,14 +276,20 @@ pub fn deserialize_with<C: PayloadCodec, T: DeserializeOwned>(
     data: &[u8],
     options: &Options,
 ) -> Result<T, Error> {
-    let (header, payload) = open(data, options)?;
+    let header = FrameHeader::decode(data)?;
     if header.format() != C::FORMAT {
         return Err(Error::FormatMismatch {
             expected: C::FORMAT,
             found: header.format(),
         });
     }
-    C::decode(&payload)
+    frame::with_payload(
+        data,
+        header,
+        options.key.as_ref(),
+        options.max_decoded_size,
+        |_, payload| C::decode(payload),
+    )
 }
 
 /// Deserializes every frame of `frames` with the same options and codec.
@@ -306,7 +312,13 @@ pub fn deserialize_batch<'a, C: PayloadCodec, T: DeserializeOwned>(
 /// # Errors
 /// As [`deserialize_with`], less the format errors.
 pub fn open(data: &[u8], options: &Options) -> Result<(Header, Vec<u8>), Error> {
-    frame::open(data, options.key.as_ref(), options.max_decoded_size)
+    frame::with_payload(
+        data,
+        FrameHeader::decode(data)?,
+        options.key.as_ref(),
+        options.max_decoded_size,
+        |header, payload| Ok((header, payload.to_vec())),
+    )
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub use mechops_alloc::serialize::{
     CacheStats, Compression, CompressionPolicy, DEFAULT_LEVEL, DEFAULT_MAX_DECODED_SIZE,
     DEFAULT_THRESHOLD, Encryption, Error, Format, FrameCache, FrameError, FrameHeader, FrameSpec,
     Json, KEY_LEN, Key, MAX_LEVEL, Options, PayloadCodec, Postcard, Serialized, VERSION, Value,
-    ValueError, ZLIB_DEFAULT_LEVEL, compression_ratio, inspect, open,
+    ValueError, ZLIB_DEFAULT_LEVEL, compress, compression_ratio, inspect, open, peek_format,
 };
 use mechops_alloc::serialize::{deserialize_with, serialize_with};
 use rand_core::{TryCryptoRng, TryRng};
@@ -109,7 +109,7 @@ pub fn serialize_batch<'a, T: Serialize + 'a + ?Sized>(
 /// # Errors
 /// The errors of `mechops_alloc::serialize::deserialize_with`.
 pub fn deserialize<T: DeserializeOwned>(data: &[u8], options: &Options) -> Result<T, Error> {
-    match FrameHeader::decode(data)?.format() {
+    match peek_format(data)? {
         Format::Postcard => deserialize_with::<Postcard, T>(data, options),
         Format::Json => deserialize_with::<Json, T>(data, options),
         Format::MessagePack => deserialize_with::<MessagePack, T>(data, options),

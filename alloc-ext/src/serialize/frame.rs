@@ -33,6 +33,24 @@ use super::{Error, FrameCache, PayloadCodec};
 /// A frame header; see [`FrameHeader`].
 pub type Header = FrameHeader;
 
+/// The payload format a frame names, read without validating the rest of
+/// the header (callers dispatch on it, then validate everything).
+///
+/// # Errors
+/// When the format byte is missing or unknown: the first problem a full
+/// header decode reports.
+pub fn peek_format(data: &[u8]) -> Result<Format, Error> {
+    match data.get(5).map(|&code| Format::from_code(code)) {
+        Some(Ok(format)) if data.len() >= FrameHeader::LEN => Ok(format),
+        _ => Err(FrameHeader::decode(data)
+            .err()
+            .unwrap_or(FrameError::Truncated {
+                needed: FrameHeader::LEN,
+            })
+            .into()),
+    }
+}
+
 /// Decodes and validates the header at the start of `data` without
 /// decrypting anything, and checks that `data` holds exactly that one frame.
 ///
@@ -136,13 +154,20 @@ fn nonce_len(encryption: Encryption) -> usize {
     }
 }
 
-/// Verifies, decrypts and inflates one frame spanning all of `data`.
-pub(crate) fn open(
+/// Verifies, decrypts and inflates one frame spanning all of `data`, whose
+/// header the caller decoded from it, and hands header and payload to
+/// `use_payload`.
+///
+/// Unencrypted stored payloads are borrowed straight from `data`; only an
+/// encrypted frame is copied (it is decrypted in place) and only a
+/// compressed one gets an output buffer, of exactly its declared size.
+pub(crate) fn with_payload<R>(
     data: &[u8],
+    header: Header,
     key: Option<&Key>,
     max_decoded_size: usize,
-) -> Result<(Header, Vec<u8>), Error> {
-    let header = FrameHeader::decode(data)?;
+    use_payload: impl FnOnce(Header, &[u8]) -> Result<R, Error>,
+) -> Result<R, Error> {
     let original = header.original_size() as usize;
     if original > max_decoded_size {
         return Err(Error::TooLarge {
@@ -150,22 +175,32 @@ pub(crate) fn open(
             limit: max_decoded_size,
         });
     }
-    inspect(data)?;
-    let mut owned = data.to_vec();
-    match header.compression() {
-        Compression::None => {
-            let decoded = frame::decode(&mut owned, key, &mut [])?;
-            let start = decoded.payload.as_ptr() as usize - owned.as_ptr() as usize;
-            // The payload is a sub-slice of `owned`: keep just those bytes.
-            owned.truncate(start + original);
-            owned.drain(..start);
-            Ok((header, owned))
+    let frame_len = header.frame_len();
+    if data.len() < frame_len {
+        return Err(FrameError::Truncated { needed: frame_len }.into());
+    }
+    if data.len() > frame_len {
+        return Err(Error::TrailingBytes {
+            frame_len,
+            input_len: data.len(),
+        });
+    }
+    // The limit was checked above, so this allocation is bounded by it.
+    let mut scratch = match header.compression() {
+        Compression::None => Vec::new(),
+        _ => vec![0u8; original],
+    };
+    match (header.encryption(), key) {
+        (Encryption::None, None) => {
+            let payload = frame::parse(data)?.payload(&mut scratch)?;
+            use_payload(header, payload)
         }
-        _ => {
-            // The limit was checked above, so this allocation is bounded by it.
-            let mut scratch = vec![0u8; original];
-            frame::decode(&mut owned, key, &mut scratch)?;
-            Ok((header, scratch))
+        (Encryption::None, Some(_)) => Err(FrameError::NotEncrypted.into()),
+        (_, None) => Err(FrameError::KeyRequired.into()),
+        (_, Some(key)) => {
+            let mut owned = data.to_vec();
+            let decoded = frame::decode(&mut owned, Some(key), &mut scratch)?;
+            use_payload(header, decoded.payload)
         }
     }
 }
