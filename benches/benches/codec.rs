@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use mechops_core::codec::aead::{Key, NonceSource};
 use mechops_core::codec::frame::{self, Sealer};
 use mechops_std::codec::{
@@ -451,4 +451,39 @@ criterion_group!(
     encryption,
     pack_unpack
 );
-criterion_main!(group);
+
+/// Runs one framing operation `count` times and nothing else, for counting
+/// instructions under callgrind, which the shared, noisy build machines do
+/// not disturb: `MECHOPS_CODEC_ICOUNT=decode/mechops:20000 valgrind
+/// --tool=callgrind <bench binary>`. The difference between two counts
+/// divided by the difference in `count` is the cost of one operation.
+fn icount(spec: &str) {
+    let (op, count) = spec.split_once(':').expect("op:count");
+    let count: usize = count.parse().expect("count");
+    let msg = message();
+    let raw = postcard::to_allocvec(&msg).unwrap();
+    let options = Options::new(Format::Postcard).compression(CompressionPolicy::Never);
+    let framed = serialize(&msg, &options).unwrap().data;
+    for _ in 0..count {
+        match op {
+            "encode/postcard" => drop(black_box(postcard::to_allocvec(black_box(&msg)).unwrap())),
+            "encode/mechops" => drop(black_box(serialize(black_box(&msg), &options).unwrap())),
+            "decode/postcard" => drop(black_box(
+                postcard::from_bytes::<Message>(black_box(&raw)).unwrap(),
+            )),
+            "decode/mechops" => drop(black_box(
+                deserialize::<Message>(black_box(&framed), &options).unwrap(),
+            )),
+            other => panic!("unknown operation {other}"),
+        }
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("MECHOPS_CODEC_ICOUNT") {
+        icount(&spec);
+        return;
+    }
+    group();
+    Criterion::default().configure_from_args().final_summary();
+}
