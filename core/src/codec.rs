@@ -11,9 +11,27 @@
 //! - [`inflate`]: raw DEFLATE decompression with a hard output limit;
 //! - [`aead`]: XChaCha20-Poly1305 in place, keys and nonce sources;
 //! - [`frame`]: whole frames into and out of caller buffers;
-//! - [`accumulator`]: an incremental frame decoder for byte streams;
+//! - [`accumulator`]: an incremental frame decoder for byte streams, and a
+//!   one-frame reader for blocking `embedded_io` readers;
 //! - `postcard` (feature `serde`): serde values into and out of slices,
 //!   `embedded_io` readers and writers, and frames.
+//!
+//! Which entry point fits:
+//!
+//! | you have | to write | to read |
+//! |---|---|---|
+//! | a serde value, postcard, no compression | `postcard::to_frame` | `postcard::from_frame` |
+//! | payload bytes in any format | [`frame::encode`] | [`frame::decode`] |
+//! | a payload compressed elsewhere (DEFLATE needs alloc) | [`frame::encode_stored`] | [`frame::decode`] |
+//! | a payload serialized straight into the frame buffer | [`frame::finish_in_place`] | [`frame::decode`] |
+//! | only the header (inspection, limits) | | [`header::FrameHeader::decode`], [`frame::parse`] |
+//! | a sealed frame to inflate by other means | | [`frame::open`] then [`frame::Opened::payload`] or your own inflater |
+//! | a byte stream in chunks | | [`accumulator::FrameAccumulator`] |
+//! | a blocking `embedded_io` reader | `write_all` of the frame | [`accumulator::read_frame`] |
+//!
+//! The core compresses nothing: a DEFLATE encoder needs tens of KiB of
+//! working state, which `mechops-alloc` provides; the core only inflates,
+//! into a buffer bounded by the frame's declared size.
 
 pub mod accumulator;
 pub mod aead;

@@ -16,7 +16,8 @@
 //! [`Feed::Frame`] decode the frame, then feed `remaining`; on
 //! [`Feed::Error`] log or count it, then feed `remaining`; on
 //! [`Feed::Consumed`] read the next chunk. The frame slice stays valid until
-//! the next `feed`.
+//! the next `feed`. For a blocking `embedded_io` reader, [`read_frame`] reads
+//! one frame at a time instead.
 //!
 //! ```
 //! use mechops_core::codec::accumulator::{Feed, FrameAccumulator};
@@ -47,6 +48,8 @@
 
 use core::fmt;
 
+use embedded_io::{Error as _, ErrorKind, Read};
+
 use super::header::{FrameError, FrameHeader, MAGIC};
 
 /// Why the stream decoder dropped bytes.
@@ -70,6 +73,15 @@ pub enum StreamError {
         /// The decoder's buffer size.
         capacity: usize,
     },
+    /// The reader ended inside a frame after `got` of its `needed` bytes.
+    Truncated {
+        /// Bytes the frame (or its header, while that is incomplete) needs.
+        needed: usize,
+        /// Bytes read.
+        got: usize,
+    },
+    /// The reader failed.
+    Io(ErrorKind),
 }
 
 impl fmt::Display for StreamError {
@@ -81,6 +93,10 @@ impl fmt::Display for StreamError {
                 f,
                 "frame of {len} bytes exceeds the stream buffer of {capacity} bytes; skipped"
             ),
+            Self::Truncated { needed, got } => {
+                write!(f, "stream ended inside a frame: {got} of {needed} bytes")
+            }
+            Self::Io(kind) => write!(f, "stream read failed: {kind:?}"),
         }
     }
 }
@@ -299,6 +315,79 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
     }
 }
 
+/// Reads exactly one frame from a blocking reader into the start of `buf`
+/// and returns its length, or `None` when the reader is at its end before
+/// the first byte of a frame.
+///
+/// For links where the reader blocks until data arrives (a UART driver, a
+/// socket); use [`FrameAccumulator`] where chunks arrive on their own
+/// schedule. A frame larger than `buf` is read through `buf` and discarded,
+/// so the stream stays aligned on the next frame; a bad header leaves the
+/// position unknown, and the caller should switch to a [`FrameAccumulator`]
+/// to resynchronise or drop the connection.
+///
+/// # Errors
+/// [`StreamError::Header`], [`StreamError::FrameTooLarge`] (after skipping
+/// the frame), [`StreamError::Truncated`], [`StreamError::Io`].
+pub fn read_frame<R: Read + ?Sized>(
+    reader: &mut R,
+    buf: &mut [u8],
+) -> Result<Option<usize>, StreamError> {
+    let mut head = [0u8; FrameHeader::LEN];
+    let got = fill(reader, &mut head)?;
+    if got == 0 {
+        return Ok(None);
+    }
+    if got < FrameHeader::LEN {
+        return Err(StreamError::Truncated {
+            needed: FrameHeader::LEN,
+            got,
+        });
+    }
+    let header = FrameHeader::decode(&head).map_err(StreamError::Header)?;
+    let len = header.frame_len();
+    let Some(frame) = buf.get_mut(..len) else {
+        let capacity = buf.len();
+        let mut left = len - FrameHeader::LEN;
+        while left > 0 {
+            let scratch: &mut [u8] = if buf.is_empty() { &mut head } else { &mut *buf };
+            let n = left.min(scratch.len());
+            let got = fill(reader, &mut scratch[..n])?;
+            if got < n {
+                return Err(StreamError::Truncated {
+                    needed: len,
+                    got: len - left + got,
+                });
+            }
+            left -= n;
+        }
+        return Err(StreamError::FrameTooLarge { len, capacity });
+    };
+    frame[..FrameHeader::LEN].copy_from_slice(&head);
+    let got = fill(reader, &mut frame[FrameHeader::LEN..])?;
+    if got < len - FrameHeader::LEN {
+        return Err(StreamError::Truncated {
+            needed: len,
+            got: FrameHeader::LEN + got,
+        });
+    }
+    Ok(Some(len))
+}
+
+/// Reads until `dst` is full or the reader ends; returns the bytes read.
+fn fill<R: Read + ?Sized>(reader: &mut R, dst: &mut [u8]) -> Result<usize, StreamError> {
+    let mut got = 0;
+    while got < dst.len() {
+        match reader.read(&mut dst[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(StreamError::Io(e.kind())),
+        }
+    }
+    Ok(got)
+}
+
 /// Offset of the first position in `bytes` where a frame could start: the
 /// magic, or a prefix of it running to the end of `bytes`.
 fn magic_candidate(bytes: &[u8]) -> usize {
@@ -461,6 +550,83 @@ mod tests {
         assert_eq!(acc.capacity(), 40);
         let (frames, _) = run(&mut acc, &frame_bytes(b"hi"), 1);
         assert_eq!(frames, [b"hi".to_vec()]);
+    }
+
+    /// A blocking reader over a slice, a few bytes per call.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl embedded_io::ErrorType for Trickle<'_> {
+        type Error = ErrorKind;
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+            let n = buf.len().min(self.0.len()).min(5);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn blocking_reader_reads_frames_and_skips_oversized_ones() {
+        let mut stream = frame_bytes(b"one");
+        stream.extend(frame_bytes(&[9u8; 100]));
+        stream.extend(frame_bytes(b"three"));
+        let mut r = Trickle(&stream);
+        let mut buf = [0u8; 64];
+        let n = read_frame(&mut r, &mut buf).unwrap().unwrap();
+        assert_eq!(
+            frame::parse(&buf[..n]).unwrap().payload(&mut []).unwrap(),
+            b"one"
+        );
+        assert_eq!(
+            read_frame(&mut r, &mut buf),
+            Err(StreamError::FrameTooLarge {
+                len: 128,
+                capacity: 64
+            })
+        );
+        let n = read_frame(&mut r, &mut buf).unwrap().unwrap();
+        assert_eq!(
+            frame::parse(&buf[..n]).unwrap().payload(&mut []).unwrap(),
+            b"three"
+        );
+        assert_eq!(read_frame(&mut r, &mut buf), Ok(None));
+    }
+
+    #[test]
+    fn blocking_reader_reports_truncation_and_bad_headers() {
+        let f = frame_bytes(b"payload");
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            read_frame(&mut Trickle(&f[..10]), &mut buf),
+            Err(StreamError::Truncated {
+                needed: 28,
+                got: 10
+            })
+        );
+        assert_eq!(
+            read_frame(&mut Trickle(&f[..30]), &mut buf),
+            Err(StreamError::Truncated {
+                needed: 35,
+                got: 30
+            })
+        );
+        let mut bad = f.clone();
+        bad[4] = 9;
+        assert_eq!(
+            read_frame(&mut Trickle(&bad), &mut buf),
+            Err(StreamError::Header(FrameError::UnsupportedVersion(9)))
+        );
+        let mut tiny = [0u8; 0];
+        assert_eq!(
+            read_frame(&mut Trickle(&f), &mut tiny),
+            Err(StreamError::FrameTooLarge {
+                len: 35,
+                capacity: 0
+            })
+        );
     }
 
     #[test]

@@ -200,6 +200,15 @@ impl<'a> FrameRef<'a> {
         self.body
     }
 
+    /// The nonce of an encrypted frame.
+    #[must_use]
+    pub fn nonce(&self) -> Option<&'a [u8; NONCE_LEN]> {
+        match self.header.encryption() {
+            Encryption::None => None,
+            _ => self.body.first_chunk::<NONCE_LEN>(),
+        }
+    }
+
     /// Bytes the frame occupies; the next frame starts there.
     #[must_use]
     pub const fn frame_len(&self) -> usize {
@@ -268,34 +277,81 @@ pub fn decode<'a>(
     key: Option<&Key>,
     scratch: &'a mut [u8],
 ) -> Result<Decoded<'a>, FrameError> {
+    let opened = open_with(frame, key)?;
+    let payload = opened.payload(scratch)?;
+    Ok(Decoded {
+        header: opened.header,
+        payload,
+    })
+}
+
+/// A frame whose body is authenticated and decrypted (or was never
+/// encrypted) but not yet inflated or checksummed: what a reader that
+/// inflates by other means (a streaming decoder, another DEFLATE backend)
+/// works from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened<'a> {
+    /// The frame's header.
+    pub header: FrameHeader,
+    /// The stored payload: raw DEFLATE when the frame is compressed.
+    pub stored: &'a [u8],
+    /// The CRC-32 the uncompressed payload must have.
+    pub checksum: u32,
+}
+
+impl<'a> Opened<'a> {
+    /// Inflates into `scratch` when compressed (which must hold the original
+    /// size), then verifies the checksum, and returns the payload.
+    ///
+    /// # Errors
+    /// As the last steps of [`decode`].
+    pub fn payload<'s>(&self, scratch: &'s mut [u8]) -> Result<&'s [u8], FrameError>
+    where
+        'a: 's,
+    {
+        finish_payload(&self.header, self.stored, self.checksum, scratch)
+    }
+}
+
+/// Verifies the tag of the encrypted frame at the start of `frame` and
+/// decrypts its body in place; on failure the body is left as it was.
+///
+/// # Errors
+/// Header and length errors, [`FrameError::NotEncrypted`] for a plain
+/// frame, [`FrameError::AuthenticationFailed`] for a wrong key or any
+/// alteration.
+pub fn open<'a>(frame: &'a mut [u8], key: &Key) -> Result<Opened<'a>, FrameError> {
+    open_with(frame, Some(key))
+}
+
+fn open_with<'a>(frame: &'a mut [u8], key: Option<&Key>) -> Result<Opened<'a>, FrameError> {
     let header = parse(frame)?.header;
-    let body = &mut frame[FrameHeader::LEN..header.frame_len()];
-    let (stored, expected): (&'a [u8], u32) = match (header.encryption(), key) {
+    let (head, rest) = frame.split_at_mut(FrameHeader::LEN);
+    let body = &mut rest[..header.body_len() as usize];
+    let (stored, checksum): (&'a [u8], u32) = match (header.encryption(), key) {
         (Encryption::None, None) => (body, header.checksum().unwrap_or(0)),
         (Encryption::None, Some(_)) => return Err(FrameError::NotEncrypted),
         (_, None) => return Err(FrameError::KeyRequired),
-        (_, Some(key)) => {
-            let (stored, checksum) = open_body(&header, body, key)?;
-            (stored, checksum)
-        }
+        (_, Some(key)) => open_body(head, body, key)?,
     };
-    let payload = finish_payload(&header, stored, expected, scratch)?;
-    Ok(Decoded { header, payload })
+    Ok(Opened {
+        header,
+        stored,
+        checksum,
+    })
 }
 
 /// Verifies and decrypts the body of an encrypted frame in place; returns
 /// the stored payload and the checksum it carried.
-fn open_body<'a>(
-    header: &FrameHeader,
-    body: &'a mut [u8],
-    key: &Key,
-) -> Result<(&'a [u8], u32), FrameError> {
-    let aad = header.to_bytes();
+///
+/// The associated data is the header exactly as it arrived, so a reader
+/// authenticates the bytes it was given, not its own re-encoding of them.
+fn open_body<'a>(aad: &[u8], body: &'a mut [u8], key: &Key) -> Result<(&'a [u8], u32), FrameError> {
     let (nonce, rest) = body.split_at_mut(NONCE_LEN);
     let nonce: &[u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| FrameError::SizeOverflow)?;
     let (sealed, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
     let tag: &[u8; TAG_LEN] = (&*tag).try_into().map_err(|_| FrameError::SizeOverflow)?;
-    key.open_in_place(nonce, &aad, sealed, tag)
+    key.open_in_place(nonce, aad, sealed, tag)
         .map_err(|_| FrameError::AuthenticationFailed)?;
     let (stored, crc) = sealed.split_at(sealed.len() - SEALED_CHECKSUM_LEN);
     let crc = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
@@ -505,6 +561,41 @@ mod tests {
             decode(&mut buf[..n], None, &mut []),
             Err(FrameError::ChecksumMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn nonce_is_exposed_for_sealed_frames_only() {
+        let key = Key::from_bytes(&KEY);
+        let mut buf = [0u8; 128];
+        let n = encode(Format::Json, b"1", &mut buf, None).unwrap();
+        assert_eq!(parse(&buf[..n]).unwrap().nonce(), None);
+        let sealer = Sealer::new(&key, NonceSource::Explicit([0xC3; 24]));
+        let n = encode(Format::Json, b"1", &mut buf, Some(sealer)).unwrap();
+        assert_eq!(parse(&buf[..n]).unwrap().nonce(), Some(&[0xC3; 24]));
+    }
+
+    #[test]
+    fn open_decrypts_without_inflating() {
+        let key = Key::from_bytes(&KEY);
+        let deflated = [0x01, 0x02, 0x00, 0xFD, 0xFF, b'o', b'k'];
+        let stored = StoredPayload {
+            format: Format::Postcard,
+            compression: Compression::Deflate,
+            bytes: &deflated,
+            original_size: 2,
+            checksum: crc32(b"ok"),
+        };
+        let mut buf = [0u8; 96];
+        let sealer = Sealer::new(&key, NonceSource::Explicit([1; 24]));
+        let n = encode_stored(stored, &mut buf, Some(sealer)).unwrap();
+        let opened = open(&mut buf[..n], &key).unwrap();
+        assert_eq!(opened.stored, &deflated);
+        assert_eq!(opened.checksum, crc32(b"ok"));
+        let mut scratch = [0u8; 2];
+        assert_eq!(opened.payload(&mut scratch).unwrap(), b"ok");
+        let mut plain = [0u8; 64];
+        let m = encode(Format::Postcard, b"ok", &mut plain, None).unwrap();
+        assert_eq!(open(&mut plain[..m], &key), Err(FrameError::NotEncrypted));
     }
 
     #[test]
