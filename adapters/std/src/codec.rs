@@ -19,7 +19,7 @@ mod formats;
 mod keyfile;
 mod stream;
 
-pub use formats::{Cbor, MessagePack};
+pub use formats::{Cbor, Json, MessagePack};
 pub use keyfile::{
     KEY_FILE_PREFIX, KeyFileError, decode_key, decode_key_bytes, encode_key, generate_key_bytes,
     read_key_file, write_key_file,
@@ -27,7 +27,7 @@ pub use keyfile::{
 pub use mechops_alloc::serialize::{
     CacheStats, Compression, CompressionPolicy, DEFAULT_LEVEL, DEFAULT_MAX_DECODED_SIZE,
     DEFAULT_THRESHOLD, Encryption, Error, Format, FrameCache, FrameError, FrameHeader, FrameSpec,
-    Json, KEY_LEN, Key, MAX_LEVEL, Options, PayloadCodec, Postcard, Serialized, VERSION, Value,
+    KEY_LEN, Key, MAX_LEVEL, Options, PayloadCodec, Postcard, Serialized, VERSION, Value,
     ValueError, ZLIB_DEFAULT_LEVEL, compress, compression_ratio, inspect, open, peek_format,
 };
 use mechops_alloc::serialize::{deserialize_with, serialize_with};

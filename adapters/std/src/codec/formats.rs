@@ -1,4 +1,5 @@
-//! MessagePack (rmp-serde) and CBOR (ciborium): the formats whose serde crates need std.
+//! MessagePack (rmp-serde) and CBOR (ciborium), the formats whose serde crates
+//! need std, and a std flavour of JSON.
 //!
 //! Both decoders reject trailing bytes and cap nesting at
 //! [`MAX_DEPTH`](mechops_alloc::serialize::MAX_DEPTH) levels, the bound
@@ -9,6 +10,26 @@ use mechops_alloc::serialize::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// JSON through serde_json's streaming writer.
+///
+/// Same bytes as `mechops_alloc::serialize::Json`, but written straight
+/// after the frame header: serde_json's alloc-only API can only return a new
+/// `Vec`, which for large documents costs a second buffer and a copy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json;
+
+impl PayloadCodec for Json {
+    const FORMAT: Format = Format::Json;
+
+    fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+        serde_json::to_writer(out, value).map_err(|err| encode_error(Self::FORMAT, err))
+    }
+
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+        mechops_alloc::serialize::Json::decode(bytes)
+    }
+}
 
 /// MessagePack through rmp-serde; structs are written as maps with their
 /// field names, so other MessagePack readers see self-describing data.
@@ -71,6 +92,20 @@ mod tests {
     struct Point {
         x: i32,
         label: String,
+    }
+
+    #[test]
+    fn std_json_writes_the_same_bytes_after_a_prefix() {
+        let point = Point {
+            x: 7,
+            label: "q".into(),
+        };
+        let mut ours = vec![0xaa];
+        Json::encode(&point, &mut ours).unwrap();
+        let mut alloc = Vec::new();
+        mechops_alloc::serialize::Json::encode(&point, &mut alloc).unwrap();
+        assert_eq!(&ours[1..], alloc.as_slice());
+        assert_eq!(Json::decode::<Point>(&ours[1..]).unwrap(), point);
     }
 
     #[test]

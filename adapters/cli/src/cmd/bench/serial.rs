@@ -131,3 +131,33 @@ fn measure<T: Serialize>(value: &T, options: &Options) -> anyhow::Result<(usize,
     times.sort_unstable();
     Ok((size, times[times.len() / 2]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_every_row_and_deflate_shrinks() {
+        let mut out = Vec::new();
+        table(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 + 2 * ROWS.len(), "{text}");
+        let size_of = |doc: &str, label: &str| -> f64 {
+            let line = lines
+                .iter()
+                .find(|l| {
+                    let mut cols = l.split_whitespace();
+                    cols.next() == Some(doc) && cols.next() == Some(label)
+                })
+                .unwrap_or_else(|| panic!("no row {doc} {label}"));
+            line.split_whitespace().nth(2).unwrap().parse().unwrap()
+        };
+        for doc in ["twitter", "citm"] {
+            // Sizes, not times: deterministic for a given level.
+            assert!(size_of(doc, "JSON+deflate") < size_of(doc, "JSON") / 3.0);
+            assert!(size_of(doc, "MessagePack+deflate") < size_of(doc, "JSON+deflate"));
+            assert!(size_of(doc, "MessagePack") < size_of(doc, "JSON"));
+        }
+    }
+}
