@@ -33,8 +33,8 @@ use serde::de::DeserializeOwned;
 
 pub use cache::{CacheStats, FrameCache};
 pub use compress::{
-    CompressionPolicy, DEFAULT_LEVEL, DEFAULT_THRESHOLD, MAX_LEVEL, ZLIB_DEFAULT_LEVEL,
-    check_level, compress,
+    CompressionPolicy, DEFAULT_LEVEL, DEFAULT_THRESHOLD, DeflateFn, MAX_LEVEL, ZLIB_DEFAULT_LEVEL,
+    check_level, compress, compress_with, miniz_deflate,
 };
 pub use error::Error;
 pub use format::{Json, PayloadCodec, Postcard, decode_error, encode_error, trailing};
@@ -61,6 +61,9 @@ pub struct Options {
     pub key: Option<Key>,
     /// The largest payload [`deserialize`] will allocate for.
     pub max_decoded_size: usize,
+    /// The DEFLATE encoder; `None` picks the default of the crate that
+    /// serializes (miniz_oxide here, see `mechops-std` for std's).
+    pub deflate: Option<DeflateFn>,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             level: DEFAULT_LEVEL,
             key: None,
             max_decoded_size: DEFAULT_MAX_DECODED_SIZE,
+            deflate: None,
         }
     }
 }
@@ -103,6 +107,13 @@ impl Options {
     #[must_use]
     pub fn key(mut self, key: Key) -> Self {
         self.key = Some(key);
+        self
+    }
+
+    /// Sets the DEFLATE encoder.
+    #[must_use]
+    pub fn deflate(mut self, deflate: DeflateFn) -> Self {
+        self.deflate = Some(deflate);
         self
     }
 
@@ -220,6 +231,7 @@ where
     let plan = frame::Plan {
         policy: options.compression,
         level: options.level,
+        deflate: options.deflate.unwrap_or(miniz_deflate),
         sealing,
         cache,
     };

@@ -17,7 +17,7 @@ use mechops_core::codec::aead::{Key, NonceSource};
 use mechops_core::codec::frame::{self, Sealer};
 use mechops_std::codec::{
     Cbor, CompressionPolicy, Format, Json, MessagePack, Options, PayloadCodec, Postcard, Value,
-    compress, deserialize, serialize,
+    compress, deserialize, serialize, std_deflate,
 };
 use serde::{Deserialize, Serialize};
 
@@ -191,6 +191,13 @@ fn deflate(c: &mut Criterion) {
                             compress(black_box(&text), CompressionPolicy::Always, level).unwrap(),
                         )
                     });
+                },
+            );
+            g.bench_with_input(
+                BenchmarkId::new("compress/mechops_std", level),
+                &level,
+                |b, &level| {
+                    b.iter(|| black_box(std_deflate(black_box(&text), level)));
                 },
             );
             g.bench_with_input(

@@ -11,14 +11,19 @@
 //!   size against the limit, before it reads or allocates the body;
 //! - key files ([`read_key_file`], [`write_key_file`]).
 //!
-//! DEFLATE here is the same miniz_oxide path as in `mechops-alloc`: measured
-//! against flate2's default backend (also miniz_oxide) and zlib-rs in
-//! `docs/benchmarks/codec.md`.
+//! DEFLATE: unless the options name an encoder, std frames are compressed by
+//! [`std_deflate`], which uses zlib-rs at level 1 (measured faster and smaller
+//! than miniz_oxide there) and miniz_oxide at every other level (where
+//! zlib-rs is larger than zlib at the zlib-6 setting); see
+//! `docs/benchmarks/codec.md`. Decoding always uses the core's bounded
+//! inflate: any encoder's raw DEFLATE reads back the same.
 
+mod deflate;
 mod formats;
 mod keyfile;
 mod stream;
 
+pub use deflate::std_deflate;
 pub use formats::{Cbor, Json, MessagePack};
 pub use keyfile::{
     KEY_FILE_PREFIX, KeyFileError, decode_key, decode_key_bytes, encode_key, generate_key_bytes,
@@ -80,6 +85,13 @@ pub fn serialize_cached<T: Serialize + ?Sized>(
     cache: Option<&mut FrameCache>,
 ) -> Result<Serialized, Error> {
     let rng = &mut OsNonces;
+    let with_std_deflate;
+    let options = if options.deflate.is_none() {
+        with_std_deflate = options.clone().deflate(std_deflate);
+        &with_std_deflate
+    } else {
+        options
+    };
     match options.format {
         Format::Postcard => serialize_with::<Postcard, T, _>(value, options, rng, cache),
         Format::Json => serialize_with::<Json, T, _>(value, options, rng, cache),

@@ -72,8 +72,21 @@ pub fn check_level(level: u8) -> Result<(), Error> {
     }
 }
 
-/// Compresses `payload` as raw DEFLATE at `level` if the policy says so and
-/// the result is strictly shorter; `None` means "store as is".
+/// A raw DEFLATE encoder: the whole input at a level in 0..=10, as one
+/// complete RFC 1951 stream. Any correct encoder will do; readers only
+/// inflate, so frames from different encoders are interchangeable.
+pub type DeflateFn = fn(input: &[u8], level: u8) -> Vec<u8>;
+
+/// The portable encoder: miniz_oxide, the same backend and therefore the
+/// same bytes as flate2's default.
+#[must_use]
+pub fn miniz_deflate(input: &[u8], level: u8) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec(input, level)
+}
+
+/// Compresses `payload` as raw DEFLATE at `level` with miniz_oxide if the
+/// policy says so and the result is strictly shorter; `None` means "store as
+/// is".
 ///
 /// # Errors
 /// [`Error::InvalidLevel`] for a level above [`MAX_LEVEL`].
@@ -82,11 +95,24 @@ pub fn compress(
     policy: CompressionPolicy,
     level: u8,
 ) -> Result<Option<Vec<u8>>, Error> {
+    compress_with(payload, policy, level, miniz_deflate)
+}
+
+/// [`compress`] with another encoder.
+///
+/// # Errors
+/// [`Error::InvalidLevel`] for a level above [`MAX_LEVEL`].
+pub fn compress_with(
+    payload: &[u8],
+    policy: CompressionPolicy,
+    level: u8,
+    deflate: DeflateFn,
+) -> Result<Option<Vec<u8>>, Error> {
     check_level(level)?;
     if !policy.should_try(payload.len()) {
         return Ok(None);
     }
-    let packed = miniz_oxide::deflate::compress_to_vec(payload, level);
+    let packed = deflate(payload, level);
     Ok((packed.len() < payload.len()).then_some(packed))
 }
 

@@ -73,6 +73,7 @@ pub fn inspect(data: &[u8]) -> Result<Header, Error> {
 pub(crate) struct Plan<'a, R: ?Sized> {
     pub(crate) policy: CompressionPolicy,
     pub(crate) level: u8,
+    pub(crate) deflate: compress::DeflateFn,
     pub(crate) sealing: Option<(&'a Key, &'a mut R)>,
     pub(crate) cache: Option<&'a mut FrameCache>,
 }
@@ -98,9 +99,9 @@ where
     let checksum = crc32(&buf[offset..]);
     let compressed = match plan.cache {
         Some(cache) => cache.compressed(&buf[offset..], plan.policy, plan.level, |p| {
-            compress::compress(p, plan.policy, plan.level)
+            compress::compress_with(p, plan.policy, plan.level, plan.deflate)
         })?,
-        None => compress::compress(&buf[offset..], plan.policy, plan.level)?,
+        None => compress::compress_with(&buf[offset..], plan.policy, plan.level, plan.deflate)?,
     };
     let sealer = match plan.sealing {
         None => None,
