@@ -288,16 +288,17 @@ pub fn deserialize_with<C: PayloadCodec, T: DeserializeOwned>(
     data: &[u8],
     options: &Options,
 ) -> Result<T, Error> {
-    let header = FrameHeader::decode(data)?;
-    if header.format() != C::FORMAT {
+    let located = frame::parse(data)?;
+    let found = located.header().format();
+    if found != C::FORMAT {
         return Err(Error::FormatMismatch {
             expected: C::FORMAT,
-            found: header.format(),
+            found,
         });
     }
     frame::with_payload(
         data,
-        header,
+        located,
         options.key.as_ref(),
         options.max_decoded_size,
         |_, payload| C::decode(payload),
@@ -326,7 +327,7 @@ pub fn deserialize_batch<'a, C: PayloadCodec, T: DeserializeOwned>(
 pub fn open(data: &[u8], options: &Options) -> Result<(Header, Vec<u8>), Error> {
     frame::with_payload(
         data,
-        FrameHeader::decode(data)?,
+        frame::parse(data)?,
         options.key.as_ref(),
         options.max_decoded_size,
         |header, payload| Ok((header, payload.to_vec())),

@@ -20,7 +20,8 @@ use core::convert::Infallible;
 use mechops_core::codec::aead::NonceSource;
 pub use mechops_core::codec::aead::{KEY_LEN, Key};
 use mechops_core::codec::checksum::crc32;
-use mechops_core::codec::frame::{self, Sealer, StoredPayload};
+pub(crate) use mechops_core::codec::frame::parse;
+use mechops_core::codec::frame::{self, FrameRef, Sealer, StoredPayload};
 use mechops_core::codec::header::NONCE_LEN;
 pub use mechops_core::codec::header::{
     Compression, Encryption, Format, FrameError, FrameHeader, FrameSpec, VERSION,
@@ -155,20 +156,21 @@ fn nonce_len(encryption: Encryption) -> usize {
     }
 }
 
-/// Verifies, decrypts and inflates one frame spanning all of `data`, whose
-/// header the caller decoded from it, and hands header and payload to
-/// `use_payload`.
+/// Verifies, decrypts and inflates one frame spanning all of `data`, which
+/// the caller located with `frame::parse` (header valid, body present), and
+/// hands header and payload to `use_payload`.
 ///
 /// Unencrypted stored payloads are borrowed straight from `data`; only an
 /// encrypted frame is copied (it is decrypted in place) and only a
 /// compressed one gets an output buffer, of exactly its declared size.
 pub(crate) fn with_payload<R>(
     data: &[u8],
-    header: Header,
+    located: FrameRef<'_>,
     key: Option<&Key>,
     max_decoded_size: usize,
     use_payload: impl FnOnce(Header, &[u8]) -> Result<R, Error>,
 ) -> Result<R, Error> {
+    let header = located.header();
     let original = header.original_size() as usize;
     if original > max_decoded_size {
         return Err(Error::TooLarge {
@@ -176,10 +178,7 @@ pub(crate) fn with_payload<R>(
             limit: max_decoded_size,
         });
     }
-    let frame_len = header.frame_len();
-    if data.len() < frame_len {
-        return Err(FrameError::Truncated { needed: frame_len }.into());
-    }
+    let frame_len = located.frame_len();
     if data.len() > frame_len {
         return Err(Error::TrailingBytes {
             frame_len,
@@ -192,10 +191,7 @@ pub(crate) fn with_payload<R>(
         _ => vec![0u8; original],
     };
     match (header.encryption(), key) {
-        (Encryption::None, None) => {
-            let payload = frame::parse(data)?.payload(&mut scratch)?;
-            use_payload(header, payload)
-        }
+        (Encryption::None, None) => use_payload(header, located.payload(&mut scratch)?),
         (Encryption::None, Some(_)) => Err(FrameError::NotEncrypted.into()),
         (_, None) => Err(FrameError::KeyRequired.into()),
         (_, Some(key)) => {
