@@ -138,7 +138,13 @@ pub enum Feed<'input, 'buf> {
 #[derive(Debug)]
 pub struct FrameAccumulator<S> {
     buf: S,
-    /// Bytes of the current candidate frame held in `buf`.
+    /// The candidate header, kept apart from `buf` so that headers are
+    /// checked (and oversized frames skipped in step) whatever the buffer
+    /// size.
+    head: [u8; FrameHeader::LEN],
+    /// Bytes held in `head`.
+    head_len: usize,
+    /// Bytes of the current frame held in `buf`, once its header validated.
     len: usize,
     /// Length of the current frame once its header validated.
     expected: Option<usize>,
@@ -158,6 +164,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
     pub fn new(buf: S) -> Self {
         Self {
             buf,
+            head: [0; FrameHeader::LEN],
+            head_len: 0,
             len: 0,
             expected: None,
             skip: 0,
@@ -174,11 +182,16 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
 
     /// Bytes held for a frame not yet complete.
     pub fn buffered(&self) -> usize {
-        if self.delivered { 0 } else { self.len }
+        match self.expected {
+            _ if self.delivered => 0,
+            Some(_) => self.len,
+            None => self.head_len,
+        }
     }
 
     /// Forgets any partial frame, for instance after the link was reset.
     pub fn reset(&mut self) {
+        self.head_len = 0;
         self.len = 0;
         self.expected = None;
         self.skip = 0;
@@ -225,7 +238,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
                     remaining: input,
                 };
             }
-            if self.len == 0 {
+            if self.head_len == 0 {
                 // Hunting: drop bytes that cannot start a frame.
                 let start = magic_candidate(input);
                 self.skipped += start;
@@ -241,17 +254,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
                 }
             }
             // Fill the header.
-            let n = (FrameHeader::LEN - self.len).min(input.len());
-            self.buf.as_mut()[self.len..self.len + n].copy_from_slice(&input[..n]);
-            self.len += n;
+            let n = (FrameHeader::LEN - self.head_len).min(input.len());
+            self.head[self.head_len..self.head_len + n].copy_from_slice(&input[..n]);
+            self.head_len += n;
             input = &input[n..];
-            let held = &self.buf.as_ref()[..self.len];
+            let held = &self.head[..self.head_len];
             let magic_len = held.len().min(MAGIC.len());
             if held[..magic_len] != MAGIC[..magic_len] {
                 // Only possible after a resync shift left a partial candidate
                 // whose later bytes disagree.
                 self.drop_front(1);
-                if self.len > 0
+                if self.head_len > 0
                     && let Some(err) = self.take_garbage(true)
                 {
                     return Feed::Error {
@@ -261,22 +274,25 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
                 }
                 continue;
             }
-            if self.len < FrameHeader::LEN {
+            if self.head_len < FrameHeader::LEN {
                 return Feed::Consumed;
             }
-            match FrameHeader::decode(held) {
+            match FrameHeader::decode(&self.head) {
                 Ok(header) => {
                     let len = header.frame_len();
                     let capacity = self.capacity();
+                    self.head_len = 0;
                     if len > capacity {
-                        self.skip = len - self.len;
-                        self.len = 0;
+                        self.skip = len - FrameHeader::LEN;
                         self.resyncing = false;
                         return Feed::Error {
                             error: StreamError::FrameTooLarge { len, capacity },
                             remaining: input,
                         };
                     }
+                    // len >= LEN, so the header fits the buffer here.
+                    self.buf.as_mut()[..FrameHeader::LEN].copy_from_slice(&self.head);
+                    self.len = FrameHeader::LEN;
                     self.expected = Some(len);
                 }
                 Err(e) => {
@@ -307,10 +323,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
     /// Drops the first `n` held bytes and any following ones that cannot
     /// start a frame, keeping the rest as the new candidate.
     fn drop_front(&mut self, n: usize) {
-        let buf = self.buf.as_mut();
-        let start = n + magic_candidate(&buf[n..self.len]);
-        buf.copy_within(start..self.len, 0);
-        self.len -= start;
+        let start = n + magic_candidate(&self.head[n..self.head_len]);
+        self.head.copy_within(start..self.head_len, 0);
+        self.head_len -= start;
         self.skipped += start;
     }
 }
@@ -541,6 +556,33 @@ mod tests {
         let (frames, errors) = run(&mut acc, &f, 3);
         assert_eq!(frames, [b"payload".to_vec()]);
         assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn a_buffer_smaller_than_a_header_skips_frames_in_step() {
+        let mut stream = frame_bytes(b"a");
+        stream.extend_from_slice(b"junk");
+        stream.extend(frame_bytes(b"bc"));
+        for chunk in [1, 5, 100] {
+            let mut acc = FrameAccumulator::new([0u8; 8]);
+            let (frames, errors) = run(&mut acc, &stream, chunk);
+            assert!(frames.is_empty());
+            assert_eq!(
+                errors,
+                [
+                    StreamError::FrameTooLarge {
+                        len: 29,
+                        capacity: 8
+                    },
+                    StreamError::Garbage { skipped: 4 },
+                    StreamError::FrameTooLarge {
+                        len: 30,
+                        capacity: 8
+                    },
+                ],
+                "chunk {chunk}"
+            );
+        }
     }
 
     #[test]

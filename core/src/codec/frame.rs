@@ -152,6 +152,11 @@ pub fn finish_in_place(
     checksum: u32,
     sealer: Option<Sealer<'_>>,
 ) -> Result<usize, FrameError> {
+    match (spec.encryption, &sealer) {
+        (Encryption::None, Some(_)) => return Err(FrameError::NotEncrypted),
+        (Encryption::XChaCha20Poly1305, None) => return Err(FrameError::KeyRequired),
+        _ => {}
+    }
     let header = FrameHeader::new(spec, original_size, stored_len, checksum)?;
     let len = header.frame_len();
     let frame = buf
@@ -174,6 +179,7 @@ pub fn finish_in_place(
             tag_dst.copy_from_slice(&tag);
             Ok(len)
         }
+        // Mismatches were refused above, before anything was written.
         (Encryption::XChaCha20Poly1305, None) => Err(FrameError::KeyRequired),
         (_, Some(_)) => Err(FrameError::NotEncrypted),
     }
@@ -268,7 +274,9 @@ pub struct Decoded<'a> {
 /// frame and is unused otherwise; callers with their own limit check
 /// [`FrameHeader::original_size`] (via [`parse`] or [`FrameHeader::decode`])
 /// before providing it. On an encrypted frame the body is decrypted in place
-/// only once its tag verified.
+/// only once its tag verified; after a successful decode (or a failure
+/// after decryption, such as a checksum mismatch) the buffer holds the
+/// plaintext and cannot be decoded again.
 ///
 /// # Errors
 /// The first failed check, in the order of `docs/FORMAT.md`.
@@ -277,7 +285,14 @@ pub fn decode<'a>(
     key: Option<&Key>,
     scratch: &'a mut [u8],
 ) -> Result<Decoded<'a>, FrameError> {
-    let opened = open_with(frame, key)?;
+    let header = parse(frame)?.header;
+    // Checked before decrypting: decryption is in place, so failing after it
+    // would leave the caller unable to retry with a larger scratch buffer.
+    let size = header.original_size() as usize;
+    if header.compression() != Compression::None && scratch.len() < size {
+        return Err(FrameError::BufferTooSmall { needed: size });
+    }
+    let opened = open_parsed(header, frame, key)?;
     let payload = opened.payload(scratch)?;
     Ok(Decoded {
         header: opened.header,
@@ -321,11 +336,16 @@ impl<'a> Opened<'a> {
 /// frame, [`FrameError::AuthenticationFailed`] for a wrong key or any
 /// alteration.
 pub fn open<'a>(frame: &'a mut [u8], key: &Key) -> Result<Opened<'a>, FrameError> {
-    open_with(frame, Some(key))
+    let header = parse(frame)?.header;
+    open_parsed(header, frame, Some(key))
 }
 
-fn open_with<'a>(frame: &'a mut [u8], key: Option<&Key>) -> Result<Opened<'a>, FrameError> {
-    let header = parse(frame)?.header;
+/// Opens a frame whose `header` [`parse`] already validated against `frame`.
+fn open_parsed<'a>(
+    header: FrameHeader,
+    frame: &'a mut [u8],
+    key: Option<&Key>,
+) -> Result<Opened<'a>, FrameError> {
     let (head, rest) = frame.split_at_mut(FrameHeader::LEN);
     let body = &mut rest[..header.body_len() as usize];
     let (stored, checksum): (&'a [u8], u32) = match (header.encryption(), key) {
@@ -550,6 +570,35 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn small_scratch_is_refused_before_decrypting() {
+        let key = Key::from_bytes(&KEY);
+        let deflated = [0x01, 0x05, 0x00, 0xFA, 0xFF, b'h', b'e', b'l', b'l', b'o'];
+        let stored = StoredPayload {
+            format: Format::Postcard,
+            compression: Compression::Deflate,
+            bytes: &deflated,
+            original_size: 5,
+            checksum: crc32(b"hello"),
+        };
+        let mut buf = [0u8; 96];
+        let sealer = Sealer::new(&key, NonceSource::Explicit([2; 24]));
+        let n = encode_stored(stored, &mut buf, Some(sealer)).unwrap();
+        let mut small = [0u8; 4];
+        assert_eq!(
+            decode(&mut buf[..n], Some(&key), &mut small),
+            Err(FrameError::BufferTooSmall { needed: 5 })
+        );
+        // The frame is untouched, so a retry with room succeeds.
+        let mut room = [0u8; 5];
+        assert_eq!(
+            decode(&mut buf[..n], Some(&key), &mut room)
+                .unwrap()
+                .payload,
+            b"hello"
+        );
     }
 
     #[test]

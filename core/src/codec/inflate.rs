@@ -199,6 +199,14 @@ mod tests {
     }
 
     #[test]
+    fn decoder_state_stays_small() {
+        // The module docs promise about 11 KiB; a dependency update that
+        // grew it a lot would matter to stack-limited callers.
+        let size = core::mem::size_of::<Inflater>();
+        assert!((8 * 1024..=12 * 1024).contains(&size), "{size} bytes");
+    }
+
+    #[test]
     fn inflater_is_reusable() {
         let mut inf = Inflater::new();
         let mut out = [0u8; 8];

@@ -236,26 +236,40 @@ pub fn from_slice<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Postc
 pub fn take_from_slice<'de, T: Deserialize<'de>>(
     bytes: &'de [u8],
 ) -> Result<(T, &'de [u8]), PostcardError> {
-    let mut de = Deserializer::from_flavor(SliceInput::new(bytes));
-    match T::deserialize(&mut de) {
-        Ok(value) => {
-            let rest = de.finalize().map_err(|e| decode_error(&e, bytes.len()))?;
-            Ok((value, rest))
-        }
-        Err(e) => {
-            // The deserializer still owns the flavor after an error; its
-            // remainder says how far decoding got.
-            let at = de
-                .finalize()
-                .map_or(bytes.len(), |rest| bytes.len() - rest.len());
-            Err(decode_error(&e, at))
-        }
+    // postcard's own slice flavor is the fastest path; it cannot say where
+    // it stopped, so only a failed decode is replayed through a flavor that
+    // can (errors are the rare case, and the replay is bounded by the input).
+    match postcard::take_from_bytes(bytes) {
+        Ok(done) => Ok(done),
+        Err(_) => Err(locate_error::<T>(bytes)),
     }
+}
+
+/// Decodes `bytes` again through [`SliceInput`], whose remainder survives
+/// the error, to name the offset where decoding stopped.
+fn locate_error<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> PostcardError {
+    let mut de = Deserializer::from_flavor(SliceInput::new(bytes));
+    let err = match T::deserialize(&mut de) {
+        Ok(_) => {
+            return PostcardError::Malformed {
+                kind: Malformation::Encoding,
+                at: 0,
+            };
+        }
+        Err(e) => e,
+    };
+    let at = de
+        .finalize()
+        .map_or(bytes.len(), |rest| bytes.len() - rest.len());
+    decode_error(&err, at)
 }
 
 /// Encodes `value` into `writer` and returns the number of bytes written.
 ///
 /// The writer is not flushed: callers flush when the transport needs it.
+/// Bytes go out in pieces of up to 128 bytes as they are produced, so on an
+/// error part of the value may already have been written; callers that must
+/// not emit partial messages encode with [`to_slice`] first.
 ///
 /// # Errors
 /// [`PostcardError::Io`] with the writer's error kind;
