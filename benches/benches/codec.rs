@@ -8,6 +8,7 @@
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use core::hint::black_box;
+use core::time::Duration;
 use std::io::{Read, Write};
 
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
@@ -29,6 +30,13 @@ fn documents() -> [(&'static str, serde_json::Value); 2] {
         ("twitter", serde_json::from_slice(TWITTER).unwrap()),
         ("citm", serde_json::from_slice(CITM).unwrap()),
     ]
+}
+
+/// Short warm-up and measurement windows: the file's `--quick` run has about
+/// ninety benchmarks and should stay near a minute.
+fn brisk<M: criterion::measurement::Measurement>(g: &mut criterion::BenchmarkGroup<'_, M>) {
+    g.warm_up_time(Duration::from_millis(150));
+    g.measurement_time(Duration::from_millis(400));
 }
 
 /// A ~1 KiB telemetry message, the kind the frame carries on a serial link.
@@ -58,6 +66,7 @@ fn framing(c: &mut Criterion) {
     let options = Options::new(Format::Postcard).compression(CompressionPolicy::Never);
     let framed = serialize(&msg, &options).unwrap().data;
     let mut g = c.benchmark_group(format!("codec/framing_{}B", raw.len()));
+    brisk(&mut g);
     g.throughput(Throughput::Bytes(raw.len() as u64));
     g.bench_function("encode/postcard", |b| {
         b.iter(|| black_box(postcard::to_allocvec(black_box(&msg)).unwrap()));
@@ -79,6 +88,7 @@ fn formats(c: &mut Criterion) {
     for (name, doc) in documents() {
         let tree = Value::from(doc.clone());
         let mut g = c.benchmark_group(format!("codec/format_{name}"));
+        brisk(&mut g);
         g.sample_size(20);
         let never = |format| Options::new(format).compression(CompressionPolicy::Never);
         g.bench_function("json/serde_json", |b| {
@@ -179,6 +189,7 @@ fn deflate(c: &mut Criterion) {
     for (name, doc) in documents() {
         let text = serde_json::to_vec(&doc).unwrap();
         let mut g = c.benchmark_group(format!("codec/deflate_{name}"));
+        brisk(&mut g);
         g.sample_size(10);
         g.throughput(Throughput::Bytes(text.len() as u64));
         for level in [1u8, 6] {
@@ -270,6 +281,7 @@ fn encryption(c: &mut Criterion) {
     let cipher = XChaCha20Poly1305::new((&key_bytes).into());
     let nonce = [0x29; 24];
     let mut g = c.benchmark_group("codec/encrypt_twitter");
+    brisk(&mut g);
     g.sample_size(20);
     g.throughput(Throughput::Bytes(text.len() as u64));
     let frame_len = text.len() + 28 + 44;
@@ -343,6 +355,7 @@ fn encryption(c: &mut Criterion) {
 fn pack_unpack(c: &mut Criterion) {
     for (name, doc) in documents() {
         let mut g = c.benchmark_group(format!("codec/pack_{name}"));
+        brisk(&mut g);
         g.sample_size(10);
         for level in [1u8, 6] {
             let options = |format| {
