@@ -415,27 +415,51 @@ impl Rfc3339Format {
     /// bytes written; nothing is written on error.
     // Always inlined: with the options known at the call site (the usual
     // case) only one of the eight output layouts remains, with every length
-    // a constant and no bounds checks.
+    // a constant and no bounds checks. With options known only at run time,
+    // one jump picks a layout that does no work for the options it lacks.
     #[inline(always)]
     pub fn format(self, timestamp: Timestamp, out: &mut [u8]) -> Result<usize, FormatError> {
-        let len = self.formatted_len();
-        let available = out.len();
-        let Some(out) = out.get_mut(..len) else {
-            return Err(FormatError::BufferTooSmall {
-                needed: len,
-                available,
-            });
-        };
-        let head = head(timestamp.unix_secs() + self.offset_seconds())?;
-        emit_for(
-            self,
-            head,
-            timestamp.subsec_nanos(),
-            offset_word(self.offset),
-            out,
-        );
-        Ok(len)
+        let utc = Offset::UTC;
+        match (self.precision, self.offset) {
+            (Precision::Seconds, None) => write::<0, false>(timestamp, utc, out),
+            (Precision::Seconds, Some(o)) => write::<0, true>(timestamp, o, out),
+            (Precision::Millis, None) => write::<3, false>(timestamp, utc, out),
+            (Precision::Millis, Some(o)) => write::<3, true>(timestamp, o, out),
+            (Precision::Micros, None) => write::<6, false>(timestamp, utc, out),
+            (Precision::Micros, Some(o)) => write::<6, true>(timestamp, o, out),
+            (Precision::Nanos, None) => write::<9, false>(timestamp, utc, out),
+            (Precision::Nanos, Some(o)) => write::<9, true>(timestamp, o, out),
+        }
     }
+}
+
+/// [`Rfc3339Format::format`] for one layout: `FRAC` fraction digits and a
+/// numeric `offset` (`NUMERIC`) or `Z` (the offset is then unused).
+#[inline(always)]
+fn write<const FRAC: usize, const NUMERIC: bool>(
+    timestamp: Timestamp,
+    offset: Offset,
+    out: &mut [u8],
+) -> Result<usize, FormatError> {
+    let len = PREFIX_LEN + fraction_len(FRAC) + if NUMERIC { 6 } else { 1 };
+    let available = out.len();
+    let Some(out) = out.get_mut(..len) else {
+        return Err(FormatError::BufferTooSmall {
+            needed: len,
+            available,
+        });
+    };
+    let (local, word) = if NUMERIC {
+        (
+            timestamp.unix_secs() + i64::from(offset.seconds()),
+            offset_word(Some(offset)),
+        )
+    } else {
+        (timestamp.unix_secs(), offset_word(None))
+    };
+    let head = head(local)?;
+    emit::<FRAC, NUMERIC>(head, timestamp.subsec_nanos(), word, out);
+    Ok(len)
 }
 
 /// Where and why RFC 3339 parsing failed.
