@@ -191,8 +191,9 @@ pub(crate) struct Head {
 ///
 /// `local_secs` must lie within one day of the [`Timestamp`] range (any
 /// [`Offset`] applied to a timestamp does). Every step is a multiplication,
-/// shift or add on at most 64 bits, with no division and no data-dependent
-/// branch besides the year check:
+/// shift, add or table lookup on at most 64 bits (the divisions by constants
+/// compile to multiply-shifts), with no data-dependent branch besides the
+/// year check:
 ///
 /// - days and the time of day: `s * ceil(2^64 / 86400)` holds the day number
 ///   in its high half and the fraction of the day in its low half, too large
