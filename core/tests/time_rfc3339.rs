@@ -165,3 +165,99 @@ proptest! {
         }
     }
 }
+
+/// RFC 3339 text written the slow way: the date by walking whole years and
+/// months from 0001-01-01, the fields with `format!`, the fraction truncated.
+fn naive_text(ts: Timestamp, precision: Precision, offset_minutes: Option<i32>) -> Option<String> {
+    const DAYS_0001_TO_1970: i64 = 719_162;
+    let local = ts.unix_secs() + i64::from(offset_minutes.unwrap_or(0)) * 60;
+    let mut days = local.div_euclid(86_400) + DAYS_0001_TO_1970;
+    let sod = local.rem_euclid(86_400);
+    let mut year: i64 = 1;
+    let year_len = |y: i64| {
+        if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) {
+            366
+        } else {
+            365
+        }
+    };
+    while days < 0 {
+        year -= 1;
+        days += year_len(year);
+    }
+    while days >= year_len(year) {
+        days -= year_len(year);
+        year += 1;
+    }
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let mut month = 1u8;
+    loop {
+        let len = if month == 2 {
+            year_len(year) - 337
+        } else {
+            i64::from(mechops_core::time::days_in_month(2001, month))
+        };
+        if days < len {
+            break;
+        }
+        days -= len;
+        month += 1;
+    }
+    let nanos = ts.subsec_nanos();
+    let fraction = match precision {
+        Precision::Seconds => String::new(),
+        Precision::Millis => format!(".{:03}", nanos / 1_000_000),
+        Precision::Micros => format!(".{:06}", nanos / 1_000),
+        Precision::Nanos => format!(".{nanos:09}"),
+    };
+    let zone = match offset_minutes {
+        None => "Z".to_owned(),
+        Some(m) => {
+            let sign = if m < 0 { '-' } else { '+' };
+            format!("{sign}{:02}:{:02}", m.abs() / 60, m.abs() % 60)
+        }
+    };
+    Some(format!(
+        "{year:04}-{month:02}-{:02}T{:02}:{:02}:{:02}{fraction}{zone}",
+        days + 1,
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    ))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The word-at-a-time formatter writes exactly the naive text, for every
+    /// precision and offset style across 0001..=9999 (instants near both
+    /// ends of the range are drawn often).
+    #[test]
+    fn format_matches_a_naive_formatter(
+        ts in prop_oneof![
+            any_timestamp(),
+            (0i64..3 * 86_400, 0u32..1_000_000_000).prop_map(|(s, n)| {
+                Timestamp::from_unix(Timestamp::MIN.unix_secs() + s, n).unwrap()
+            }),
+            (0i64..3 * 86_400, 0u32..1_000_000_000).prop_map(|(s, n)| {
+                Timestamp::from_unix(Timestamp::MAX.unix_secs() - s, n).unwrap()
+            }),
+        ],
+        precision in any_precision(),
+        offset in proptest::option::of(-1439i32..=1439),
+    ) {
+        let mut format = Rfc3339Format::new(precision);
+        if let Some(m) = offset {
+            format = format.with_offset(Offset::from_minutes(m).unwrap());
+        }
+        let mut buf = [0u8; MAX_RFC3339_LEN];
+        let ours = format.format(ts, &mut buf).ok().map(|n| String::from_utf8(buf[..n].to_vec()).unwrap());
+        prop_assert_eq!(ours, naive_text(ts, precision, offset));
+        let mut api = [0u8; MAX_RFC3339_LEN];
+        if let Ok(n) = ts.format_rfc3339(format, &mut api) {
+            prop_assert_eq!(&api[..n], &buf[..n]);
+        }
+    }
+}

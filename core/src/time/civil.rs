@@ -17,7 +17,7 @@ use super::timestamp::{NANOS_PER_SEC, TimestampError};
 /// supported day number stays non-negative.
 const SHIFT_DAYS: u64 = 719_468 + 146_097;
 /// [`SHIFT_DAYS`] in seconds.
-const SHIFT_SECS: i64 = SHIFT_DAYS as i64 * 86_400;
+pub(crate) const SHIFT_SECS: i64 = SHIFT_DAYS as i64 * 86_400;
 
 /// A calendar date and time of day, without an offset.
 ///
@@ -243,12 +243,6 @@ pub(crate) const fn date_from_shifted_days(days: u64) -> (u16, u8, u8) {
 #[inline]
 pub(crate) const fn shifted_days(secs: i64) -> u64 {
     (secs + SHIFT_SECS) as u64 / 86_400
-}
-
-/// Unix seconds of the midnight that starts a shifted day number.
-#[inline]
-pub(crate) const fn unshift_days(days: u64) -> i64 {
-    days as i64 * 86_400 - SHIFT_SECS
 }
 
 impl CivilDateTime {

@@ -115,23 +115,64 @@ impl fmt::Display for FormatError {
 
 impl core::error::Error for FormatError {}
 
-/// Two ASCII digits for every value 0..=99, as a little-endian `u16` (the
-/// tens digit in the low byte, so it lands first in memory).
-const PAIRS: [u16; 100] = {
-    let mut table = [0u16; 100];
+/// Two ASCII digits of `i % 100` for every `i` below 128, as a
+/// little-endian `u16` (the tens digit in the low byte, so it lands first in
+/// memory). The power-of-two length lets [`pair`] index with a mask instead of
+/// a bounds check, and entry 100 reading `00` lets a year of century that
+/// carried into the next century index it directly.
+const PAIRS: [u16; 128] = {
+    let mut table = [0u16; 128];
     let mut i = 0;
-    while i < 100 {
-        table[i] = u16::from_le_bytes([b'0' + (i / 10) as u8, b'0' + (i % 10) as u8]);
+    while i < 128 {
+        let v = i % 100;
+        table[i] = u16::from_le_bytes([b'0' + (v / 10) as u8, b'0' + (v % 10) as u8]);
         i += 1;
     }
     table
 };
 
-/// The two digits of `value` (below 100) as a word to shift into place.
+/// The two digits of `value % 100` (for `value` below 128) as a word to
+/// shift into place.
 #[inline(always)]
 fn pair(value: u32) -> u64 {
-    PAIRS[value as usize] as u64
+    PAIRS[value as usize & 127] as u64
 }
+
+/// For each day of the March-based year (0 = 1 March .. 365 = 29 February):
+/// `----MM-` as the bytes 4..8 of the date word and `DDT__:__` as the
+/// time word, with zero bytes where the year, hour and minute go.
+///
+/// A table lookup replaces the month-and-day arithmetic and its digit
+/// conversions (two multiplications, a select and two pair lookups); it is
+/// built at compile time from the Neri-Schneider month formula, and a test
+/// compares every entry with the civil conversion.
+const MONTH_DAY_WORDS: [[u64; 2]; 366] = {
+    let mut table = [[0u64; 2]; 366];
+    let mut day_of_year = 0;
+    while day_of_year < 366 {
+        // 2141 / 2^16 is 5 / 153: the month (March = 3) in the high half,
+        // the day of the month times 2141 in the low half.
+        let n = 2_141 * day_of_year as u32 + 197_913;
+        let month = if n >> 16 > 12 {
+            (n >> 16) - 12
+        } else {
+            n >> 16
+        };
+        let day = (n & 0xFFFF) / 2_141 + 1;
+        let m = [b'0' + (month / 10) as u8, b'0' + (month % 10) as u8];
+        let d = [b'0' + (day / 10) as u8, b'0' + (day % 10) as u8];
+        table[day_of_year] = [
+            u64::from_le_bytes([0, 0, 0, 0, b'-', m[0], m[1], b'-']),
+            u64::from_le_bytes([d[0], d[1], b'T', 0, 0, b':', 0, 0]),
+        ];
+        day_of_year += 1;
+    }
+    table
+};
+
+/// `ceil(2^64 / 86_400)`: one 64x64-bit multiplication by it gives the day
+/// number in the high half and the fraction of the day in the low half.
+const DAY_RECIPROCAL: u64 = u64::MAX / SECS_PER_DAY as u64 + 1;
 
 /// The text is built in registers as little-endian words and stored with a
 /// few wide writes; these are the parts that do not depend on the options.
@@ -147,32 +188,70 @@ pub(crate) struct Head {
 
 /// Splits local Unix seconds into the [`Head`] words; `Err` carries a local
 /// year that does not fit four digits.
+///
+/// `local_secs` must lie within one day of the [`Timestamp`] range (any
+/// [`Offset`] applied to a timestamp does). Every step is a multiplication,
+/// shift, add or table lookup on at most 64 bits (the divisions by constants
+/// compile to multiply-shifts), with no data-dependent branch besides the
+/// year check:
+///
+/// - days and the time of day: `s * ceil(2^64 / 86400)` holds the day number
+///   in its high half and the fraction of the day in its low half, too large
+///   by less than `s` (below 2^39) of 2^64. The top 32 bits of that fraction
+///   plus one therefore exceed the exact fraction by less than 81 units of
+///   2^-32 and are never below it; scaled by 86400 that is less than 0.002
+///   s. Multiplying by 24, then the remainder by 60 twice, reads off hour,
+///   minute and second exactly (the mixed-radix digits of a value that is
+///   never below the exact second and never reaches the next one);
+/// - the date: the century `c` of the March-based day number `n` is one
+///   multiply-shift (Neri-Schneider); adding back the `c - c / 4` leap days
+///   the Gregorian calendar skips turns `n` into a Julian day count, whose
+///   years are exactly 1461 days per 4, so one 32x32-bit multiplication by
+///   `ceil(2^32 / 1461)` gives the year in its high half and the day of the
+///   year (scaled) in its low half; exact while `4n + 3 < 2^32 / 149`;
+/// - the year's digits come from the century and the year within it
+///   (`year - 100 c`), with a Jan/Feb carry into the next century handled
+///   by the 128-entry pair table; month and day come from
+///   [`MONTH_DAY_WORDS`].
 #[inline(always)]
 pub(crate) fn head(local_secs: i64) -> Result<Head, FormatError> {
-    let days = civil::shifted_days(local_secs);
-    let (year, month, day) = date_from_shifted_days(days);
-    if year > 9999 {
-        return Err(FormatError::YearOutOfRange { year });
+    let shifted = (local_secs + civil::SHIFT_SECS) as u64;
+    let product = u128::from(shifted) * u128::from(DAY_RECIPROCAL);
+    let days = (product >> 64) as u32;
+
+    // Hour, minute and second as mixed-radix digits of the day fraction.
+    let fraction = ((product as u64) >> 32) + 1;
+    let hours = fraction * 24;
+    let minutes = (hours & 0xFFFF_FFFF) * 60;
+    let seconds = (minutes & 0xFFFF_FFFF) * 60;
+
+    // Century, then the Julian day count and its year and day of year.
+    let century = (4 * days + 3) / 146_097;
+    let julian = days + century - (century >> 2);
+    let year_product = u64::from(4 * julian + 3) * 2_939_745;
+    let year_of_century = (year_product >> 32) as u32 - 100 * century;
+    let day_of_year = (year_product as u32) / 11_758_980;
+    let [month_day, day_time] = MONTH_DAY_WORDS[(day_of_year as usize).min(365)];
+    // January and February belong to the next calendar year.
+    let low = year_of_century + u32::from(day_of_year >= 306);
+    // The shift by one extra era makes the century 4 for the year 0.
+    let high = (century + ((low + 28) >> 7)).wrapping_sub(4);
+    if high > 99 {
+        return Err(year_out_of_range(local_secs));
     }
-    let sod = (local_secs - civil::unshift_days(days)) as u32;
-    let hour = sod / 3_600;
-    let minute = sod / 60 % 60;
-    let y = u32::from(year);
-    let date = pair(y / 100)
-        | pair(y % 100) << 16
-        | (b'-' as u64) << 32
-        | pair(u32::from(month)) << 40
-        | (b'-' as u64) << 56;
-    let time = pair(u32::from(day))
-        | (b'T' as u64) << 16
-        | pair(hour) << 24
-        | (b':' as u64) << 40
-        | pair(minute) << 48;
     Ok(Head {
-        date,
-        time,
-        second: sod % 60,
+        date: month_day | pair(high) | pair(low) << 16,
+        time: day_time | pair((hours >> 32) as u32) << 24 | pair((minutes >> 32) as u32) << 48,
+        second: (seconds >> 32) as u32,
     })
+}
+
+/// The error for a local year beyond 9999, off the hot path.
+#[cold]
+#[inline(never)]
+fn year_out_of_range(local_secs: i64) -> FormatError {
+    let (year, _, _) = date_from_shifted_days(civil::shifted_days(local_secs));
+    FormatError::YearOutOfRange { year }
 }
 
 /// `Z`, or `+HH:MM`/`-HH:MM`, as little-endian bytes.
@@ -203,7 +282,9 @@ fn fraction<const FRAC: usize>(nanos: u32) -> u128 {
         0 => 0,
         3 => {
             let ms = nanos / 1_000_000;
-            dot | u128::from(b'0' + (ms / 100) as u8) << 8 | (pair(ms % 100) as u128) << 16
+            // `(ms * 41) >> 12` is `ms / 100` for every `ms` below 1000.
+            let hundreds = (ms * 41) >> 12;
+            dot | u128::from(b'0' + hundreds as u8) << 8 | (pair(ms - 100 * hundreds) as u128) << 16
         }
         6 => {
             let us = nanos / 1_000;
@@ -333,26 +414,53 @@ impl Rfc3339Format {
 
     /// Writes `timestamp` into the start of `out` and returns the number of
     /// bytes written; nothing is written on error.
-    #[inline]
+    // Always inlined: with the options known at the call site (the usual
+    // case) only one of the eight output layouts remains, with every length
+    // a constant and no bounds checks. With options known only at run time,
+    // one jump picks a layout that does no work for the options it lacks.
+    #[inline(always)]
     pub fn format(self, timestamp: Timestamp, out: &mut [u8]) -> Result<usize, FormatError> {
-        let len = self.formatted_len();
-        let available = out.len();
-        let Some(out) = out.get_mut(..len) else {
-            return Err(FormatError::BufferTooSmall {
-                needed: len,
-                available,
-            });
-        };
-        let head = head(timestamp.unix_secs() + self.offset_seconds())?;
-        emit_for(
-            self,
-            head,
-            timestamp.subsec_nanos(),
-            offset_word(self.offset),
-            out,
-        );
-        Ok(len)
+        let utc = Offset::UTC;
+        match (self.precision, self.offset) {
+            (Precision::Seconds, None) => write::<0, false>(timestamp, utc, out),
+            (Precision::Seconds, Some(o)) => write::<0, true>(timestamp, o, out),
+            (Precision::Millis, None) => write::<3, false>(timestamp, utc, out),
+            (Precision::Millis, Some(o)) => write::<3, true>(timestamp, o, out),
+            (Precision::Micros, None) => write::<6, false>(timestamp, utc, out),
+            (Precision::Micros, Some(o)) => write::<6, true>(timestamp, o, out),
+            (Precision::Nanos, None) => write::<9, false>(timestamp, utc, out),
+            (Precision::Nanos, Some(o)) => write::<9, true>(timestamp, o, out),
+        }
     }
+}
+
+/// [`Rfc3339Format::format`] for one layout: `FRAC` fraction digits and a
+/// numeric `offset` (`NUMERIC`) or `Z` (the offset is then unused).
+#[inline(always)]
+fn write<const FRAC: usize, const NUMERIC: bool>(
+    timestamp: Timestamp,
+    offset: Offset,
+    out: &mut [u8],
+) -> Result<usize, FormatError> {
+    let len = PREFIX_LEN + fraction_len(FRAC) + if NUMERIC { 6 } else { 1 };
+    let available = out.len();
+    let Some(out) = out.get_mut(..len) else {
+        return Err(FormatError::BufferTooSmall {
+            needed: len,
+            available,
+        });
+    };
+    let (local, word) = if NUMERIC {
+        (
+            timestamp.unix_secs() + i64::from(offset.seconds()),
+            offset_word(Some(offset)),
+        )
+    } else {
+        (timestamp.unix_secs(), offset_word(None))
+    };
+    let head = head(local)?;
+    emit::<FRAC, NUMERIC>(head, timestamp.subsec_nanos(), word, out);
+    Ok(len)
 }
 
 /// Where and why RFC 3339 parsing failed.
@@ -851,7 +959,7 @@ impl Timestamp {
 
     /// Writes this instant as RFC 3339 into `out` (see [`Rfc3339Format`]);
     /// returns the number of bytes written.
-    #[inline]
+    #[inline(always)]
     pub fn format_rfc3339(
         self,
         format: Rfc3339Format,
@@ -1154,6 +1262,95 @@ mod tests {
                 proptest::prop_assert_eq!(parse_precise(&text), Ok(fast));
             }
             proptest::prop_assert_eq!(parse_with_offset(&text), parse_precise(&text));
+        }
+    }
+
+    /// The head words of local seconds, written out from the civil
+    /// conversion with `core::fmt`: slow and plainly right.
+    fn reference_head(local: i64) -> (std::string::String, u32) {
+        let c = civil::civil_from_unix(local, 0);
+        let text = std::format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}",
+            c.year,
+            c.month,
+            c.day,
+            c.hour,
+            c.minute
+        );
+        (text, u32::from(c.second))
+    }
+
+    fn head_text(head: Head) -> (std::string::String, u32) {
+        let mut bytes = head.date.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&head.time.to_le_bytes());
+        (std::string::String::from_utf8(bytes).unwrap(), head.second)
+    }
+
+    /// Every day that any offset can reach, at a second that moves through
+    /// the day, matches the civil conversion.
+    #[test]
+    fn head_matches_the_civil_conversion_on_every_day() {
+        let first = Timestamp::MIN.unix_secs() - SECS_PER_DAY;
+        let last = Timestamp::MAX.unix_secs() + SECS_PER_DAY;
+        let mut local = first;
+        let mut second_of_day = 0;
+        while local <= last {
+            let at = local + second_of_day;
+            let want = reference_head(at);
+            match head(at) {
+                Ok(head) => assert_eq!(head_text(head), want, "{at}"),
+                Err(e) => {
+                    let year = civil::civil_from_unix(at, 0).year;
+                    assert!(year > 9999, "{at}");
+                    assert_eq!(e, FormatError::YearOutOfRange { year });
+                }
+            }
+            local += SECS_PER_DAY;
+            second_of_day = (second_of_day + 7_919) % SECS_PER_DAY;
+        }
+    }
+
+    /// The time of day comes from a rounded-up fraction whose error grows
+    /// with the instant, so every second of the last and first reachable
+    /// days (and of the epoch's) is checked.
+    #[test]
+    fn head_matches_the_civil_conversion_on_every_second_of_extreme_days() {
+        let days = [
+            Timestamp::MIN.unix_secs() - SECS_PER_DAY,
+            Timestamp::MIN.unix_secs(),
+            -SECS_PER_DAY,
+            0,
+            Timestamp::MAX.unix_secs() - (SECS_PER_DAY - 1),
+        ];
+        for start in days {
+            for at in start..start + SECS_PER_DAY {
+                assert_eq!(head_text(head(at).unwrap()), reference_head(at), "{at}");
+            }
+        }
+    }
+
+    #[test]
+    fn month_day_words_match_the_civil_conversion() {
+        // 2003-03-01 starts a March-based year that ends on 29 February.
+        let march_first = days_from_civil(2003, 3, 1) * SECS_PER_DAY;
+        for (day_of_year, [date, time]) in MONTH_DAY_WORDS.iter().enumerate() {
+            let c = civil::civil_from_unix(march_first + day_of_year as i64 * SECS_PER_DAY, 0);
+            let date = date.to_le_bytes();
+            let time = time.to_le_bytes();
+            assert_eq!(&date[4..], std::format!("-{:02}-", c.month).as_bytes());
+            assert_eq!(&time[..3], std::format!("{:02}T", c.day).as_bytes());
+            assert_eq!(time[5], b':');
+        }
+    }
+
+    #[test]
+    fn pair_table_wraps_at_one_hundred() {
+        for value in 0..128u32 {
+            let want = std::format!("{:02}", value % 100);
+            assert_eq!(&(pair(value) as u16).to_le_bytes(), want.as_bytes());
+        }
+        for ms in 0..1000u32 {
+            assert_eq!((ms * 41) >> 12, ms / 100);
         }
     }
 
