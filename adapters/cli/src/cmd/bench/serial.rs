@@ -4,7 +4,7 @@
 //! `serde_json::Value`; postcard gets the same tree as a self-describing
 //! `Value`) through `mechops_std::codec::serialize`, frame included, and
 //! reports the frame size, the median time of several runs and the size
-//! relative to the plain JSON frame. The reference columns are the seed's
+//! relative to the plain JSON frame. The reference columns are the published
 //! figures, for its own data, shown beside ours for orientation.
 
 use core::hint::black_box;
@@ -27,7 +27,7 @@ struct Row {
     label: &'static str,
     format: Format,
     deflate: bool,
-    /// The seed's size in KB, time in ms and ratio, where it has the row.
+    /// The reference size in KB, time in ms and ratio, where it has the row.
     reference: Option<(u32, f64, f64)>,
 }
 
@@ -74,7 +74,7 @@ const ROWS: [Row; 6] = [
 pub(crate) fn table(out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(
         out,
-        "serialization: mechops frames, deflate level {DEFAULT_LEVEL}; reference = seed (its own data, gzip)"
+        "serialization: mechops frames, deflate level {DEFAULT_LEVEL}; reference = published figures (their own data, gzip)"
     )?;
     writeln!(
         out,

@@ -1,8 +1,8 @@
-//! The uuid table of `mechops bench`: the seed's UUID generation table,
+//! The uuid table of `mechops bench`: the reference UUID generation table,
 //! measured live beside its reference figures.
 //!
 //! Each strategy calls the process-wide single-UUID function the library
-//! offers (`mechops_std::uuid`), one UUID per call, as the seed's figures do.
+//! offers (`mechops_std::uuid`), one UUID per call, as the reference figures do.
 //! The figure is the median of several timed samples, so one preempted
 //! sample on a shared machine does not skew it. Total time stays under about
 //! 1.5 seconds.
@@ -22,13 +22,13 @@ const SAMPLE_TIME: Duration = Duration::from_millis(60);
 /// Calls between clock reads, so reading the clock costs nothing measurable.
 const CHUNK: u32 = 1_000;
 
-/// One row: a strategy, how to call it, and the seed's figures for it.
+/// One row: a strategy, how to call it, and the reference figures for it.
 struct Row {
     name: &'static str,
     generate: fn() -> Uuid,
-    /// The seed's throughput (UUIDs per ms), where it gives one.
+    /// The reference throughput (UUIDs per ms), where it gives one.
     reference_per_ms: Option<f64>,
-    /// The seed's latency (ms per UUID), where it gives one.
+    /// The reference latency (ms per UUID), where it gives one.
     reference_latency_ms: Option<f64>,
     secure: &'static str,
 }
