@@ -17,8 +17,10 @@
 //!   its bucket. Every other slot is either on the free list or at or past
 //!   the `used` mark (never occupied yet).
 //! - The recency list runs from the most recently used entry (`head`)
-//!   through `next` links to the least recently used (`tail`); the ends'
-//!   outward links are `NIL`, and `len` is its length. The tail is kept in
+//!   through `next` links to the least recently used (`tail`), whose `next`
+//!   is `NIL`; `len` is its length. The head's `prev` is stale: nothing
+//!   reads it (walks backwards stop after `len` entries, and unlinking
+//!   recognises the head by its index), so a hit need not write it. The tail is kept in
 //!   the cache itself rather than reached through `head.prev`, so that
 //!   refreshing an entry writes only its two neighbours and the head, never
 //!   the least recently used entry, which is the one most likely to have
@@ -352,13 +354,16 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     #[inline]
     fn unlink_list(&mut self, index: u32) {
         let &Entry { prev, next, .. } = self.slot(index);
-        if prev == NIL {
+        // The head's `prev` is stale (module invariant), so test for the
+        // head by index.
+        let is_head = index == self.head;
+        if is_head {
             self.head = next;
         } else {
             self.slot_mut(prev).next = next;
         }
         if next == NIL {
-            self.tail = prev;
+            self.tail = if is_head { NIL } else { prev };
         } else {
             self.slot_mut(next).prev = prev;
         }
@@ -368,9 +373,8 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     #[inline]
     fn link_front(&mut self, index: u32) {
         let head = self.head;
-        let entry = self.slot_mut(index);
-        entry.prev = NIL;
-        entry.next = head;
+        // The new head's `prev` is left stale: nothing reads it.
+        self.slot_mut(index).next = head;
         if head == NIL {
             self.tail = index;
         } else {
@@ -394,9 +398,8 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         } else {
             self.slot_mut(next).prev = prev;
         }
-        let entry = self.slot_mut(index);
-        entry.prev = NIL;
-        entry.next = head;
+        // The new head's `prev` is left stale, which saves a store per hit.
+        self.slot_mut(index).next = head;
         self.slot_mut(head).prev = index;
         self.head = index;
     }
