@@ -2,7 +2,8 @@
 //!
 //! [`LruCache<K, V, N>`] holds at most `N` entries in arrays inside the value
 //! itself: no allocation, ever. Lookups go through a chained hash index;
-//! recency is a doubly linked list threaded through the entries by index.
+//! recency is a doubly linked list of entry indices, kept in an array of its
+//! own beside the entries.
 //!
 //! The index has `2 * N` buckets whenever `N < 65535`: the bucket array is
 //! `N` words, each holding two 16-bit bucket heads. Twice the buckets halves
@@ -65,13 +66,22 @@ struct Entry<K, V> {
     /// The top 32 bits of the key's hash: they pick the bucket and let a
     /// chain walk skip most non-matching keys without comparing them.
     hash: u32,
+    /// The next entry in the same bucket.
+    chain: u32,
+}
+
+/// An entry's place in the recency list (or the free list). The links live
+/// in their own dense array, eight bytes an entry, rather than in the
+/// entries: a hit writes the links of its two neighbours and of the head,
+/// and those writes then land in a small array that mostly stays in the L1
+/// cache instead of in three scattered entries.
+#[derive(Clone, Copy)]
+struct Link {
     /// Towards the most recently used entry.
     prev: u32,
     /// Towards the least recently used entry; the next free slot while on
     /// the free list.
     next: u32,
-    /// The next entry in the same bucket.
-    chain: u32,
 }
 
 impl<K, V> Entry<K, V> {
@@ -79,8 +89,6 @@ impl<K, V> Entry<K, V> {
         key: MaybeUninit::uninit(),
         value: MaybeUninit::uninit(),
         hash: 0,
-        prev: NIL,
-        next: NIL,
         chain: NIL,
     };
 }
@@ -124,6 +132,7 @@ impl LruStats {
 /// ```
 pub struct LruCache<K, V, const N: usize, S = DefaultHashBuilder> {
     entries: [Entry<K, V>; N],
+    links: [Link; N],
     buckets: [u32; N],
     head: u32,
     tail: u32,
@@ -156,6 +165,10 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         const { assert!(N <= MAX_CAPACITY, "LruCache capacity exceeds MAX_CAPACITY") };
         Self {
             entries: [const { Entry::VACANT }; N],
+            links: [Link {
+                prev: NIL,
+                next: NIL,
+            }; N],
             buckets: if Self::COMPACT { [0; N] } else { [NIL; N] },
             head: NIL,
             tail: NIL,
@@ -209,6 +222,7 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
             entries: &self.entries,
+            links: &self.links,
             front: self.head,
             back: self.tail,
             remaining: self.len(),
@@ -261,6 +275,22 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         unsafe { self.entries.get_unchecked_mut(index as usize) }
     }
 
+    /// The links of the entry at `index`, without a bounds check.
+    #[inline(always)]
+    fn link(&self, index: u32) -> Link {
+        debug_assert!((index as usize) < N, "index {index} out of bounds");
+        // SAFETY: as in `slot`; `links` has the same length as `entries`.
+        unsafe { *self.links.get_unchecked(index as usize) }
+    }
+
+    /// The links of the entry at `index`, mutably, without a bounds check.
+    #[inline(always)]
+    fn link_mut(&mut self, index: u32) -> &mut Link {
+        debug_assert!((index as usize) < N, "index {index} out of bounds");
+        // SAFETY: as in `slot`; `links` has the same length as `entries`.
+        unsafe { self.links.get_unchecked_mut(index as usize) }
+    }
+
     fn entry_at(&self, index: u32) -> (&K, &V) {
         let entry = self.slot(index);
         // SAFETY: callers pass indices taken from the recency list, whose
@@ -280,7 +310,7 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     }
 
     fn push_free(&mut self, index: u32) {
-        self.slot_mut(index).next = self.free;
+        self.link_mut(index).next = self.free;
         self.free = index;
     }
 
@@ -353,19 +383,19 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     /// Removes `index` from the recency list.
     #[inline]
     fn unlink_list(&mut self, index: u32) {
-        let &Entry { prev, next, .. } = self.slot(index);
+        let Link { prev, next } = self.link(index);
         // The head's `prev` is stale (module invariant), so test for the
         // head by index.
         let is_head = index == self.head;
         if is_head {
             self.head = next;
         } else {
-            self.slot_mut(prev).next = next;
+            self.link_mut(prev).next = next;
         }
         if next == NIL {
             self.tail = if is_head { NIL } else { prev };
         } else {
-            self.slot_mut(next).prev = prev;
+            self.link_mut(next).prev = prev;
         }
     }
 
@@ -374,11 +404,11 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     fn link_front(&mut self, index: u32) {
         let head = self.head;
         // The new head's `prev` is left stale: nothing reads it.
-        self.slot_mut(index).next = head;
+        self.link_mut(index).next = head;
         if head == NIL {
             self.tail = index;
         } else {
-            self.slot_mut(head).prev = index;
+            self.link_mut(head).prev = index;
         }
         self.head = index;
     }
@@ -391,16 +421,16 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
             return;
         }
         // Not the head, so `prev` is an entry and `head` is another one.
-        let &Entry { prev, next, .. } = self.slot(index);
-        self.slot_mut(prev).next = next;
+        let Link { prev, next } = self.link(index);
+        self.link_mut(prev).next = next;
         if next == NIL {
             self.tail = prev;
         } else {
-            self.slot_mut(next).prev = prev;
+            self.link_mut(next).prev = prev;
         }
         // The new head's `prev` is left stale, which saves a store per hit.
-        self.slot_mut(index).next = head;
-        self.slot_mut(head).prev = index;
+        self.link_mut(index).next = head;
+        self.link_mut(head).prev = index;
         self.head = index;
     }
 }
@@ -516,7 +546,7 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
         }
         let (index, evicted) = if self.free != NIL {
             let index = self.free;
-            self.free = self.slot(index).next;
+            self.free = self.link(index).next;
             (index, None)
         } else if (self.used as usize) < N {
             self.used += 1;
@@ -569,8 +599,9 @@ impl<K, V, const N: usize, S> Drop for LruCache<K, V, N, S> {
     fn drop(&mut self) {
         let mut at = self.head;
         for _ in 0..self.len {
+            let next = self.link(at).next;
             let entry = self.slot_mut(at);
-            at = entry.next;
+            at = next;
             // SAFETY: entries on the recency list are initialised, and each
             // is visited once; nothing reads them afterwards.
             unsafe {
@@ -600,6 +631,7 @@ impl<'a, K, V, const N: usize, S> IntoIterator for &'a LruCache<K, V, N, S> {
 /// (or the reverse, with [`Iterator::rev`]).
 pub struct Iter<'a, K, V> {
     entries: &'a [Entry<K, V>],
+    links: &'a [Link],
     front: u32,
     back: u32,
     remaining: usize,
@@ -613,7 +645,7 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
             return None;
         }
         let entry = &self.entries[self.front as usize];
-        self.front = entry.next;
+        self.front = self.links[self.front as usize].next;
         self.remaining -= 1;
         // SAFETY: the iterator walks the recency list, at most `len` steps,
         // so every entry it reaches is linked and initialised; the shared
@@ -632,7 +664,7 @@ impl<K, V> DoubleEndedIterator for Iter<'_, K, V> {
             return None;
         }
         let entry = &self.entries[self.back as usize];
-        self.back = entry.prev;
+        self.back = self.links[self.back as usize].prev;
         self.remaining -= 1;
         // SAFETY: as in `next`, from the other end.
         Some(unsafe { (entry.key.assume_init_ref(), entry.value.assume_init_ref()) })
