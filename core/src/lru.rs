@@ -21,11 +21,11 @@
 //!   through `next` links to the least recently used (`tail`), whose `next`
 //!   is `NIL`; `len` is its length. The head's `prev` is stale: nothing
 //!   reads it (walks backwards stop after `len` entries, and unlinking
-//!   recognises the head by its index), so a hit need not write it. The tail is kept in
-//!   the cache itself rather than reached through `head.prev`, so that
+//!   recognises the head by its index), so a hit need not write it. The
+//!   tail is kept in the cache itself, not reached through the head, so
 //!   refreshing an entry writes only its two neighbours and the head, never
-//!   the least recently used entry, which is the one most likely to have
-//!   left the CPU caches.
+//!   the least recently used entry, the one most likely to have left the
+//!   CPU caches.
 //! - `get`, `get_mut`, `insert` and `remove` cost O(1) expected: one hash, a
 //!   chain walk that, for a hit, inspects 1.25 entries on average (1.5 for
 //!   `N >= 65535`), since the index never holds more entries than buckets,
