@@ -2,7 +2,8 @@
 //!
 //! [`LruCache<K, V, N>`] holds at most `N` entries in arrays inside the value
 //! itself: no allocation, ever. Lookups go through a chained hash index;
-//! recency is a doubly linked list threaded through the entries by index.
+//! recency is a doubly linked list of entry indices, kept in an array of its
+//! own beside the entries.
 //!
 //! The index has `2 * N` buckets whenever `N < 65535`: the bucket array is
 //! `N` words, each holding two 16-bit bucket heads. Twice the buckets halves
@@ -16,12 +17,15 @@
 //!   the recency list; then it is also on exactly one hash chain, the one of
 //!   its bucket. Every other slot is either on the free list or at or past
 //!   the `used` mark (never occupied yet).
-//! - The recency list is circular: it runs from the most recently used entry
-//!   (`head`) through `next` links to the least recently used, whose `next`
-//!   is `head` again (so `head.prev` is the tail), and `len` is its length.
-//!   Being circular, it needs no end-of-list checks when relinking, and
-//!   refreshing the tail, the common case when a scan cycles through the
-//!   cache, is a single move of `head`.
+//! - The recency list runs from the most recently used entry (`head`)
+//!   through `next` links to the least recently used (`tail`), whose `next`
+//!   is `NIL`; `len` is its length. The head's `prev` is stale: nothing
+//!   reads it (walks backwards stop after `len` entries, and unlinking
+//!   recognises the head by its index), so a hit need not write it. The
+//!   tail is kept in the cache itself, not reached through the head, so
+//!   refreshing an entry writes only its two neighbours and the head, never
+//!   the least recently used entry, the one most likely to have left the
+//!   CPU caches.
 //! - `get`, `get_mut`, `insert` and `remove` cost O(1) expected: one hash, a
 //!   chain walk that, for a hit, inspects 1.25 entries on average (1.5 for
 //!   `N >= 65535`), since the index never holds more entries than buckets,
@@ -62,13 +66,22 @@ struct Entry<K, V> {
     /// The top 32 bits of the key's hash: they pick the bucket and let a
     /// chain walk skip most non-matching keys without comparing them.
     hash: u32,
+    /// The next entry in the same bucket.
+    chain: u32,
+}
+
+/// An entry's place in the recency list (or the free list). The links live
+/// in their own dense array, eight bytes an entry, rather than in the
+/// entries: a hit writes the links of its two neighbours and of the head,
+/// and those writes then land in a small array that mostly stays in the L1
+/// cache instead of in three scattered entries.
+#[derive(Clone, Copy)]
+struct Link {
     /// Towards the most recently used entry.
     prev: u32,
     /// Towards the least recently used entry; the next free slot while on
     /// the free list.
     next: u32,
-    /// The next entry in the same bucket.
-    chain: u32,
 }
 
 impl<K, V> Entry<K, V> {
@@ -76,8 +89,6 @@ impl<K, V> Entry<K, V> {
         key: MaybeUninit::uninit(),
         value: MaybeUninit::uninit(),
         hash: 0,
-        prev: NIL,
-        next: NIL,
         chain: NIL,
     };
 }
@@ -121,8 +132,10 @@ impl LruStats {
 /// ```
 pub struct LruCache<K, V, const N: usize, S = DefaultHashBuilder> {
     entries: [Entry<K, V>; N],
+    links: [Link; N],
     buckets: [u32; N],
     head: u32,
+    tail: u32,
     free: u32,
     used: u32,
     len: u32,
@@ -152,8 +165,13 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         const { assert!(N <= MAX_CAPACITY, "LruCache capacity exceeds MAX_CAPACITY") };
         Self {
             entries: [const { Entry::VACANT }; N],
+            links: [Link {
+                prev: NIL,
+                next: NIL,
+            }; N],
             buckets: if Self::COMPACT { [0; N] } else { [NIL; N] },
             head: NIL,
+            tail: NIL,
             free: NIL,
             used: 0,
             len: 0,
@@ -204,15 +222,16 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
             entries: &self.entries,
+            links: &self.links,
             front: self.head,
-            back: self.tail(),
+            back: self.tail,
             remaining: self.len(),
         }
     }
 
     /// The least recently used entry, without touching it.
     pub fn peek_lru(&self) -> Option<(&K, &V)> {
-        (self.head != NIL).then(|| self.entry_at(self.tail()))
+        (self.tail != NIL).then(|| self.entry_at(self.tail))
     }
 
     /// The most recently used entry, without touching it.
@@ -225,7 +244,7 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         if self.head == NIL {
             return None;
         }
-        let index = self.tail();
+        let index = self.tail;
         self.unlink_chain(index);
         self.unlink_list(index);
         let entry = self.take(index);
@@ -256,6 +275,22 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         unsafe { self.entries.get_unchecked_mut(index as usize) }
     }
 
+    /// The links of the entry at `index`, without a bounds check.
+    #[inline(always)]
+    fn link(&self, index: u32) -> Link {
+        debug_assert!((index as usize) < N, "index {index} out of bounds");
+        // SAFETY: as in `slot`; `links` has the same length as `entries`.
+        unsafe { *self.links.get_unchecked(index as usize) }
+    }
+
+    /// The links of the entry at `index`, mutably, without a bounds check.
+    #[inline(always)]
+    fn link_mut(&mut self, index: u32) -> &mut Link {
+        debug_assert!((index as usize) < N, "index {index} out of bounds");
+        // SAFETY: as in `slot`; `links` has the same length as `entries`.
+        unsafe { self.links.get_unchecked_mut(index as usize) }
+    }
+
     fn entry_at(&self, index: u32) -> (&K, &V) {
         let entry = self.slot(index);
         // SAFETY: callers pass indices taken from the recency list, whose
@@ -275,7 +310,7 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     }
 
     fn push_free(&mut self, index: u32) {
-        self.slot_mut(index).next = self.free;
+        self.link_mut(index).next = self.free;
         self.free = index;
     }
 
@@ -345,29 +380,22 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         unreachable!("linked entry missing from its hash chain");
     }
 
-    /// The least recently used entry's index; `head` must not be `NIL`.
-    #[inline]
-    fn tail(&self) -> u32 {
-        if self.head == NIL {
-            NIL
-        } else {
-            self.slot(self.head).prev
-        }
-    }
-
     /// Removes `index` from the recency list.
     #[inline]
     fn unlink_list(&mut self, index: u32) {
-        let &Entry { prev, next, .. } = self.slot(index);
-        if next == index {
-            // The only entry.
-            self.head = NIL;
-            return;
-        }
-        self.slot_mut(prev).next = next;
-        self.slot_mut(next).prev = prev;
-        if self.head == index {
+        let Link { prev, next } = self.link(index);
+        // The head's `prev` is stale (module invariant), so test for the
+        // head by index.
+        let is_head = index == self.head;
+        if is_head {
             self.head = next;
+        } else {
+            self.link_mut(prev).next = next;
+        }
+        if next == NIL {
+            self.tail = if is_head { NIL } else { prev };
+        } else {
+            self.link_mut(next).prev = prev;
         }
     }
 
@@ -375,44 +403,34 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
     #[inline]
     fn link_front(&mut self, index: u32) {
         let head = self.head;
+        // The new head's `prev` is left stale: nothing reads it.
+        self.link_mut(index).next = head;
         if head == NIL {
-            let entry = self.slot_mut(index);
-            entry.prev = index;
-            entry.next = index;
+            self.tail = index;
         } else {
-            let tail = self.slot(head).prev;
-            let entry = self.slot_mut(index);
-            entry.prev = tail;
-            entry.next = head;
-            self.slot_mut(tail).next = index;
-            self.slot_mut(head).prev = index;
+            self.link_mut(head).prev = index;
         }
         self.head = index;
     }
 
     /// Marks `index` most recently used.
-    #[inline]
+    #[inline(always)]
     fn touch(&mut self, index: u32) {
         let head = self.head;
         if head == index {
             return;
         }
-        let &Entry { prev, next, .. } = self.slot(index);
-        if next == head {
-            // The tail: rotating the circle makes it the head.
-            self.head = index;
-            return;
+        // Not the head, so `prev` is an entry and `head` is another one.
+        let Link { prev, next } = self.link(index);
+        self.link_mut(prev).next = next;
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.link_mut(next).prev = prev;
         }
-        // Unlink from the middle (neither head nor tail, so at least three
-        // entries and `prev`, `next`, head and tail are all others).
-        self.slot_mut(prev).next = next;
-        self.slot_mut(next).prev = prev;
-        let tail = self.slot(head).prev;
-        let entry = self.slot_mut(index);
-        entry.prev = tail;
-        entry.next = head;
-        self.slot_mut(tail).next = index;
-        self.slot_mut(head).prev = index;
+        // The new head's `prev` is left stale, which saves a store per hit.
+        self.link_mut(index).next = head;
+        self.link_mut(head).prev = index;
         self.head = index;
     }
 }
@@ -528,13 +546,13 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
         }
         let (index, evicted) = if self.free != NIL {
             let index = self.free;
-            self.free = self.slot(index).next;
+            self.free = self.link(index).next;
             (index, None)
         } else if (self.used as usize) < N {
             self.used += 1;
             (self.used - 1, None)
         } else {
-            let index = self.tail();
+            let index = self.tail;
             self.unlink_chain(index);
             self.unlink_list(index);
             self.stats.evictions += 1;
@@ -581,8 +599,9 @@ impl<K, V, const N: usize, S> Drop for LruCache<K, V, N, S> {
     fn drop(&mut self) {
         let mut at = self.head;
         for _ in 0..self.len {
+            let next = self.link(at).next;
             let entry = self.slot_mut(at);
-            at = entry.next;
+            at = next;
             // SAFETY: entries on the recency list are initialised, and each
             // is visited once; nothing reads them afterwards.
             unsafe {
@@ -612,6 +631,7 @@ impl<'a, K, V, const N: usize, S> IntoIterator for &'a LruCache<K, V, N, S> {
 /// (or the reverse, with [`Iterator::rev`]).
 pub struct Iter<'a, K, V> {
     entries: &'a [Entry<K, V>],
+    links: &'a [Link],
     front: u32,
     back: u32,
     remaining: usize,
@@ -625,7 +645,7 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
             return None;
         }
         let entry = &self.entries[self.front as usize];
-        self.front = entry.next;
+        self.front = self.links[self.front as usize].next;
         self.remaining -= 1;
         // SAFETY: the iterator walks the recency list, at most `len` steps,
         // so every entry it reaches is linked and initialised; the shared
@@ -644,7 +664,7 @@ impl<K, V> DoubleEndedIterator for Iter<'_, K, V> {
             return None;
         }
         let entry = &self.entries[self.back as usize];
-        self.back = entry.prev;
+        self.back = self.links[self.back as usize].prev;
         self.remaining -= 1;
         // SAFETY: as in `next`, from the other end.
         Some(unsafe { (entry.key.assume_init_ref(), entry.value.assume_init_ref()) })
