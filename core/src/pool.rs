@@ -134,6 +134,10 @@ use core::ops::{Deref, DerefMut};
 
 use crate::sync::{AtomicU32, AtomicUsize, Ordering, UnsafeCell, spin_loop};
 
+mod sharded;
+
+pub use sharded::{ShardedPool, ShardedPoolGuard};
+
 /// Declares a function `const` in normal builds and non-`const` under loom,
 /// whose atomics and cells cannot be built in a constant context.
 macro_rules! const_unless_loom {
