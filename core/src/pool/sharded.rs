@@ -22,10 +22,16 @@
 //! - A caller whose preferred shard is empty steals from the others in turn.
 //!   `None` from [`ShardedPool::try_acquire_hinted`] therefore still means
 //!   the whole pool was empty at one moment: the call reads every head, finds
-//!   each empty, then reads every head again and finds each word unchanged.
+//!   each empty, then checks every head again and finds each word unchanged.
 //!   Every push and pop changes a head's tag, so each shard stayed empty from
 //!   its first read to its second, and all those intervals share the moment
-//!   between the two passes. If any head changed, the call starts over.
+//!   between the two passes. If any head changed, the call starts over. The
+//!   second pass uses a compare-and-swap of the word with itself rather than
+//!   a load: a read-modify-write reads the latest value of the head, while a
+//!   load may return an older one and miss a push made meanwhile (the loom
+//!   model `sharded_none_means_every_shard_was_empty_at_once` finds that
+//!   interleaving with loads). The identity swap changes nothing another
+//!   thread could act on, so it cannot cause an ABA mistake.
 //! - The release of a slot (`Release` CAS) happens-before its next acquire
 //!   (`Acquire` load/CAS), so the previous owner's writes and the reset
 //!   hook's are visible to the next owner.
@@ -381,10 +387,15 @@ impl<T, const N: usize, const S: usize> ShardedPool<T, N, S> {
                     Err(head) => *empty = head,
                 }
             }
-            let unchanged = seen
-                .iter()
-                .enumerate()
-                .all(|(k, &empty)| self.heads[(first + k) % S].0.load(Ordering::Acquire) == empty);
+            // A compare-and-swap that would store the word it expects: as a
+            // read-modify-write it reads the latest value of the head, where a
+            // plain load could return an older one and miss a push.
+            let unchanged = seen.iter().enumerate().all(|(k, &empty)| {
+                self.heads[(first + k) % S]
+                    .0
+                    .compare_exchange(empty, empty, Ordering::Acquire, Ordering::Acquire)
+                    .is_ok()
+            });
             if unchanged {
                 return None;
             }
