@@ -10,8 +10,8 @@
 //! successful or missed) across all threads; debug builds run far fewer.
 //!
 //! The sharded pool gets the same test with each thread passing its own
-//! shard hint, and a small capacity per shard, so threads steal from each
-//! other's shards all the time.
+//! shard hint, and one object in shard 1, so threads steal from each other's
+//! shards all the time.
 
 use core::ops::DerefMut;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +29,7 @@ const TOTAL_OPERATIONS: u64 = 100_000_000;
 
 /// Operations for the sharded pool: as many as for the plain one.
 const SHARDED_OPERATIONS: u64 = TOTAL_OPERATIONS;
-const SHARDED_CAPACITY: usize = 4;
+const SHARDED_CAPACITY: usize = 3;
 const SHARDS: usize = 2;
 
 struct Stamped {
@@ -53,10 +53,6 @@ static POOL: Pool<Stamped, CAPACITY> = Pool::new([
 ]);
 
 static SHARDED: ShardedPool<Stamped, SHARDED_CAPACITY, SHARDS> = ShardedPool::new([
-    Stamped {
-        owner: AtomicUsize::new(FREE),
-        uses: 0,
-    },
     Stamped {
         owner: AtomicUsize::new(FREE),
         uses: 0,
@@ -201,8 +197,9 @@ fn sharded_pool_no_double_hand_outs_and_nothing_lost_while_stealing() {
     let tallies: Vec<Tally> = thread::scope(|s| {
         let handles: Vec<_> = (1..=threads)
             .map(|me| {
-                // Two objects per shard and threads that sometimes hold two:
-                // a thread's own shard runs dry often and it steals.
+                // Shard 0 owns two objects and shard 1 one: a thread on
+                // shard 1 that holds two objects has stolen one, and threads
+                // on shard 0 find theirs taken by it.
                 s.spawn(move || worker(me, budget, || SHARDED.try_acquire_hinted(me)))
             })
             .collect();
@@ -241,7 +238,7 @@ fn sharded_pool_no_double_hand_outs_and_nothing_lost_while_stealing() {
     );
     let mut slots: Vec<(usize, usize)> = held.iter().map(|g| (g.shard(), g.slot())).collect();
     slots.sort_unstable();
-    assert_eq!(slots, [(0, 0), (0, 1), (1, 2), (1, 3)]);
+    assert_eq!(slots, [(0, 0), (0, 1), (1, 2)]);
     assert!(held.iter().all(|g| g.owner.load(Ordering::Relaxed) == FREE));
     assert_eq!(held.iter().map(|g| g.uses).sum::<u64>(), acquired);
 }
