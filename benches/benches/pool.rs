@@ -8,6 +8,10 @@
 //! The single-threaded group runs `BATCH` cycles per measured iteration; the
 //! contended group runs two threads doing the same loop against one shared
 //! pool, and the time reported is per acquire+release per thread.
+//!
+//! `mechops_sharded` is `ShardedPool` with two shards; every acquire passes
+//! the calling thread's hint from `mechops_std::pool::thread_shard_hint`, as
+//! a user would, so the thread-local read is part of the measured work.
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use core::hint::black_box;
@@ -17,6 +21,8 @@ use std::sync::Barrier;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mechops_core::pool::ShardedPool;
+use mechops_std::pool::thread_shard_hint;
 
 /// Objects each pool holds (the peers that grow start with this many).
 const OBJECTS: usize = 64;
@@ -25,6 +31,9 @@ const OBJECTS: usize = 64;
 /// group, so that the harness's per-iteration overhead does not dilute the
 /// comparison (criterion prints the per-cycle rate as throughput).
 const BATCH: u64 = 1024;
+
+/// Shards of the sharded pool: one per contending thread.
+const SHARDS: usize = 2;
 
 fn single_thread(c: &mut Criterion) {
     let mut group = c.benchmark_group("pool_acquire_release");
@@ -47,6 +56,16 @@ fn single_thread(c: &mut Criterion) {
         b.iter(|| {
             for _ in 0..BATCH {
                 let mut object = ours.try_acquire().unwrap();
+                *object = black_box(*object + 1);
+            }
+        });
+    });
+
+    let sharded: ShardedPool<u64, OBJECTS, SHARDS> = ShardedPool::new([0; OBJECTS]);
+    group.bench_function("mechops_sharded", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                let mut object = sharded.try_acquire_hinted(thread_shard_hint()).unwrap();
                 *object = black_box(*object + 1);
             }
         });
@@ -152,6 +171,16 @@ fn contended(c: &mut Criterion) {
         b.iter_custom(|iters| {
             two_threads(iters, &|| {
                 let mut object = ours.try_acquire().unwrap();
+                *object = black_box(*object + 1);
+            })
+        });
+    });
+
+    let sharded: ShardedPool<u64, OBJECTS, SHARDS> = ShardedPool::new([0; OBJECTS]);
+    group.bench_function("mechops_sharded", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                let mut object = sharded.try_acquire_hinted(thread_shard_hint()).unwrap();
                 *object = black_box(*object + 1);
             })
         });

@@ -41,6 +41,13 @@
 //! [`Pool::stats`] therefore costs O(N). While other threads use the pool its
 //! result is a snapshot assembled slot by slot; once they stop it is exact.
 //!
+//! # Many threads at once
+//!
+//! Every acquire and release of a `Pool` is a CAS on one head word, so
+//! threads that acquire at the same time take turns owning its cache line.
+//! [`ShardedPool`] splits the free list into shards with a head each and lets
+//! each thread name its shard with a hint; use it when threads contend.
+//!
 //! # Getting objects into a `static`
 //!
 //! [`Pool::new`] and [`Pool::with_reset`] are `const fn` and take the objects
@@ -133,6 +140,10 @@ use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ops::{Deref, DerefMut};
 
 use crate::sync::{AtomicU32, AtomicUsize, Ordering, UnsafeCell, spin_loop};
+
+pub mod sharded;
+
+pub use sharded::{ShardedPool, ShardedPoolGuard};
 
 /// Declares a function `const` in normal builds and non-`const` under loom,
 /// whose atomics and cells cannot be built in a constant context.

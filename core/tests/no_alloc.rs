@@ -9,7 +9,7 @@ use std::alloc::System;
 
 use mechops_core::lru::LruCache;
 use mechops_core::metrics::{Counter, Histogram, LocalHistogram, Quantile};
-use mechops_core::pool::Pool;
+use mechops_core::pool::{Pool, ShardedPool};
 use mechops_core::queue::{Priority, PriorityQueue};
 
 thread_local! {
@@ -93,6 +93,27 @@ fn pool_operations_never_allocate() {
         black_box(POOL.stats());
     });
     assert_eq!(n, 0, "the pool allocated");
+}
+
+#[test]
+fn sharded_pool_operations_never_allocate() {
+    static POOL: ShardedPool<[u8; 64], 4, 2> =
+        ShardedPool::with_reset([[0; 64]; 4], |buf| buf.fill(0));
+    let n = allocations_during(|| {
+        for i in 0..1000usize {
+            let mut a = POOL.try_acquire_hinted(i).unwrap();
+            a[0] = i as u8;
+            let b = POOL.acquire_hinted(i + 1);
+            black_box((&a, &b));
+        }
+        // Empties both shards: the last two acquires steal, the next misses
+        // after the two-pass check.
+        let all: [_; 4] = core::array::from_fn(|_| POOL.try_acquire_hinted(1).unwrap());
+        assert!(POOL.try_acquire().is_none());
+        drop(all);
+        black_box(POOL.stats());
+    });
+    assert_eq!(n, 0, "the sharded pool allocated");
 }
 
 #[test]

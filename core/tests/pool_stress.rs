@@ -8,11 +8,16 @@
 //!
 //! Release builds run at least 10^8 pool operations (acquires plus releases,
 //! successful or missed) across all threads; debug builds run far fewer.
+//!
+//! The sharded pool gets the same test with each thread passing its own
+//! shard hint, and one object in shard 1, so threads steal from each other's
+//! shards all the time.
 
+use core::ops::DerefMut;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use mechops_core::pool::Pool;
+use mechops_core::pool::{Pool, ShardedPool};
 
 const FREE: usize = 0;
 const CAPACITY: usize = 3;
@@ -22,12 +27,32 @@ const TOTAL_OPERATIONS: u64 = 400_000;
 #[cfg(not(debug_assertions))]
 const TOTAL_OPERATIONS: u64 = 100_000_000;
 
+/// Operations for the sharded pool: as many as for the plain one.
+const SHARDED_OPERATIONS: u64 = TOTAL_OPERATIONS;
+const SHARDED_CAPACITY: usize = 3;
+const SHARDS: usize = 2;
+
 struct Stamped {
     owner: AtomicUsize,
     uses: u64,
 }
 
 static POOL: Pool<Stamped, CAPACITY> = Pool::new([
+    Stamped {
+        owner: AtomicUsize::new(FREE),
+        uses: 0,
+    },
+    Stamped {
+        owner: AtomicUsize::new(FREE),
+        uses: 0,
+    },
+    Stamped {
+        owner: AtomicUsize::new(FREE),
+        uses: 0,
+    },
+]);
+
+static SHARDED: ShardedPool<Stamped, SHARDED_CAPACITY, SHARDS> = ShardedPool::new([
     Stamped {
         owner: AtomicUsize::new(FREE),
         uses: 0,
@@ -63,12 +88,16 @@ fn unstamp(object: &Stamped, me: usize, tally: &mut Tally) {
     }
 }
 
-fn worker(me: usize, budget: u64) -> Tally {
+fn worker<G: DerefMut<Target = Stamped>>(
+    me: usize,
+    budget: u64,
+    acquire: impl Fn() -> Option<G>,
+) -> Tally {
     let mut tally = Tally::default();
     let mut round: u64 = 0;
     while tally.operations < budget {
         round += 1;
-        let Some(mut first) = POOL.try_acquire() else {
+        let Some(mut first) = acquire() else {
             tally.missed += 1;
             tally.operations += 1;
             continue;
@@ -77,11 +106,7 @@ fn worker(me: usize, budget: u64) -> Tally {
         stamp(&mut first, me, &mut tally);
         // Every fourth round holds a second object and gives the two back in
         // varying order.
-        let second = if round % 4 == 0 {
-            POOL.try_acquire()
-        } else {
-            None
-        };
+        let second = if round % 4 == 0 { acquire() } else { None };
         tally.operations += 1;
         if let Some(mut second) = second {
             tally.acquired += 1;
@@ -119,7 +144,7 @@ fn no_double_hand_outs_and_nothing_lost_under_contention() {
     let budget = TOTAL_OPERATIONS.div_ceil(threads as u64);
     let tallies: Vec<Tally> = thread::scope(|s| {
         let handles: Vec<_> = (1..=threads)
-            .map(|me| s.spawn(move || worker(me, budget)))
+            .map(|me| s.spawn(move || worker(me, budget, || POOL.try_acquire())))
             .collect();
         handles
             .into_iter()
@@ -159,6 +184,61 @@ fn no_double_hand_outs_and_nothing_lost_under_contention() {
     slots.sort_unstable();
     slots.dedup();
     assert_eq!(slots.len(), CAPACITY);
+    assert!(held.iter().all(|g| g.owner.load(Ordering::Relaxed) == FREE));
+    assert_eq!(held.iter().map(|g| g.uses).sum::<u64>(), acquired);
+}
+
+#[test]
+fn sharded_pool_no_double_hand_outs_and_nothing_lost_while_stealing() {
+    let threads = thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2);
+    let budget = SHARDED_OPERATIONS.div_ceil(threads as u64);
+    let tallies: Vec<Tally> = thread::scope(|s| {
+        let handles: Vec<_> = (1..=threads)
+            .map(|me| {
+                // Shard 0 owns two objects and shard 1 one: a thread on
+                // shard 1 that holds two objects has stolen one, and threads
+                // on shard 0 find theirs taken by it.
+                s.spawn(move || worker(me, budget, || SHARDED.try_acquire_hinted(me)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker panicked"))
+            .collect()
+    });
+
+    let operations: u64 = tallies.iter().map(|t| t.operations).sum();
+    let acquired: u64 = tallies.iter().map(|t| t.acquired).sum();
+    let missed: u64 = tallies.iter().map(|t| t.missed).sum();
+    let double_hand_outs: u64 = tallies.iter().map(|t| t.double_hand_outs).sum();
+    assert!(
+        operations >= SHARDED_OPERATIONS,
+        "ran {operations} operations"
+    );
+    assert_eq!(
+        double_hand_outs, 0,
+        "objects were handed to two owners at once"
+    );
+
+    let stats = SHARDED.stats();
+    assert_eq!(stats.acquires, acquired);
+    assert_eq!(stats.releases, acquired);
+    assert_eq!(stats.misses, missed);
+    assert_eq!(stats.in_use, 0);
+
+    // Every object is back in its home shard exactly once.
+    let held: Vec<_> = (0..SHARDED_CAPACITY)
+        .map(|_| SHARDED.try_acquire().expect("an object was lost"))
+        .collect();
+    assert!(
+        SHARDED.try_acquire_hinted(1).is_none(),
+        "the pool handed out more objects than it owns"
+    );
+    let mut slots: Vec<(usize, usize)> = held.iter().map(|g| (g.shard(), g.slot())).collect();
+    slots.sort_unstable();
+    assert_eq!(slots, [(0, 0), (0, 1), (1, 2)]);
     assert!(held.iter().all(|g| g.owner.load(Ordering::Relaxed) == FREE));
     assert_eq!(held.iter().map(|g| g.uses).sum::<u64>(), acquired);
 }

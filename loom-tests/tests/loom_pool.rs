@@ -6,7 +6,7 @@
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use mechops_core::pool::Pool;
+use mechops_core::pool::{Pool, ShardedPool};
 
 /// An object that records who holds it: a second holder would find the stamp
 /// already set.
@@ -192,5 +192,120 @@ fn two_threads_cycle_twice_on_two_objects() {
         // Two objects, and each thread holds at most one at a time.
         assert_eq!(mine + theirs, 4, "a thread found both objects taken");
         check_quiescent(&pool, 4, 0, Some(4));
+    });
+}
+
+/// A sharded pool of `N` stamped objects in `S` shards.
+fn sharded<const N: usize, const S: usize>() -> Arc<ShardedPool<Stamped, N, S>> {
+    Arc::new(ShardedPool::from_fn(|_| Stamped::new()))
+}
+
+/// Stamps an object held by `me`; a second holder would find the stamp set.
+fn stamp(object: &Stamped, me: usize) {
+    assert_eq!(
+        object.owner.swap(me, Ordering::Relaxed),
+        0,
+        "object handed out twice"
+    );
+}
+
+fn unstamp(object: &Stamped, me: usize) {
+    assert_eq!(
+        object.owner.swap(0, Ordering::Relaxed),
+        me,
+        "object stolen while held"
+    );
+}
+
+#[test]
+fn sharded_two_threads_steal_across_two_shards() {
+    // One object per shard. Each thread takes two objects through its own
+    // hint, so whichever runs second steals from the other's shard while
+    // the other may be popping or pushing there.
+    loom::model(|| {
+        let pool = sharded::<2, 2>();
+        let other = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || {
+                let a = pool.try_acquire_hinted(1);
+                let b = pool.try_acquire_hinted(1);
+                for g in [&a, &b].into_iter().flatten() {
+                    stamp(g, 1);
+                }
+                for g in [&a, &b].into_iter().flatten() {
+                    unstamp(g, 1);
+                }
+                let got = u64::from(a.is_some()) + u64::from(b.is_some());
+                drop(a);
+                drop(b);
+                got
+            })
+        };
+        let mut mine = 0;
+        if let Some(mut g) = pool.try_acquire_hinted(0) {
+            stamp(&g, 2);
+            g.uses += 1;
+            unstamp(&g, 2);
+            mine = 1;
+        }
+        let theirs = other.join().unwrap();
+        // Two objects: the other thread, holding at most two, and this one
+        // cannot all miss; a miss means both objects were out at the time.
+        assert!(theirs >= 1 || mine == 1);
+
+        let stats = pool.stats();
+        assert_eq!(stats.acquires, mine + theirs);
+        assert_eq!(stats.releases, mine + theirs);
+        assert_eq!(stats.misses, 3 - mine - theirs);
+        assert_eq!(stats.in_use, 0);
+        // Every object is back in its home shard exactly once.
+        let held: Vec<_> = (0..2)
+            .map(|h| pool.try_acquire_hinted(h).expect("an object was lost"))
+            .collect();
+        assert_eq!(
+            held.iter()
+                .map(|g| (g.slot(), g.shard()))
+                .collect::<Vec<_>>(),
+            [(0, 0), (1, 1)]
+        );
+        assert_eq!(held.iter().map(|g| u64::from(g.uses)).sum::<u64>(), mine);
+        assert!(pool.try_acquire().is_none());
+    });
+}
+
+#[test]
+fn sharded_none_means_every_shard_was_empty_at_once() {
+    // This thread holds the shard-1 object, gives it back, then takes the
+    // shard-0 object: it never holds both, so one object is always free and
+    // the searching thread must never get `None`. A search that looked at
+    // shard 1 before the release and at shard 0 after the take would see
+    // each empty; the second pass over the heads must notice and search
+    // again. (The searcher is the spawned thread so that this interleaving
+    // needs only two preemptions.)
+    loom::model(|| {
+        let pool = sharded::<2, 2>();
+        let y = pool.try_acquire_hinted(1).unwrap();
+        stamp(&y, 1);
+        let searcher = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || {
+                let got = pool
+                    .try_acquire_hinted(1)
+                    .expect("None while an object was free");
+                stamp(&got, 2);
+                unstamp(&got, 2);
+            })
+        };
+        unstamp(&y, 1);
+        drop(y);
+        let x = pool
+            .try_acquire_hinted(0)
+            .expect("one object is always free");
+        stamp(&x, 1);
+        unstamp(&x, 1);
+        drop(x);
+        searcher.join().unwrap();
+        let stats = pool.stats();
+        assert_eq!((stats.acquires, stats.misses, stats.in_use), (3, 0, 0));
     });
 }

@@ -25,8 +25,10 @@ use std::time::Instant;
 use mechops_alloc::pool::{ConfigError, PoolBuilder, PoolStats, PoolStore};
 
 mod session;
+mod shard_hint;
 
 pub use session::{SessionPoolError, SharedSessionPool};
+pub use shard_hint::thread_shard_hint;
 
 struct Shared<T> {
     store: Mutex<PoolStore<T>>,
