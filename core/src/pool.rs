@@ -136,14 +136,13 @@
 
 use core::fmt;
 use core::marker::PhantomData;
-use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ops::{Deref, DerefMut};
 
-use crate::sync::{AtomicU32, AtomicUsize, Ordering, UnsafeCell, spin_loop};
-
 pub mod sharded;
+mod slots;
 
 pub use sharded::{ShardedPool, ShardedPoolGuard};
+use slots::{FreeList, NIL, Slots};
 
 /// Declares a function `const` in normal builds and non-`const` under loom,
 /// whose atomics and cells cannot be built in a constant context.
@@ -157,90 +156,17 @@ macro_rules! const_unless_loom {
 }
 pub(crate) use const_unless_loom;
 
-/// The head word of the free list: the top slot index in the low bits, the
-/// generation tag in the high bits.
-#[cfg(any(loom, target_has_atomic = "64"))]
-mod word {
-    pub(super) type Word = u64;
-    pub(super) use crate::sync::AtomicU64 as AtomicWord;
-    pub(super) const INDEX_BITS: u32 = 32;
-}
-
-#[cfg(not(any(loom, target_has_atomic = "64")))]
-mod word {
-    pub(super) type Word = u32;
-    pub(super) use crate::sync::AtomicU32 as AtomicWord;
-    pub(super) const INDEX_BITS: u32 = 16;
-}
-
-use word::{AtomicWord, INDEX_BITS, Word};
-
-const INDEX_MASK: Word = (1 << INDEX_BITS) - 1;
-
-/// The index that marks the end of the free list.
-const NIL: u32 = INDEX_MASK as u32;
-
 /// The largest capacity a [`Pool`] can have on this target: 2^32 - 1 slots
 /// where 64-bit atomics exist, 2^16 - 1 otherwise.
 pub const MAX_CAPACITY: usize = NIL as usize;
-
-/// The per-slot owner word: acquire count shifted left by one, in-use flag in
-/// bit 0.
-const IN_USE: usize = 1;
-const ONE_ACQUIRE: usize = 2;
-
-#[inline]
-const fn pack(index: u32, tag: Word) -> Word {
-    (tag << INDEX_BITS) | index as Word
-}
-
-#[inline]
-const fn index_of(head: Word) -> u32 {
-    (head & INDEX_MASK) as u32
-}
-
-#[inline]
-const fn next_tag(head: Word) -> Word {
-    (head >> INDEX_BITS).wrapping_add(1) & (Word::MAX >> INDEX_BITS)
-}
-
-/// Keeps the free-list head on a cache line of its own, so that threads
-/// working on their objects do not slow down the ones acquiring.
-#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(align(128)))]
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    repr(align(64))
-)]
-struct Padded<T>(T);
-
-struct Slot<T> {
-    /// The slot below this one in the free list; meaningful only while the
-    /// slot is in the free list. Atomic because a thread that lost a race may
-    /// still read it while the winner relinks the slot; the tag makes such a
-    /// stale read harmless.
-    next: AtomicU32,
-    /// Written only by the slot's current owner (see the module docs).
-    state: AtomicUsize,
-    value: UnsafeCell<T>,
-}
-
-impl<T> Slot<T> {
-    const_unless_loom! {
-        fn new(value: T, next: u32) -> Self {
-            Self { next: AtomicU32::new(next), state: AtomicUsize::new(0), value: UnsafeCell::new(value) }
-        }
-    }
-}
 
 /// A fixed-capacity, lock-free pool of `N` objects of type `T`.
 ///
 /// See the [module documentation](self) for the algorithm, the statistics,
 /// and how to place a pool in a `static`.
 pub struct Pool<T, const N: usize> {
-    head: Padded<AtomicWord>,
-    misses: AtomicUsize,
-    reset: Option<fn(&mut T)>,
-    slots: [Slot<T>; N],
+    head: FreeList,
+    slots: Slots<T, N>,
 }
 
 // SAFETY: the pool gives each object to one guard at a time, and the
@@ -287,30 +213,11 @@ impl<T, const N: usize> Pool<T, N> {
     const_unless_loom! {
         fn build(objects: [T; N], reset: Option<fn(&mut T)>) -> Self {
             const { assert!(N <= MAX_CAPACITY, "Pool capacity exceeds MAX_CAPACITY") };
-            let objects = ManuallyDrop::new(objects);
-            let source = (&raw const objects).cast::<T>();
-            let mut slots = [const { MaybeUninit::<Slot<T>>::uninit() }; N];
-            let mut i = 0;
-            while i < N {
-                // SAFETY: `i < N`, so the read is inside the array; each
-                // element is read exactly once and `objects` is never dropped,
-                // so every object ends up owned by exactly one slot.
-                let value = unsafe { source.add(i).read() };
-                let next = if i + 1 < N { (i + 1) as u32 } else { NIL };
-                slots[i] = MaybeUninit::new(Slot::new(value, next));
-                i += 1;
-            }
-            // SAFETY: the loop initialised all `N` elements, and
-            // `[MaybeUninit<X>; N]` has the layout of `[X; N]`. `slots` has no
-            // drop glue, so reading it out does not duplicate anything.
-            let slots = unsafe { (&raw const slots).cast::<[Slot<T>; N]>().read() };
+            // One list through all `N` slots (a block of at least 1, so the
+            // linking never divides by zero).
+            let block = if N == 0 { 1 } else { N };
             let first = if N == 0 { NIL } else { 0 };
-            Self {
-                head: Padded(AtomicWord::new(pack(first, 0))),
-                misses: AtomicUsize::new(0),
-                reset,
-                slots,
-            }
+            Self { head: FreeList::new(first), slots: Slots::new(objects, block, reset) }
         }
     }
 
@@ -325,13 +232,8 @@ impl<T, const N: usize> Pool<T, N> {
     /// Never blocks and never allocates. A `None` counts as a miss.
     #[inline]
     pub fn try_acquire(&self) -> Option<PoolGuard<'_, T, N>> {
-        match self.pop() {
-            Some(index) => Some(self.guard(index)),
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        let taken = self.head.pop(&self.slots).ok();
+        self.slots.count_miss(taken).map(|index| self.guard(index))
     }
 
     /// Hands out a free object, spinning until another thread releases one if
@@ -342,20 +244,8 @@ impl<T, const N: usize> Pool<T, N> {
     /// another thread is sure to release an object; in single-threaded code
     /// an exhausted pool would spin forever, so use [`Pool::try_acquire`].
     pub fn acquire(&self) -> PoolGuard<'_, T, N> {
-        if let Some(index) = self.pop() {
-            return self.guard(index);
-        }
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        let mut spins: u32 = 1;
-        loop {
-            for _ in 0..spins {
-                spin_loop();
-            }
-            if let Some(index) = self.pop() {
-                return self.guard(index);
-            }
-            spins = (spins * 2).min(64);
-        }
+        let index = self.slots.take_spinning(|| self.head.pop(&self.slots).ok());
+        self.guard(index)
     }
 
     /// A snapshot of the pool's statistics, in O(N).
@@ -364,129 +254,23 @@ impl<T, const N: usize> Pool<T, N> {
     /// a value it held during the call, and in-flight operations may be
     /// counted or not.
     pub fn stats(&self) -> PoolStats {
-        let mut acquires: u64 = 0;
-        let mut in_use: usize = 0;
-        let mut touched: usize = 0;
-        for slot in &self.slots {
-            let state = slot.state.load(Ordering::Relaxed);
-            acquires += (state / ONE_ACQUIRE) as u64;
-            in_use += state & IN_USE;
-            touched += usize::from(state != 0);
-        }
-        PoolStats {
-            capacity: N,
-            acquires,
-            // Saturating: a slot whose acquire count wrapped (after 2^31
-            // acquires on 32-bit targets) could otherwise underflow.
-            releases: acquires.saturating_sub(in_use as u64),
-            misses: self.misses.load(Ordering::Relaxed) as u64,
-            in_use,
-            high_water: touched,
-        }
+        self.slots.stats()
     }
 
     /// Exclusive access to every object, for inspection or bulk
     /// reinitialisation while no guard exists.
     pub fn objects_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.slots.iter_mut().map(|slot| {
-            // SAFETY: `&mut self` proves that no guard is alive (each borrows
-            // the pool), so nobody else can be accessing any object.
-            slot.value.with_mut(|value| unsafe { &mut *value })
-        })
-    }
-
-    /// The slot at `index`, without a bounds check.
-    #[inline(always)]
-    fn slot(&self, index: u32) -> &Slot<T> {
-        debug_assert!((index as usize) < N);
-        // SAFETY: indices come only from the free list and from guards, and
-        // every index ever put in either is below `N` (`build` links `0..N`,
-        // and `pop` never returns `NIL`).
-        unsafe { self.slots.get_unchecked(index as usize) }
-    }
-
-    /// Pops a slot off the free list.
-    #[inline]
-    fn pop(&self) -> Option<u32> {
-        let mut head = self.head.0.load(Ordering::Acquire);
-        loop {
-            let index = index_of(head);
-            if index == NIL {
-                return None;
-            }
-            // A thread that won a race may be relinking this slot right now;
-            // the value read then is stale, and the tag in `head` makes the
-            // CAS below fail, so a stale `next` is never installed.
-            let next = self.slot(index).next.load(Ordering::Relaxed);
-            match self.head.0.compare_exchange_weak(
-                head,
-                pack(next, next_tag(head)),
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Some(index),
-                Err(actual) => head = actual,
-            }
-        }
-    }
-
-    /// Pushes a slot its owner is done with back onto the free list.
-    #[inline]
-    fn push(&self, index: u32) {
-        let slot = self.slot(index);
-        let mut head = self.head.0.load(Ordering::Relaxed);
-        loop {
-            slot.next.store(index_of(head), Ordering::Relaxed);
-            match self.head.0.compare_exchange_weak(
-                head,
-                pack(index, next_tag(head)),
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(actual) => head = actual,
-            }
-        }
+        self.slots.objects_mut()
     }
 
     #[inline]
     fn guard(&self, index: u32) -> PoolGuard<'_, T, N> {
-        let state = &self.slot(index).state;
-        // Only the owner writes the state word, so a load and a store suffice.
-        state.store(
-            state
-                .load(Ordering::Relaxed)
-                .wrapping_add(ONE_ACQUIRE | IN_USE),
-            Ordering::Relaxed,
-        );
+        self.slots.claim(index);
         PoolGuard {
             pool: self,
             index,
             _owns: PhantomData,
         }
-    }
-
-    #[inline]
-    fn release(&self, index: u32) {
-        /// Returns the slot even if the reset hook unwinds.
-        struct Return<'a, T, const N: usize>(&'a Pool<T, N>, u32);
-        impl<T, const N: usize> Drop for Return<'_, T, N> {
-            #[inline]
-            fn drop(&mut self) {
-                let state = &self.0.slot(self.1).state;
-                state.store(state.load(Ordering::Relaxed) & !IN_USE, Ordering::Relaxed);
-                self.0.push(self.1);
-            }
-        }
-        let give_back = Return(self, index);
-        if let Some(reset) = self.reset {
-            self.slot(index).value.with_mut(|value| {
-                // SAFETY: the caller owns slot `index` until `give_back` pushes
-                // it, so this is the only access to the object.
-                reset(unsafe { &mut *value });
-            });
-        }
-        drop(give_back);
     }
 }
 
@@ -523,7 +307,7 @@ impl<T, const N: usize> Deref for PoolGuard<'_, T, N> {
 
     #[inline]
     fn deref(&self) -> &T {
-        self.pool.slot(self.index).value.with(|value| {
+        self.pool.slots.slot(self.index).value.with(|value| {
             // SAFETY: the guard owns the slot (it was popped off the free list
             // and is pushed back only when the guard drops), so no `&mut T`
             // exists elsewhere; the returned borrow is tied to `&self`.
@@ -535,7 +319,7 @@ impl<T, const N: usize> Deref for PoolGuard<'_, T, N> {
 impl<T, const N: usize> DerefMut for PoolGuard<'_, T, N> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        self.pool.slot(self.index).value.with_mut(|value| {
+        self.pool.slots.slot(self.index).value.with_mut(|value| {
             // SAFETY: as in `deref`, and `&mut self` makes this borrow unique.
             unsafe { &mut *value }
         })
@@ -545,7 +329,9 @@ impl<T, const N: usize> DerefMut for PoolGuard<'_, T, N> {
 impl<T, const N: usize> Drop for PoolGuard<'_, T, N> {
     #[inline]
     fn drop(&mut self) {
-        self.pool.release(self.index);
+        let pool = self.pool;
+        pool.slots
+            .release(self.index, |index| pool.head.push(&pool.slots, index));
     }
 }
 
@@ -716,15 +502,5 @@ mod tests {
             assert_eq!(waiter.join().unwrap(), 1);
         });
         assert_eq!(pool.stats().in_use, 0);
-    }
-
-    #[test]
-    fn tagged_head_packs_and_unpacks() {
-        let head = pack(5, 7);
-        assert_eq!(index_of(head), 5);
-        assert_eq!(next_tag(head), 8);
-        let wrapped = pack(NIL, Word::MAX >> INDEX_BITS);
-        assert_eq!(index_of(wrapped), NIL);
-        assert_eq!(next_tag(wrapped), 0);
     }
 }

@@ -138,14 +138,11 @@
 
 use core::fmt;
 use core::marker::PhantomData;
-use core::mem::{ManuallyDrop, MaybeUninit};
+use core::mem::MaybeUninit;
 use core::ops::{Deref, DerefMut};
 
-use super::{
-    AtomicWord, IN_USE, MAX_CAPACITY, NIL, ONE_ACQUIRE, Padded, PoolStats, Slot, const_unless_loom,
-    index_of, next_tag, pack, word::Word,
-};
-use crate::sync::{AtomicUsize, Ordering, spin_loop};
+use super::slots::{FreeList, NIL, Slots, Word};
+use super::{MAX_CAPACITY, PoolStats, const_unless_loom};
 
 /// A fixed-capacity, lock-free pool of `N` objects of type `T`, split into
 /// `S` shards with one free-list head each.
@@ -153,10 +150,8 @@ use crate::sync::{AtomicUsize, Ordering, spin_loop};
 /// See the [module documentation](self) for the algorithm, the statistics
 /// and how to pick hints.
 pub struct ShardedPool<T, const N: usize, const S: usize> {
-    heads: [Padded<AtomicWord>; S],
-    misses: AtomicUsize,
-    reset: Option<fn(&mut T)>,
-    slots: [Slot<T>; N],
+    heads: [FreeList; S],
+    slots: Slots<T, N>,
 }
 
 // SAFETY: as for `Pool`: each object is owned by one guard at a time, and the
@@ -210,36 +205,21 @@ impl<T, const N: usize, const S: usize> ShardedPool<T, N, S> {
                 assert!(N <= MAX_CAPACITY, "ShardedPool capacity exceeds MAX_CAPACITY");
             };
             let block = Self::BLOCK;
-            let objects = ManuallyDrop::new(objects);
-            let source = (&raw const objects).cast::<T>();
-            let mut slots = [const { MaybeUninit::<Slot<T>>::uninit() }; N];
-            let mut i = 0;
-            while i < N {
-                // SAFETY: `i < N`, so the read is inside the array; each
-                // element is read exactly once and `objects` is never dropped,
-                // so every object ends up owned by exactly one slot.
-                let value = unsafe { source.add(i).read() };
-                // Each home block is its own list, in index order.
-                let next = if i + 1 < N && (i + 1) % block != 0 { (i + 1) as u32 } else { NIL };
-                slots[i] = MaybeUninit::new(Slot::new(value, next));
-                i += 1;
-            }
-            // SAFETY: the loop initialised all `N` elements, and
-            // `[MaybeUninit<X>; N]` has the layout of `[X; N]`. `slots` has no
-            // drop glue, so reading it out does not duplicate anything.
-            let slots = unsafe { (&raw const slots).cast::<[Slot<T>; N]>().read() };
-            let mut heads = [const { MaybeUninit::<Padded<AtomicWord>>::uninit() }; S];
+            // Each home block is its own list, in index order.
+            let slots = Slots::new(objects, block, reset);
+            let mut heads = [const { MaybeUninit::<FreeList>::uninit() }; S];
             let mut shard = 0;
             while shard < S {
                 let first = shard * block;
                 let top = if first < N { first as u32 } else { NIL };
-                heads[shard] = MaybeUninit::new(Padded(AtomicWord::new(pack(top, 0))));
+                heads[shard] = MaybeUninit::new(FreeList::new(top));
                 shard += 1;
             }
-            // SAFETY: the loop initialised all `S` heads; same layout argument
-            // as for the slots, and `MaybeUninit` has no drop glue.
-            let heads = unsafe { (&raw const heads).cast::<[Padded<AtomicWord>; S]>().read() };
-            Self { heads, misses: AtomicUsize::new(0), reset, slots }
+            // SAFETY: the loop initialised all `S` heads, `[MaybeUninit<X>; S]`
+            // has the layout of `[X; S]`, and `MaybeUninit` has no drop glue,
+            // so reading the array out does not duplicate anything.
+            let heads = unsafe { (&raw const heads).cast::<[FreeList; S]>().read() };
+            Self { heads, slots }
         }
     }
 
@@ -274,13 +254,8 @@ impl<T, const N: usize, const S: usize> ShardedPool<T, N, S> {
     /// `None` counts as a miss.
     #[inline]
     pub fn try_acquire_hinted(&self, hint: usize) -> Option<ShardedPoolGuard<'_, T, N, S>> {
-        match self.take(hint % S) {
-            Some(index) => Some(self.guard(index)),
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        let taken = self.take(hint % S);
+        self.slots.count_miss(taken).map(|index| self.guard(index))
     }
 
     /// Hands out a free object from shard 0 first, spinning until another
@@ -298,20 +273,8 @@ impl<T, const N: usize, const S: usize> ShardedPool<T, N, S> {
     /// exhausted pool would spin forever.
     pub fn acquire_hinted(&self, hint: usize) -> ShardedPoolGuard<'_, T, N, S> {
         let first = hint % S;
-        if let Some(index) = self.take(first) {
-            return self.guard(index);
-        }
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        let mut spins: u32 = 1;
-        loop {
-            for _ in 0..spins {
-                spin_loop();
-            }
-            if let Some(index) = self.take(first) {
-                return self.guard(index);
-            }
-            spins = (spins * 2).min(64);
-        }
+        let index = self.slots.take_spinning(|| self.take(first));
+        self.guard(index)
     }
 
     /// A snapshot of the pool's statistics, in O(N).
@@ -319,33 +282,13 @@ impl<T, const N: usize, const S: usize> ShardedPool<T, N, S> {
     /// Exact when no other thread is using the pool, except `high_water`,
     /// which is the sum of the shards' peaks (see the module docs).
     pub fn stats(&self) -> PoolStats {
-        let mut acquires: u64 = 0;
-        let mut in_use: usize = 0;
-        let mut touched: usize = 0;
-        for slot in &self.slots {
-            let state = slot.state.load(Ordering::Relaxed);
-            acquires += (state / ONE_ACQUIRE) as u64;
-            in_use += state & IN_USE;
-            touched += usize::from(state != 0);
-        }
-        PoolStats {
-            capacity: N,
-            acquires,
-            releases: acquires.saturating_sub(in_use as u64),
-            misses: self.misses.load(Ordering::Relaxed) as u64,
-            in_use,
-            high_water: touched,
-        }
+        self.slots.stats()
     }
 
     /// Exclusive access to every object, for inspection or bulk
     /// reinitialisation while no guard exists.
     pub fn objects_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.slots.iter_mut().map(|slot| {
-            // SAFETY: `&mut self` proves that no guard is alive (each borrows
-            // the pool), so nobody else can be accessing any object.
-            slot.value.with_mut(|value| unsafe { &mut *value })
-        })
+        self.slots.objects_mut()
     }
 
     /// The home shard of slot `index`.
@@ -354,20 +297,10 @@ impl<T, const N: usize, const S: usize> ShardedPool<T, N, S> {
         index as usize / Self::BLOCK
     }
 
-    /// The slot at `index`, without a bounds check.
-    #[inline(always)]
-    fn slot(&self, index: u32) -> &Slot<T> {
-        debug_assert!((index as usize) < N);
-        // SAFETY: indices come only from the free lists and from guards, and
-        // every index ever put in either is below `N` (`build` links only
-        // `0..N`, and `pop` never returns `NIL`).
-        unsafe { self.slots.get_unchecked(index as usize) }
-    }
-
     /// Takes a free slot, from shard `first` if it has one, else by stealing.
     #[inline]
     fn take(&self, first: usize) -> Option<u32> {
-        match self.pop(first) {
+        match self.heads[first].pop(&self.slots) {
             Ok(index) => Some(index),
             Err(_) if S == 1 => None,
             Err(_) => self.steal(first),
@@ -382,110 +315,30 @@ impl<T, const N: usize, const S: usize> ShardedPool<T, N, S> {
         let mut seen: [Word; S] = [0; S];
         loop {
             for (k, empty) in seen.iter_mut().enumerate() {
-                match self.pop((first + k) % S) {
+                match self.heads[(first + k) % S].pop(&self.slots) {
                     Ok(index) => return Some(index),
                     Err(head) => *empty = head,
                 }
             }
-            // A compare-and-swap that would store the word it expects: as a
-            // read-modify-write it reads the latest value of the head, where a
-            // plain load could return an older one and miss a push.
-            let unchanged = seen.iter().enumerate().all(|(k, &empty)| {
-                self.heads[(first + k) % S]
-                    .0
-                    .compare_exchange(empty, empty, Ordering::Acquire, Ordering::Acquire)
-                    .is_ok()
-            });
+            // `still` reads each head's latest value (see `FreeList::still`).
+            let unchanged = seen
+                .iter()
+                .enumerate()
+                .all(|(k, &empty)| self.heads[(first + k) % S].still(empty));
             if unchanged {
                 return None;
             }
         }
     }
 
-    /// Pops a slot off shard `shard`'s free list, or returns the empty head
-    /// word it found.
-    #[inline]
-    fn pop(&self, shard: usize) -> Result<u32, Word> {
-        let head_word = &self.heads[shard].0;
-        let mut head = head_word.load(Ordering::Acquire);
-        loop {
-            let index = index_of(head);
-            if index == NIL {
-                return Err(head);
-            }
-            // A stale `next` (the slot being relinked by a thread that won a
-            // race) is caught by the tag: the CAS below then fails.
-            let next = self.slot(index).next.load(Ordering::Relaxed);
-            match head_word.compare_exchange_weak(
-                head,
-                pack(next, next_tag(head)),
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Ok(index),
-                Err(actual) => head = actual,
-            }
-        }
-    }
-
-    /// Pushes a slot its owner is done with back onto its home shard.
-    #[inline]
-    fn push(&self, index: u32) {
-        let slot = self.slot(index);
-        let head_word = &self.heads[Self::home(index)].0;
-        let mut head = head_word.load(Ordering::Relaxed);
-        loop {
-            slot.next.store(index_of(head), Ordering::Relaxed);
-            match head_word.compare_exchange_weak(
-                head,
-                pack(index, next_tag(head)),
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(actual) => head = actual,
-            }
-        }
-    }
-
     #[inline]
     fn guard(&self, index: u32) -> ShardedPoolGuard<'_, T, N, S> {
-        let state = &self.slot(index).state;
-        // Only the owner writes the state word, so a load and a store suffice.
-        state.store(
-            state
-                .load(Ordering::Relaxed)
-                .wrapping_add(ONE_ACQUIRE | IN_USE),
-            Ordering::Relaxed,
-        );
+        self.slots.claim(index);
         ShardedPoolGuard {
             pool: self,
             index,
             _owns: PhantomData,
         }
-    }
-
-    #[inline]
-    fn release(&self, index: u32) {
-        /// Returns the slot even if the reset hook unwinds.
-        struct Return<'a, T, const N: usize, const S: usize>(&'a ShardedPool<T, N, S>, u32);
-        impl<T, const N: usize, const S: usize> Drop for Return<'_, T, N, S> {
-            #[inline]
-            fn drop(&mut self) {
-                let state = &self.0.slot(self.1).state;
-                state.store(state.load(Ordering::Relaxed) & !IN_USE, Ordering::Relaxed);
-                self.0.push(self.1);
-            }
-        }
-        let give_back = Return(self, index);
-        if let Some(reset) = self.reset {
-            self.slot(index).value.with_mut(|value| {
-                // SAFETY: the caller owns slot `index` until `give_back` pushes
-                // it, so this is the only access to the object.
-                reset(unsafe { &mut *value });
-            });
-        }
-        drop(give_back);
     }
 }
 
@@ -529,7 +382,7 @@ impl<T, const N: usize, const S: usize> Deref for ShardedPoolGuard<'_, T, N, S> 
 
     #[inline]
     fn deref(&self) -> &T {
-        self.pool.slot(self.index).value.with(|value| {
+        self.pool.slots.slot(self.index).value.with(|value| {
             // SAFETY: the guard owns the slot (popped off a free list, pushed
             // back only when the guard drops), so no `&mut T` exists elsewhere;
             // the returned borrow is tied to `&self`.
@@ -541,7 +394,7 @@ impl<T, const N: usize, const S: usize> Deref for ShardedPoolGuard<'_, T, N, S> 
 impl<T, const N: usize, const S: usize> DerefMut for ShardedPoolGuard<'_, T, N, S> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        self.pool.slot(self.index).value.with_mut(|value| {
+        self.pool.slots.slot(self.index).value.with_mut(|value| {
             // SAFETY: as in `deref`, and `&mut self` makes this borrow unique.
             unsafe { &mut *value }
         })
@@ -551,7 +404,11 @@ impl<T, const N: usize, const S: usize> DerefMut for ShardedPoolGuard<'_, T, N, 
 impl<T, const N: usize, const S: usize> Drop for ShardedPoolGuard<'_, T, N, S> {
     #[inline]
     fn drop(&mut self) {
-        self.pool.release(self.index);
+        let pool = self.pool;
+        // A released object always goes back to its home shard.
+        pool.slots.release(self.index, |index| {
+            pool.heads[ShardedPool::<T, N, S>::home(index)].push(&pool.slots, index);
+        });
     }
 }
 
