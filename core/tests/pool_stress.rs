@@ -136,34 +136,46 @@ fn worker<G: DerefMut<Target = Stamped>>(
     tally
 }
 
-#[test]
-fn no_double_hand_outs_and_nothing_lost_under_contention() {
+/// Runs `worker` on every core (at least two) until `total` operations are
+/// done, asserts that no object ever had two owners, and returns the summed
+/// tally. `acquire` receives the worker's number (1-based).
+fn hammer<G: DerefMut<Target = Stamped>>(
+    total: u64,
+    acquire: impl Fn(usize) -> Option<G> + Sync,
+) -> Tally {
     let threads = thread::available_parallelism()
         .map_or(2, |n| n.get())
         .max(2);
-    let budget = TOTAL_OPERATIONS.div_ceil(threads as u64);
+    let budget = total.div_ceil(threads as u64);
+    let acquire = &acquire;
     let tallies: Vec<Tally> = thread::scope(|s| {
         let handles: Vec<_> = (1..=threads)
-            .map(|me| s.spawn(move || worker(me, budget, || POOL.try_acquire())))
+            .map(|me| s.spawn(move || worker(me, budget, || acquire(me))))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("worker panicked"))
             .collect()
     });
-
-    let operations: u64 = tallies.iter().map(|t| t.operations).sum();
-    let acquired: u64 = tallies.iter().map(|t| t.acquired).sum();
-    let missed: u64 = tallies.iter().map(|t| t.missed).sum();
-    let double_hand_outs: u64 = tallies.iter().map(|t| t.double_hand_outs).sum();
-    assert!(
-        operations >= TOTAL_OPERATIONS,
-        "ran {operations} operations"
-    );
+    let sum = tallies.iter().fold(Tally::default(), |sum, t| Tally {
+        operations: sum.operations + t.operations,
+        acquired: sum.acquired + t.acquired,
+        missed: sum.missed + t.missed,
+        double_hand_outs: sum.double_hand_outs + t.double_hand_outs,
+    });
+    assert!(sum.operations >= total, "ran {} operations", sum.operations);
     assert_eq!(
-        double_hand_outs, 0,
+        sum.double_hand_outs, 0,
         "objects were handed to two owners at once"
     );
+    sum
+}
+
+#[test]
+fn no_double_hand_outs_and_nothing_lost_under_contention() {
+    let Tally {
+        acquired, missed, ..
+    } = hammer(TOTAL_OPERATIONS, |_| POOL.try_acquire());
 
     let stats = POOL.stats();
     assert_eq!(stats.acquires, acquired);
@@ -190,37 +202,12 @@ fn no_double_hand_outs_and_nothing_lost_under_contention() {
 
 #[test]
 fn sharded_pool_no_double_hand_outs_and_nothing_lost_while_stealing() {
-    let threads = thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .max(2);
-    let budget = SHARDED_OPERATIONS.div_ceil(threads as u64);
-    let tallies: Vec<Tally> = thread::scope(|s| {
-        let handles: Vec<_> = (1..=threads)
-            .map(|me| {
-                // Shard 0 owns two objects and shard 1 one: a thread on
-                // shard 1 that holds two objects has stolen one, and threads
-                // on shard 0 find theirs taken by it.
-                s.spawn(move || worker(me, budget, || SHARDED.try_acquire_hinted(me)))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("worker panicked"))
-            .collect()
-    });
-
-    let operations: u64 = tallies.iter().map(|t| t.operations).sum();
-    let acquired: u64 = tallies.iter().map(|t| t.acquired).sum();
-    let missed: u64 = tallies.iter().map(|t| t.missed).sum();
-    let double_hand_outs: u64 = tallies.iter().map(|t| t.double_hand_outs).sum();
-    assert!(
-        operations >= SHARDED_OPERATIONS,
-        "ran {operations} operations"
-    );
-    assert_eq!(
-        double_hand_outs, 0,
-        "objects were handed to two owners at once"
-    );
+    // Shard 0 owns two objects and shard 1 one: a thread on shard 1 that
+    // holds two objects has stolen one, and threads on shard 0 find theirs
+    // taken by it.
+    let Tally {
+        acquired, missed, ..
+    } = hammer(SHARDED_OPERATIONS, |me| SHARDED.try_acquire_hinted(me));
 
     let stats = SHARDED.stats();
     assert_eq!(stats.acquires, acquired);
