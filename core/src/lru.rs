@@ -108,12 +108,7 @@ pub struct LruStats {
 impl LruStats {
     /// The fraction of lookups that hit, between 0 and 1; 0 before any lookup.
     pub fn hit_rate(&self) -> f64 {
-        let lookups = self.hits + self.misses;
-        if lookups == 0 {
-            0.0
-        } else {
-            self.hits as f64 / lookups as f64
-        }
+        crate::metrics::hit_rate(self.hits, self.misses)
     }
 }
 

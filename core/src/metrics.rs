@@ -27,6 +27,18 @@ use core::fmt;
 #[cfg(any(loom, target_has_atomic = "64"))]
 use crate::sync::{AtomicU64, Ordering};
 
+/// The fraction `hits / (hits + misses)`, between 0 and 1; 0 when there were
+/// no lookups. Every cache and pool reports its hit rate through this.
+#[must_use]
+pub fn hit_rate(hits: u64, misses: u64) -> f64 {
+    let lookups = hits.saturating_add(misses);
+    if lookups == 0 {
+        0.0
+    } else {
+        hits as f64 / lookups as f64
+    }
+}
+
 /// Bad input to a metrics type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -25,12 +25,7 @@ pub struct CacheStats {
 impl CacheStats {
     /// Fraction of lookups that hit, 0 when there were none.
     pub fn hit_rate(&self) -> f64 {
-        let lookups = self.hits + self.misses;
-        if lookups == 0 {
-            0.0
-        } else {
-            self.hits as f64 / lookups as f64
-        }
+        mechops_core::metrics::hit_rate(self.hits, self.misses)
     }
 
     /// Adds another snapshot's counters to this one (for sharded caches).
