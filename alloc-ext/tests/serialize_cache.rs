@@ -1,28 +1,16 @@
 //! The frame cache against a reference model: a plain recency-ordered list.
 
+mod common;
+
+use common::Seeded;
+
 use mechops_alloc::serialize::{
     CacheStats, CompressionPolicy, Format, FrameCache, Options, Postcard, compress, deserialize,
     serialize, serialize_batch,
 };
 use proptest::prelude::*;
-use rand_core::{SeedableRng, TryCryptoRng, TryRng};
+use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-
-struct Seeded(Xoshiro256PlusPlus);
-
-impl TryRng for Seeded {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        self.0.try_next_u32()
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0.try_next_u64()
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.try_fill_bytes(dst)
-    }
-}
-impl TryCryptoRng for Seeded {}
 
 /// Entries oldest first: (payload, weight).
 #[derive(Default)]

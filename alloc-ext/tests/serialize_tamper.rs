@@ -1,30 +1,17 @@
 //! Every single-bit flip and every truncation of a sample encrypted frame is
 //! rejected, and so is a wrong key.
 
+mod common;
+
+use common::Seeded;
+
 use mechops_alloc::serialize::{
     CompressionPolicy, Error, Format, FrameError, Key, Options, deserialize, serialize,
     serialize_with_rng,
 };
-use rand_core::{SeedableRng, TryCryptoRng, TryRng};
+use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
-
-/// Fixed-seed nonces: deterministic frames for a deterministic test.
-struct Seeded(Xoshiro256PlusPlus);
-
-impl TryRng for Seeded {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        self.0.try_next_u32()
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0.try_next_u64()
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.try_fill_bytes(dst)
-    }
-}
-impl TryCryptoRng for Seeded {}
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Job {
