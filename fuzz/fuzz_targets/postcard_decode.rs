@@ -3,6 +3,9 @@
 //! re-encodes to exactly the bytes it used.
 #![no_main]
 
+#[path = "support/trickle.rs"]
+mod trickle;
+
 use mechops_alloc::serialize::Value;
 use mechops_core::codec::header::FrameHeader;
 use mechops_core::codec::postcard::{from_reader, take_from_slice, to_slice};
@@ -10,26 +13,7 @@ use mechops_core::time::Timestamp;
 use mechops_core::uuid::Uuid;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-
-/// A slice as an `embedded_io` reader that hands out at most `step` bytes
-/// per call, to exercise short reads.
-struct Trickle<'a> {
-    data: &'a [u8],
-    step: usize,
-}
-
-impl embedded_io::ErrorType for Trickle<'_> {
-    type Error = embedded_io::ErrorKind;
-}
-
-impl embedded_io::Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        let n = buf.len().min(self.data.len()).min(self.step);
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
-    }
-}
+use trickle::Trickle;
 
 fn check<T>(data: &[u8], step: usize)
 where

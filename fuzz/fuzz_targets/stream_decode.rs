@@ -3,30 +3,15 @@
 //! every valid frame that is not disturbed comes out intact.
 #![no_main]
 
+#[path = "support/trickle.rs"]
+mod trickle;
+
 use mechops_core::codec::accumulator::{Feed, FrameAccumulator, StreamError, read_frame};
 use mechops_core::codec::frame;
 use mechops_core::codec::header::Format;
+use trickle::Trickle;
 
 const CAPACITY: usize = 256;
-
-/// A blocking reader handing out at most `step` bytes per call.
-struct Trickle<'a> {
-    data: &'a [u8],
-    step: usize,
-}
-
-impl embedded_io::ErrorType for Trickle<'_> {
-    type Error = embedded_io::ErrorKind;
-}
-
-impl embedded_io::Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        let n = buf.len().min(self.data.len()).min(self.step);
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
-    }
-}
 
 /// The blocking path over the same bytes: frames come out whole and within
 /// the buffer until the stream ends or a bad header leaves it unaligned.
