@@ -18,7 +18,7 @@ use alloc::string::String;
 use core::fmt;
 use core::time::Duration;
 
-use mechops_core::time::{Clock, Timestamp};
+use mechops_core::time::{Timestamp, WallClock};
 use mechops_core::uuid::{Uuid, V7Error, V7Generator};
 use rand_core::Rng;
 
@@ -162,7 +162,7 @@ impl<R, C> fmt::Debug for SessionPool<R, C> {
     }
 }
 
-impl<R: Rng, C: Clock> SessionPool<R, C> {
+impl<R: Rng, C: WallClock> SessionPool<R, C> {
     /// A session pool sized by `config`, drawing id randomness from `rng` and
     /// creation times from `clock`.
     pub fn new(config: PoolConfig, rng: R, clock: C) -> Result<Self, ConfigError> {

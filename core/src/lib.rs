@@ -4,7 +4,7 @@
 //!
 //! - **no I/O**: nothing here reads or writes files, sockets or terminals;
 //! - **no clock**: the current time is always an input (a `now` argument or a
-//!   [`time::Clock`] supplied by the caller);
+//!   [`time::WallClock`] or [`time::MonotonicClock`] supplied by the caller);
 //! - **no allocation**: every container has a capacity fixed by const generics
 //!   and every encoder writes into a buffer the caller owns;
 //! - **no global state**: randomness comes from [`rand_core`] generators the

@@ -10,8 +10,9 @@
 //!   clamped to `:59`, as POSIX clocks do;
 //! - civil conversion is closed-form arithmetic (days-from-civil and
 //!   civil-from-days), never a loop over years or months;
-//! - the current time is never read here: callers pass a [`Timestamp`] or a
-//!   [`Clock`] they own.
+//! - the current time is never read here: callers pass a [`Timestamp`] (the
+//!   calendar) or an [`Instant`] (a monotonic reading), or a [`WallClock`] or
+//!   [`MonotonicClock`] they own.
 //!
 //! ```
 //! use mechops_core::time::{Offset, Precision, Rfc3339Format, SignedDuration, Timestamp, Unit};
@@ -31,6 +32,7 @@
 mod cache;
 mod civil;
 mod duration;
+mod instant;
 mod offset;
 mod range;
 mod rfc3339;
@@ -40,6 +42,7 @@ mod timestamp;
 pub use cache::Rfc3339Cache;
 pub use civil::{CivilDateTime, CivilError, Weekday, days_from_civil, days_in_month, is_leap_year};
 pub use duration::{Breakdown, DurationParseError, DurationParseErrorKind, SignedDuration};
+pub use instant::{FixedClock, Instant, ManualClock, MonotonicClock, WallClock};
 pub use offset::{Offset, OffsetError};
 pub use range::{RangeError, RangeIter, TimeRange};
 pub use rfc3339::{
@@ -47,46 +50,3 @@ pub use rfc3339::{
 };
 pub use round::Unit;
 pub use timestamp::{Timestamp, TimestampError};
-
-/// A source of the current time.
-///
-/// The core never reads a clock itself; code that needs "now" takes a
-/// `Clock` (or a plain [`Timestamp`]). The std adapter supplies the system
-/// clock; tests supply a [`FixedClock`] so results are deterministic.
-pub trait Clock {
-    /// The current instant.
-    fn now(&self) -> Timestamp;
-}
-
-impl<C: Clock + ?Sized> Clock for &C {
-    #[inline]
-    fn now(&self) -> Timestamp {
-        (**self).now()
-    }
-}
-
-/// A clock that always reads the same instant: for tests and for replaying
-/// recorded inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FixedClock(pub Timestamp);
-
-impl Clock for FixedClock {
-    #[inline]
-    fn now(&self) -> Timestamp {
-        self.0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fixed_clock_reads_its_instant_also_through_a_reference() {
-        let ts = Timestamp::from_unix_millis(1_700_000_000_123).unwrap();
-        let clock = FixedClock(ts);
-        assert_eq!(clock.now(), ts);
-        let by_ref: &dyn Clock = &clock;
-        assert_eq!((&by_ref).now(), ts);
-    }
-}

@@ -1,7 +1,7 @@
 //! Thread-safe forms of the growable cache: [`SyncCache`], a sharded cache
 //! whose shards are `mechops_alloc::cache::Cache`s behind yielding spin
-//! locks (`ShardLock` says why), and [`MonotonicClock`], the std monotonic
-//! time input for expiry.
+//! locks (`ShardLock` says why); expiry reads a
+//! [`SteadyClock`].
 //!
 //! Invariants:
 //!
@@ -23,40 +23,21 @@ use core::hash::{BuildHasher, Hash};
 use core::time::Duration;
 use std::sync::Arc;
 
+use mechops_core::time::MonotonicClock;
 use spin::mutex::{SpinMutex, SpinMutexGuard};
 use spin::relax::Yield;
-use std::time::Instant;
+
+use crate::clock::SteadyClock;
 
 use mechops_alloc::cache::{
     BuildError, Cache, CacheStats, Clock, DefaultHashBuilder, EvictionCause, Oversized,
 };
 
-/// A monotonic clock reading the time since it was made, from
-/// `std::time::Instant`; copies share the origin.
-#[derive(Clone, Copy, Debug)]
-pub struct MonotonicClock {
-    origin: Instant,
-}
-
-impl MonotonicClock {
-    /// A clock whose origin is now.
-    pub fn new() -> Self {
-        Self {
-            origin: Instant::now(),
-        }
-    }
-}
-
-impl Default for MonotonicClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for MonotonicClock {
+// Bridge until the cache takes the core's `MonotonicClock` directly.
+impl Clock for SteadyClock {
     #[inline]
     fn now(&self) -> Duration {
-        self.origin.elapsed()
+        MonotonicClock::now(self).as_duration()
     }
 }
 
@@ -64,7 +45,7 @@ type SharedWeigher<K, V> = Arc<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 type SharedListener<K, V> = Arc<dyn Fn(K, V, EvictionCause) + Send + Sync>;
 
 /// Builds a [`SyncCache`]; start with [`SyncCache::builder`].
-pub struct SyncCacheBuilder<K, V, C = MonotonicClock> {
+pub struct SyncCacheBuilder<K, V, C = SteadyClock> {
     max_entries: Option<usize>,
     max_weight: Option<(u64, SharedWeigher<K, V>)>,
     ttl: Option<Duration>,
@@ -236,7 +217,7 @@ type ShardLock<T> = SpinMutex<T, Yield>;
 type Shard<K, V, C> = CachePadded<ShardLock<Cache<K, V, C>>>;
 
 /// A sharded, thread-safe growable cache; see the module docs.
-pub struct SyncCache<K, V, C = MonotonicClock> {
+pub struct SyncCache<K, V, C = SteadyClock> {
     shards: Box<[Shard<K, V, C>]>,
     /// `shards - 1`, applied to the hash's bits 32 and up.
     mask: usize,
@@ -261,7 +242,7 @@ impl<K, V> SyncCache<K, V> {
             tti: None,
             listener: None,
             shards: None,
-            clock: MonotonicClock::new(),
+            clock: SteadyClock::new(),
         }
     }
 }

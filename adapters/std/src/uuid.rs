@@ -15,12 +15,12 @@
 //!   [`set_use_fast_mode`] makes it fast.
 
 use core::cell::UnsafeCell;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use chacha20::ChaCha12Rng;
 use mechops_core::uuid::{FastV4, HybridGenerator, Mode, SharedV7, Uuid, V7Error};
 use rand_core::{Rng, SeedableRng};
 
+use crate::clock::unix_millis_now;
 use crate::entropy::{
     EntropyError, OsEntropy, current_fork_generation, expect_entropy, fork_generation,
 };
@@ -194,52 +194,6 @@ pub fn fill_secure_uuids(out: &mut [Uuid]) -> Result<(), EntropyError> {
     })
 }
 
-/// The system clock as Unix milliseconds; a clock before 1970 reads as 0 and
-/// the v7 generator then keeps its order.
-#[must_use]
-#[inline]
-pub fn unix_millis_now() -> u64 {
-    #[cfg(unix)]
-    {
-        // `clock_gettime(CLOCK_REALTIME)` is what `SystemTime::now` calls;
-        // reading it directly skips the `Duration` detour, which is a
-        // noticeable share of a v7 UUID.
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable `timespec`; CLOCK_REALTIME
-        // always exists, so the call only writes `ts` and returns 0.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-        if rc == 0 {
-            #[allow(
-                clippy::useless_conversion,
-                reason = "time_t and c_long are 32-bit on some targets"
-            )]
-            let (secs, nanos) = (i64::from(ts.tv_sec), i64::from(ts.tv_nsec));
-            return millis_from_parts(secs, nanos);
-        }
-    }
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
-        d.as_secs()
-            .saturating_mul(1000)
-            .saturating_add(u64::from(d.subsec_millis()))
-    })
-}
-
-/// Unix milliseconds from seconds and nanoseconds; times before 1970 read
-/// as 0, a clock 584 million years out saturates (the v7 generator clamps
-/// both anyway).
-#[inline]
-fn millis_from_parts(secs: i64, nanos: i64) -> u64 {
-    match u64::try_from(secs) {
-        Ok(secs) => secs
-            .saturating_mul(1000)
-            .saturating_add(u64::try_from(nanos / 1_000_000).unwrap_or(0)),
-        Err(_) => 0,
-    }
-}
-
 /// A v7 UUID for the current system time from the process-wide generator:
 /// unique and strictly increasing across every thread of the process, also
 /// when the clock steps backwards.
@@ -325,23 +279,6 @@ mod tests {
         let embedded = v7.unix_millis().unwrap();
         // The generator may run ahead of the clock, never behind it.
         assert!(embedded + 1_000 >= now && embedded <= now + 1_000);
-    }
-
-    #[test]
-    fn millis_from_clock_parts() {
-        assert_eq!(
-            millis_from_parts(1_645_557_742, 999_999_999),
-            1_645_557_742_999
-        );
-        assert_eq!(millis_from_parts(0, 0), 0);
-        assert_eq!(millis_from_parts(-1, 999_000_000), 0);
-        assert_eq!(millis_from_parts(i64::MAX, 0), u64::MAX);
-        let direct = unix_millis_now();
-        let via_std = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        assert!(via_std.abs_diff(direct) < 1_000);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Zoned formatting against the core parser, and the system clock as a
-//! core `Clock`.
+//! core `WallClock`.
 
-use mechops_core::time::{Clock, Precision, Timestamp, Unit};
+use mechops_core::time::{Precision, Timestamp, Unit, WallClock};
 use mechops_std::clock::SystemClock;
 use mechops_std::tz::{Zone, format_in_zone};
 use proptest::prelude::*;
@@ -59,7 +59,7 @@ fn daylight_saving_transitions_switch_the_offset() {
 
 #[test]
 fn system_clock_is_a_core_clock_and_moves_forward_or_stays() {
-    fn read(clock: &impl Clock) -> Timestamp {
+    fn read(clock: &impl WallClock) -> Timestamp {
         clock.now()
     }
     let a = read(&SystemClock);

@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 
 use mechops_core::uuid::{Mode, Uuid, Variant, Version};
+use mechops_std::clock::unix_millis_now;
 use mechops_std::uuid::{
     fill_fast_uuids, fill_secure_uuids, generate_uuid, generate_v7, hybrid_mode, set_use_fast_mode,
-    try_generate_uuid, try_generate_v7, unix_millis_now,
+    try_generate_uuid, try_generate_v7,
 };
 
 #[test]

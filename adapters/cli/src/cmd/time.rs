@@ -13,8 +13,8 @@ use std::io::{self, BufWriter, Write};
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use mechops_core::time::{
-    Clock as _, MAX_RFC3339_LEN, Offset, Precision, Rfc3339Format, SignedDuration, TimeRange,
-    Timestamp, TimestampError,
+    MAX_RFC3339_LEN, Offset, Precision, Rfc3339Format, SignedDuration, TimeRange, Timestamp,
+    TimestampError, WallClock as _,
 };
 use mechops_std::clock::SystemClock;
 use mechops_std::tz::Zone;

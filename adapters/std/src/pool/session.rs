@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 
 use mechops_alloc::pool::{ConfigError, PoolBuilder, PoolConfig, PoolStats};
 use mechops_alloc::session::{Session, SessionError, v7_millis};
-use mechops_core::time::Clock;
+use mechops_core::time::WallClock;
 use mechops_core::uuid::V7Generator;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -59,7 +59,7 @@ impl SharedSessionPool {
     }
 }
 
-impl<R: Rng, C: Clock> SharedSessionPool<R, C> {
+impl<R: Rng, C: WallClock> SharedSessionPool<R, C> {
     /// A session pool with the given id randomness and clock.
     pub fn with_sources(config: PoolConfig, rng: R, clock: C) -> Result<Self, ConfigError> {
         let pool = SharedPool::new(
