@@ -1,7 +1,8 @@
 //! `mechops`: the command line over the mechops crates.
 //!
-//! Results go to stdout, one per line. Usage and input errors go to stderr as
-//! one line and exit with code 2; I/O failures exit with code 1.
+//! Results go to stdout, one per line. Every failure is one line on stderr:
+//! bad usage or input exits with code 2, an I/O failure with code 1 (see the
+//! `output` module).
 
 mod cmd;
 mod output;
@@ -36,11 +37,26 @@ enum Command {
     Keygen(cmd::codec::KeygenArgs),
 }
 
+impl Command {
+    /// Whether the command's results go to standard output.
+    fn writes_stdout(&self) -> bool {
+        match self {
+            Self::Keygen(_) => false,
+            Self::Pack(args) => args.writes_stdout(),
+            Self::Unpack(args) => args.writes_stdout(),
+            Self::Uuid(_) | Self::Time(_) | Self::Bench(_) | Self::Inspect(_) => true,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return output::report_usage(&err),
     };
+    if cli.command.writes_stdout() && output::stdout_was_closed() {
+        return output::report(Err(output::closed_stdout_error()));
+    }
     let result = match cli.command {
         Command::Uuid(args) => cmd::uuid::run(args),
         Command::Time(args) => cmd::time::run(args),

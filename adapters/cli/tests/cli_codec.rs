@@ -1,55 +1,10 @@
 //! `mechops pack`, `unpack`, `inspect` and `keygen` as a user runs them.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod support;
 
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
+use std::path::Path;
 
-fn run(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mechops"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mechops");
-    let mut input = child.stdin.take().unwrap();
-    // A command that fails early may close stdin before reading it all.
-    let _ = input.write_all(stdin);
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().expect("exited normally"),
-        stdout: out.stdout,
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
-/// Asserts exit code 2, no output, and exactly one line on stderr that
-/// mentions `needle`.
-fn assert_refused(run: &Run, needle: &str) {
-    assert_eq!(run.code, 2, "stderr: {}", run.stderr);
-    assert!(run.stdout.is_empty(), "no partial output");
-    assert_eq!(run.stderr.lines().count(), 1, "one line: {:?}", run.stderr);
-    assert!(run.stderr.starts_with("mechops: "), "{}", run.stderr);
-    assert!(
-        run.stderr.to_lowercase().contains(needle),
-        "{:?} should mention {needle:?}",
-        run.stderr
-    );
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mechops-cli-codec-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::{assert_refused, run, temp_dir};
 
 fn keygen(dir: &Path, name: &str) -> String {
     let path = dir.join(name);
@@ -264,6 +219,7 @@ fn tampered_wrong_key_and_missing_key_are_refused() {
     // Key files: refused when malformed, never overwritten.
     let bad = dir.join("bad");
     std::fs::write(&bad, "mechops-key v1 xchacha20poly1305 abcd\n").unwrap();
+    make_private(&bad);
     assert_refused(
         &run(&["unpack", "--key-file", bad.to_str().unwrap()], &packed),
         "64 hex",
@@ -272,10 +228,26 @@ fn tampered_wrong_key_and_missing_key_are_refused() {
     assert_refused(&run(&["keygen", "-o", &key], b""), "exists");
     assert_eq!(std::fs::read(&key).unwrap(), before);
     let missing = dir.join("missing");
-    assert_refused(
-        &run(&["pack", "--key-file", missing.to_str().unwrap()], b"{}"),
-        "missing",
+    // A file that cannot be opened is an I/O failure, its cause said once.
+    let out = run(&["pack", "--key-file", missing.to_str().unwrap()], b"{}");
+    support::assert_io_failure(&out, "missing: no such file");
+    assert_eq!(
+        out.stderr.matches("No such file").count(),
+        1,
+        "{}",
+        out.stderr
     );
+}
+
+/// Takes away the group's and others' access, as `keygen` would have.
+fn make_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 #[test]

@@ -26,8 +26,8 @@ mod stream;
 pub use deflate::std_deflate;
 pub use formats::{Cbor, Json, MessagePack};
 pub use keyfile::{
-    KEY_FILE_PREFIX, KeyFileError, decode_key, decode_key_bytes, encode_key, generate_key_bytes,
-    read_key_file, write_key_file,
+    KEY_FILE_PREFIX, KeyFileError, MAX_KEY_FILE_LEN, decode_key, decode_key_bytes, encode_key,
+    generate_key_bytes, read_key_file, write_key_file,
 };
 pub use mechops_alloc::serialize::{
     CacheStats, Compression, CompressionPolicy, DEFAULT_LEVEL, DEFAULT_MAX_DECODED_SIZE,

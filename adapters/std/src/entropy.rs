@@ -8,7 +8,11 @@
 //! - fork safety: a `pthread_atfork` child handler bumps a process-wide fork
 //!   generation; a buffer filled in an earlier generation is discarded before
 //!   its next use, so after `fork` parent and child never hand out the same
-//!   bytes. (A child created by a raw `clone` system call that bypasses libc's
+//!   bytes;
+//! - a [`BufferedEntropy`]'s buffer is wiped when it is dropped or discarded,
+//!   through `zeroize`: a plain `fill(0)` right before the free is a dead
+//!   store the optimizer may remove. (Handed-out bytes are cleared with a
+//!   plain `fill(0)`: the buffer lives on, so those stores stay.) (A child created by a raw `clone` system call that bypasses libc's
 //!   `fork` runs no atfork handlers and is not covered.)
 
 use core::cell::RefCell;
@@ -17,6 +21,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 
 use rand_core::{TryCryptoRng, TryRng};
+use zeroize::{Zeroize as _, Zeroizing};
 
 /// Bytes a [`BufferedEntropy`] requests from the OS at once: 256 UUIDs' worth
 /// per system call.
@@ -105,7 +110,8 @@ pub(crate) fn current_fork_generation() -> u64 {
 /// docs). Cryptographically as strong as [`OsEntropy`]: every byte is an OS
 /// byte, handed out once.
 pub struct BufferedEntropy {
-    buf: Box<[u8; BUFFER_LEN]>,
+    /// Wiped on drop by `Zeroizing`.
+    buf: Box<Zeroizing<[u8; BUFFER_LEN]>>,
     /// Next unused byte; `BUFFER_LEN` when empty.
     pos: usize,
     /// The fork generation the buffer was filled in.
@@ -117,7 +123,7 @@ impl BufferedEntropy {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            buf: Box::new([0; BUFFER_LEN]),
+            buf: Box::new(Zeroizing::new([0; BUFFER_LEN])),
             pos: BUFFER_LEN,
             generation: fork_generation(),
         }
@@ -128,7 +134,7 @@ impl BufferedEntropy {
     fn check_fork(&mut self) {
         let now = FORK_GENERATION.load(Ordering::Relaxed);
         if now != self.generation {
-            self.buf.fill(0);
+            self.buf.zeroize();
             self.pos = BUFFER_LEN;
             self.generation = now;
         }
@@ -164,12 +170,6 @@ impl BufferedEntropy {
 impl Default for BufferedEntropy {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Drop for BufferedEntropy {
-    fn drop(&mut self) {
-        self.buf.fill(0);
     }
 }
 
@@ -340,9 +340,13 @@ mod tests {
         );
     }
 
+    /// Compiles only for types that wipe themselves on drop.
+    fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+
     #[test]
     fn buffered_bytes_are_handed_out_once_and_cleared() {
         let mut e = BufferedEntropy::new();
+        wiped_on_drop(&*e.buf);
         let first = e.take16().unwrap();
         assert_eq!(e.pos, 16);
         assert!(e.buf[..16].iter().all(|&b| b == 0));

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod clock;
 pub mod codec;
+pub mod durable;
 pub mod entropy;
 pub mod pool;
 pub mod tz;

@@ -1,26 +1,40 @@
 //! `mechops pack`, `unpack`, `inspect` and `keygen`.
 //!
-//! Every command reads its whole input, does all of its work in memory and
-//! writes its output only once everything has been verified: a corrupt,
-//! truncated, tampered, oversized or wrongly keyed frame produces no output at
-//! all, one line on stderr and exit code 2.
+//! Every read is bounded before anything is allocated for it: `pack` reads
+//! at most `--max-input` bytes of JSON; `unpack` reads the 28-byte header
+//! first, refuses a frame that declares more than `--max-size` bytes, then
+//! reads exactly the frame (at most that limit plus the header and the
+//! encryption overhead); `inspect` decodes the header alone and counts the
+//! rest of the frame without keeping it; key files are read up to 256 bytes.
+//! A reader that finds one byte more than it may take stops and refuses the
+//! input, so `mechops pack < /dev/zero` ends at the limit.
+//!
+//! Every command does its work in memory and writes its output only once
+//! everything has been verified: a corrupt, truncated, tampered, oversized or
+//! wrongly keyed frame produces no output at all, one line on stderr and exit
+//! code 2. An `-o` file is written under a temporary name, synced and renamed
+//! into place (see `mechops_std::durable`), so a failed write (a full disk)
+//! leaves the old file or none, never a partial one, and exits with code 1.
 //!
 //! postcard is not self-describing, so `pack --format postcard` writes the
 //! JSON as a [`Value`] tree (each node tagged with its kind) and `unpack`
 //! reads postcard frames back as that tree. JSON, MessagePack and CBOR frames
 //! hold the JSON value directly in their own data model.
 
-use std::fs;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use mechops_std::codec::{
     self, CompressionPolicy, DEFAULT_LEVEL, DEFAULT_MAX_DECODED_SIZE, DEFAULT_THRESHOLD, Format,
-    FrameHeader, Key, MAX_LEVEL, Options, Value,
+    FrameError, FrameHeader, Key, KeyFileError, MAX_LEVEL, Options, StreamError, Value,
 };
 
-use crate::output::input_error;
+use crate::output::{bad_input, input_error};
+
+/// The default `pack --max-input`: 64 MiB, the same as `unpack --max-size`.
+const DEFAULT_MAX_INPUT: u64 = DEFAULT_MAX_DECODED_SIZE as u64;
 
 /// A payload format on the command line.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -85,12 +99,22 @@ pub(crate) struct PackArgs {
     /// Encrypt with the key in this file (see `mechops keygen`).
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// Refuse JSON input longer than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_INPUT)]
+    max_input: u64,
     /// Read JSON from this file instead of stdin.
     #[arg(short, long, value_name = "FILE")]
     input: Option<PathBuf>,
     /// Write the frame to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+impl PackArgs {
+    /// Whether the frame goes to standard output.
+    pub(crate) fn writes_stdout(&self) -> bool {
+        self.output.is_none()
+    }
 }
 
 /// Arguments of `mechops unpack`.
@@ -111,6 +135,13 @@ pub(crate) struct UnpackArgs {
     /// Write to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+impl UnpackArgs {
+    /// Whether the result goes to standard output.
+    pub(crate) fn writes_stdout(&self) -> bool {
+        self.output.is_none()
+    }
 }
 
 /// Arguments of `mechops inspect`.
@@ -134,32 +165,33 @@ pub(crate) struct KeygenArgs {
 
 /// Runs `mechops pack`.
 pub(crate) fn pack(args: PackArgs) -> anyhow::Result<()> {
-    let input = read_input(args.input.as_deref())?;
-    let json: serde_json::Value = serde_json::from_slice(&input)
-        .map_err(|err| input_error(format!("input is not valid JSON: {err}")))?;
+    // The key first: a key file problem is reported before any input is read.
     let mut options = Options::new(args.format.into())
         .compression(args.compress.into())
         .level(args.level);
     if let Some(path) = &args.key_file {
         options = options.key(load_key(path)?);
     }
+    let input = read_json(args.input.as_deref(), args.max_input)?;
+    let json: serde_json::Value = serde_json::from_slice(&input)
+        .map_err(|err| bad_input(err).context("input is not valid JSON"))?;
     let packed = match options.format {
         Format::Postcard => codec::serialize(&Value::from(json), &options),
         _ => codec::serialize(&json, &options),
     }
-    .map_err(|err| input_error(format!("cannot pack: {err}")))?;
+    .map_err(|err| bad_input(err).context("cannot pack"))?;
     write_output(args.output.as_deref(), &packed.data)
 }
 
 /// Runs `mechops unpack`.
 pub(crate) fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
-    let input = read_input(args.input.as_deref())?;
     let mut options = Options::default().max_decoded_size(args.max_size);
     if let Some(path) = &args.key_file {
         options = options.key(load_key(path)?);
     }
-    let (header, payload) = codec::open(&input, &options)
-        .map_err(|err| input_error(format!("cannot unpack: {err}")))?;
+    let input = read_frame(args.input.as_deref(), args.max_size)?;
+    let (header, payload) =
+        codec::open(&input, &options).map_err(|err| bad_input(err).context("cannot unpack"))?;
     if args.raw {
         return write_output(args.output.as_deref(), &payload);
     }
@@ -189,9 +221,7 @@ fn decode_json(format: Format, payload: &[u8]) -> Result<serde_json::Value, Stri
 
 /// Runs `mechops inspect`.
 pub(crate) fn inspect(args: InspectArgs) -> anyhow::Result<()> {
-    let input = read_input(args.input.as_deref())?;
-    let header =
-        codec::inspect(&input).map_err(|err| input_error(format!("cannot inspect: {err}")))?;
+    let header = read_header(args.input.as_deref())?;
     let mut text = if args.json {
         let mut text = serde_json::to_string(&header_json(&header)).context("rendering JSON")?;
         text.push('\n');
@@ -243,37 +273,142 @@ fn header_text(header: &FrameHeader) -> String {
 /// Runs `mechops keygen`.
 pub(crate) fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     let key = codec::generate_key_bytes().context("reading OS entropy")?;
-    codec::write_key_file(&args.output, &key).map_err(|err| input_error(err.to_string()))
+    codec::write_key_file(&args.output, &key).map_err(key_file_error)
 }
 
 fn load_key(path: &Path) -> anyhow::Result<Key> {
-    codec::read_key_file(path).map_err(|err| input_error(err.to_string()))
+    codec::read_key_file(path).map_err(key_file_error)
 }
 
-fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
-    match path {
-        Some(path) => {
-            fs::read(path).map_err(|err| input_error(format!("{}: {err}", path.display())))
-        }
-        None => {
-            let mut bytes = Vec::new();
-            io::stdin()
-                .lock()
-                .read_to_end(&mut bytes)
-                .context("reading stdin")?;
-            Ok(bytes)
-        }
+/// A key file that cannot be opened, read or written is an I/O failure;
+/// every other key file problem is bad input.
+fn key_file_error(err: KeyFileError) -> anyhow::Error {
+    match err {
+        KeyFileError::Io { .. } => anyhow::Error::new(err),
+        _ => bad_input(err),
     }
 }
 
+/// Where a command reads from, and its name for messages.
+struct Input {
+    reader: Box<dyn Read>,
+    name: String,
+}
+
+impl Input {
+    /// The `-i` file, or standard input.
+    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(match path {
+            Some(path) => Self {
+                reader: Box::new(
+                    File::open(path).with_context(|| format!("opening {}", path.display()))?,
+                ),
+                name: path.display().to_string(),
+            },
+            None => Self {
+                reader: Box::new(io::stdin().lock()),
+                name: String::from("stdin"),
+            },
+        })
+    }
+
+    fn io_context(&self, err: impl Into<anyhow::Error>) -> anyhow::Error {
+        err.into().context(format!("reading {}", self.name))
+    }
+
+    /// Refuses the input if anything follows the `frame_len` bytes read.
+    fn expect_end(&mut self, frame_len: usize, command: &str) -> anyhow::Result<()> {
+        let mut more = Vec::with_capacity(1);
+        let read = (&mut self.reader)
+            .take(1)
+            .read_to_end(&mut more)
+            .map_err(|err| self.io_context(err))?;
+        if read == 0 {
+            return Ok(());
+        }
+        Err(input_error(format!(
+            "cannot {command}: trailing bytes after the {frame_len}-byte frame"
+        )))
+    }
+}
+
+/// Reads at most `limit` bytes of JSON.
+fn read_json(path: Option<&Path>, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let mut input = Input::open(path)?;
+    let mut bytes = Vec::new();
+    (&mut input.reader)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|err| input.io_context(err))?;
+    if bytes.len() as u64 > limit {
+        return Err(input_error(format!(
+            "{}: JSON input is longer than the limit of {limit} bytes (see --max-input)",
+            input.name
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Reads one whole frame, refusing it from its header when it declares more
+/// than `max_size` bytes, and refusing anything after it.
+fn read_frame(path: Option<&Path>, max_size: usize) -> anyhow::Result<Vec<u8>> {
+    let mut input = Input::open(path)?;
+    let frame = match codec::read_frame(&mut input.reader, max_size) {
+        Ok(Some(frame)) => frame,
+        Ok(None) => {
+            let empty = FrameError::Truncated {
+                needed: FrameHeader::LEN,
+            };
+            return Err(bad_input(empty).context("cannot unpack"));
+        }
+        Err(StreamError::Io(err)) => return Err(input.io_context(err)),
+        Err(err @ StreamError::Truncated { .. }) => {
+            return Err(input_error(format!(
+                "cannot unpack: frame truncated: {err}"
+            )));
+        }
+        Err(err) => return Err(bad_input(err).context("cannot unpack")),
+    };
+    input.expect_end(frame.len(), "unpack")?;
+    Ok(frame)
+}
+
+/// Decodes a frame's header from its first 28 bytes, then checks that the
+/// input holds exactly the frame it declares, reading the body through a
+/// small buffer that keeps none of it.
+fn read_header(path: Option<&Path>) -> anyhow::Result<FrameHeader> {
+    let mut input = Input::open(path)?;
+    let mut bytes = Vec::with_capacity(FrameHeader::LEN);
+    (&mut input.reader)
+        .take(FrameHeader::LEN as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|err| input.io_context(err))?;
+    let header =
+        FrameHeader::decode(&bytes).map_err(|err| bad_input(err).context("cannot inspect"))?;
+    let body = (header.frame_len() - FrameHeader::LEN) as u64;
+    let read = io::copy(&mut (&mut input.reader).take(body), &mut io::sink())
+        .map_err(|err| input.io_context(err))?;
+    if read < body {
+        let cut = FrameError::Truncated {
+            needed: header.frame_len(),
+        };
+        return Err(bad_input(cut).context("cannot inspect"));
+    }
+    input.expect_end(header.frame_len(), "inspect")?;
+    Ok(header)
+}
+
+/// Writes `bytes` to the `-o` file (replaced whole or left as it was) or to
+/// standard output.
 fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     match path {
-        Some(path) => fs::write(path, bytes).with_context(|| format!("writing {}", path.display())),
+        Some(path) => mechops_std::durable::replace(path, bytes)
+            .with_context(|| format!("writing {}", path.display())),
         None => {
             let mut out = io::stdout().lock();
-            out.write_all(bytes)?;
-            out.flush()?;
-            Ok(())
+            out.write_all(bytes)
+                .and_then(|()| out.flush())
+                .context("writing stdout")
         }
     }
 }
