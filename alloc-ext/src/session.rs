@@ -131,14 +131,10 @@ impl fmt::Display for SessionError {
     }
 }
 
-impl core::error::Error for SessionError {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            Self::Id(e) => Some(e),
-            Self::Exhausted { .. } => None,
-        }
-    }
-}
+// The cause is part of the message, which no_std callers print with
+// `Display` alone, so `source()` stays `None`: a printer of the cause
+// chain then says it once.
+impl core::error::Error for SessionError {}
 
 /// Converts a timestamp to the Unix milliseconds a v7 id carries; instants
 /// before 1970 map to 0, which the v7 generator's monotonicity absorbs.

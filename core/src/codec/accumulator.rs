@@ -101,14 +101,10 @@ impl fmt::Display for StreamError {
     }
 }
 
-impl core::error::Error for StreamError {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            Self::Header(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+// The cause is part of the message, which no_std callers print with
+// `Display` alone, so `source()` stays `None`: a printer of the cause
+// chain then says it once.
+impl core::error::Error for StreamError {}
 
 /// What [`FrameAccumulator::feed`] made of a chunk.
 #[derive(Debug, PartialEq, Eq)]

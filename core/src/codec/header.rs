@@ -182,14 +182,10 @@ impl fmt::Display for FrameError {
     }
 }
 
-impl core::error::Error for FrameError {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            Self::Inflate(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+// The cause is part of the message, which no_std callers print with
+// `Display` alone, so `source()` stays `None`: a printer of the cause
+// chain then says it once.
+impl core::error::Error for FrameError {}
 
 impl From<InflateError> for FrameError {
     fn from(e: InflateError) -> Self {

@@ -151,14 +151,10 @@ impl fmt::Display for PostcardError {
     }
 }
 
-impl core::error::Error for PostcardError {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            Self::Frame(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+// The cause is part of the message, which no_std callers print with
+// `Display` alone, so `source()` stays `None`: a printer of the cause
+// chain then says it once.
+impl core::error::Error for PostcardError {}
 
 impl From<FrameError> for PostcardError {
     fn from(e: FrameError) -> Self {

@@ -16,8 +16,8 @@ use super::{Error, FrameError, FrameHeader};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StreamError {
-    /// The underlying reader or writer failed.
-    #[error("stream I/O: {0}")]
+    /// The underlying reader or writer failed (the cause is the source).
+    #[error("stream I/O failed")]
     Io(#[from] std::io::Error),
     /// The stream ended inside a frame after `read` of its bytes.
     #[error("stream ended inside a frame after {read} bytes")]

@@ -21,8 +21,8 @@ use crate::clock::SystemClock;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionPoolError {
-    /// The pool configuration was inconsistent.
-    #[error("session pool configuration: {0}")]
+    /// The pool configuration was inconsistent (the cause is the source).
+    #[error("invalid session pool configuration")]
     Config(#[from] ConfigError),
     /// The operating system gave no entropy to seed the id generator.
     #[error("no OS entropy to seed session ids: {0}")]
