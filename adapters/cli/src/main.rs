@@ -58,9 +58,10 @@ fn main() -> ExitCode {
         return output::report(Err(output::closed_stdout_error()));
     }
     let result = match cli.command {
-        Command::Uuid(args) => cmd::uuid::run(args),
-        Command::Time(args) => cmd::time::run(args),
-        Command::Bench(args) => cmd::bench::run(args),
+        // These read nothing, so a bare I/O error is their output's.
+        Command::Uuid(args) => output::writing_stdout(cmd::uuid::run(args)),
+        Command::Time(args) => output::writing_stdout(cmd::time::run(args)),
+        Command::Bench(args) => output::writing_stdout(cmd::bench::run(args)),
         Command::Pack(args) => cmd::codec::pack(args),
         Command::Unpack(args) => cmd::codec::unpack(args),
         Command::Inspect(args) => cmd::codec::inspect(args),

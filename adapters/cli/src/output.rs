@@ -100,6 +100,21 @@ pub(crate) fn closed_stdout_error() -> anyhow::Error {
     anyhow::Error::new(ClosedStdout)
 }
 
+/// How a failed write to standard output is introduced.
+pub(crate) const WRITING_STDOUT: &str = "writing stdout";
+
+/// Names standard output as the place of a bare I/O error, for a command
+/// whose only I/O is writing its results there.
+pub(crate) fn writing_stdout(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    result.map_err(|err| {
+        if err.is::<io::Error>() {
+            err.context(WRITING_STDOUT)
+        } else {
+            err
+        }
+    })
+}
+
 /// Standard output was closed when the process started.
 #[derive(Debug)]
 struct ClosedStdout;

@@ -133,7 +133,7 @@ fn assert_every_stdout_command_fails(redirect: &str, needle: &str) {
 
 #[test]
 fn a_full_standard_output_is_an_io_failure_for_every_command() {
-    assert_every_stdout_command_fails("> /dev/full", "no space left on device");
+    assert_every_stdout_command_fails("> /dev/full", "writing stdout: no space left on device");
 }
 
 #[test]

@@ -31,7 +31,7 @@ use mechops_std::codec::{
     FrameError, FrameHeader, Key, KeyFileError, MAX_LEVEL, Options, StreamError, Value,
 };
 
-use crate::output::{bad_input, input_error};
+use crate::output::{WRITING_STDOUT, bad_input, input_error};
 
 /// The default `pack --max-input`: 64 MiB, the same as `unpack --max-size`.
 const DEFAULT_MAX_INPUT: u64 = DEFAULT_MAX_DECODED_SIZE as u64;
@@ -408,7 +408,7 @@ fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
             let mut out = io::stdout().lock();
             out.write_all(bytes)
                 .and_then(|()| out.flush())
-                .context("writing stdout")
+                .context(WRITING_STDOUT)
         }
     }
 }
