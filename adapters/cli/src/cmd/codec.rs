@@ -179,7 +179,7 @@ pub(crate) fn pack(args: PackArgs) -> anyhow::Result<()> {
         Format::Postcard => codec::serialize(&Value::from(json), &options),
         _ => codec::serialize(&json, &options),
     }
-    .map_err(|err| bad_input(err).context("cannot pack"))?;
+    .map_err(|err| codec_error(err, "cannot pack"))?;
     write_output(args.output.as_deref(), &packed.data)
 }
 
@@ -191,7 +191,7 @@ pub(crate) fn unpack(args: UnpackArgs) -> anyhow::Result<()> {
     }
     let input = read_frame(args.input.as_deref(), args.max_size)?;
     let (header, payload) =
-        codec::open(&input, &options).map_err(|err| bad_input(err).context("cannot unpack"))?;
+        codec::open(&input, &options).map_err(|err| codec_error(err, "cannot unpack"))?;
     if args.raw {
         return write_output(args.output.as_deref(), &payload);
     }
@@ -278,6 +278,15 @@ pub(crate) fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
 
 fn load_key(path: &Path) -> anyhow::Result<Key> {
     codec::read_key_file(path).map_err(key_file_error)
+}
+
+/// The OS failing to supply a nonce is an I/O failure; every other codec
+/// error is about the input.
+fn codec_error(err: codec::Error, what: &'static str) -> anyhow::Error {
+    match err {
+        codec::Error::NonceSourceFailed => anyhow::Error::new(err).context(what),
+        _ => bad_input(err).context(what),
+    }
 }
 
 /// A key file that cannot be opened, read or written is an I/O failure;
