@@ -201,6 +201,22 @@ fn a_full_disk_leaves_no_partial_file() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(std::fs::read(&json).unwrap(), b"{\"a\":1}\n");
 
+    // Standard output named as a file is written in place, not renamed
+    // over: the shell's descriptor still points at the file afterwards.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let redirected = dir.join("redirected");
+        std::fs::write(&redirected, b"").unwrap();
+        let inode = std::fs::metadata(&redirected).unwrap().ino();
+        let script = format!("\"$0\" unpack -o /dev/stdout > {}", redirected.display());
+        let out = run_script(&script, &[], &packed);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(std::fs::read(&redirected).unwrap(), b"{\"a\":1}\n");
+        assert_eq!(std::fs::metadata(&redirected).unwrap().ino(), inode);
+        std::fs::remove_file(&redirected).unwrap();
+    }
+
     // Devices are written in place, not replaced.
     assert_io_failure(
         &run(&["unpack", "-o", "/dev/full"], &packed),

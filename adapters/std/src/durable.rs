@@ -16,8 +16,12 @@
 //! - [`replace`] names the file with `rename(2)`, which replaces atomically
 //!   and keeps the old file's permission bits. A target that exists and is not
 //!   a regular file (`/dev/stdout`, a FIFO, `/dev/full`) is written in place:
-//!   renaming over it would replace the device node. A symbolic link is
-//!   followed: its target is replaced, not the link.
+//!   renaming over it would replace the device node. So is a path in `/dev`
+//!   or `/proc`, or a symbolic link into them (`/dev/stdout`, `/dev/fd/3`,
+//!   a link to either): it names an open descriptor, and renaming over the
+//!   file behind it would leave the descriptor's owner writing to a deleted
+//!   file. Any other symbolic link is followed: its target is replaced, not
+//!   the link.
 //!
 //! Temporaries are named `.NAME.PID.RANDOM.tmp`; one is left behind only when
 //! the process is killed between creating and renaming it.
@@ -64,8 +68,8 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
         Err(err) => return Err(err),
     };
-    if existing.as_ref().is_some_and(|meta| !meta.is_file()) {
-        let mut file = OpenOptions::new().write(true).open(&target)?;
+    if existing.as_ref().is_some_and(|meta| !meta.is_file()) || names_a_descriptor(path) {
+        let mut file = OpenOptions::new().write(true).truncate(true).open(path)?;
         file.write_all(bytes)?;
         return file.flush();
     }
@@ -76,6 +80,29 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::rename(&temporary.path, &target)?;
     temporary.keep();
     sync_directory(&target)
+}
+
+/// Whether `path`, or a symbolic link on the way from it, lies in `/dev` or
+/// `/proc` (see the module docs).
+fn names_a_descriptor(path: &Path) -> bool {
+    let special = |p: &Path| p.starts_with("/dev") || p.starts_with("/proc");
+    let Ok(mut hop) = std::path::absolute(path) else {
+        return false;
+    };
+    // As many hops as the kernel follows before ELOOP.
+    for _ in 0..40 {
+        if special(&hop) {
+            return true;
+        }
+        let Ok(next) = fs::read_link(&hop) else {
+            return false;
+        };
+        hop = match hop.parent() {
+            Some(dir) => dir.join(next),
+            None => next,
+        };
+    }
+    false
 }
 
 /// A file this module created, removed on drop unless kept.
@@ -233,5 +260,26 @@ mod tests {
         let err = replace(Path::new("/dev/full"), b"x").unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
         replace(Path::new("/dev/null"), b"x").unwrap();
+    }
+
+    #[test]
+    fn descriptor_names_are_recognised_through_links() {
+        assert!(names_a_descriptor(Path::new("/dev/stdout")));
+        assert!(names_a_descriptor(Path::new("/proc/self/fd/1")));
+        let dir = scratch("descriptors");
+        let plain = dir.join("plain");
+        assert!(!names_a_descriptor(&plain));
+        fs::write(&plain, b"").unwrap();
+        assert!(!names_a_descriptor(&plain));
+        #[cfg(unix)]
+        {
+            let to_plain = dir.join("to-plain");
+            std::os::unix::fs::symlink("plain", &to_plain).unwrap();
+            assert!(!names_a_descriptor(&to_plain));
+            let to_stdout = dir.join("to-stdout");
+            std::os::unix::fs::symlink("/dev/stdout", &to_stdout).unwrap();
+            assert!(names_a_descriptor(&to_stdout));
+        }
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
