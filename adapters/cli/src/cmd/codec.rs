@@ -126,7 +126,8 @@ pub(crate) struct UnpackArgs {
     /// Write the inner payload exactly as serialized, decrypted and decompressed.
     #[arg(long)]
     raw: bool,
-    /// Refuse frames whose payload would decode to more bytes than this.
+    /// Refuse frames whose payload would decode to more bytes than this,
+    /// from the header, before the body is read.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_DECODED_SIZE)]
     max_size: usize,
     /// Read the frame from this file instead of stdin.
