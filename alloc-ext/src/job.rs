@@ -8,7 +8,7 @@
 //! a record, emit an event to subscribers, wake up at an instant, free a
 //! concurrency slot or a unique key) and sleep until the next deadline.
 //!
-//! - [`Job`] is one job's record and its [lifecycle](lifecycle): every
+//! - [`Job`] is one job's record and its [`lifecycle`]: every
 //!   change goes through [`Job::submit`] or [`Job::handle`], which checks
 //!   the event against the state and the fencing token and answers with the
 //!   effects, or with a [`Rejected`] that leaves the job untouched.
@@ -75,11 +75,43 @@
 //! plus the elapsed time of a monotonic clock. The same values then serve
 //! both the lease arithmetic and the creation, start and finish times shown
 //! to people.
+//!
+//! ```
+//! use mechops_alloc::job::{
+//!     FailKind, JobEvent, JobId, JobPriority, JobSpec, JobState, Scheduler, SchedulerConfig,
+//! };
+//! use mechops_core::time::Timestamp;
+//! use mechops_core::uuid::Uuid;
+//!
+//! let at = |ms| Timestamp::from_unix_millis(ms).unwrap();
+//! let mut queue = Scheduler::new(SchedulerConfig::new(2))?;
+//! let report = JobId::new(Uuid::from_u128(1));
+//! let page = JobId::new(Uuid::from_u128(2));
+//! queue.submit(report, JobSpec::new("report", r#"{"month":3}"#), at(0))?;
+//! queue.submit(page, JobSpec::new("page", "{}").with_priority(JobPriority::High), at(0))?;
+//!
+//! // The high-priority job is claimed first; each claim carries a token.
+//! let first = queue.claim(at(5)).unwrap();
+//! assert_eq!((first.id, first.attempt), (page, 1));
+//! let second = queue.claim(at(5)).unwrap();
+//! queue.complete(first.id, first.token, "true".into(), at(9))?;
+//!
+//! // A retryable failure schedules the next attempt after a backoff.
+//! let next = queue.fail(second.id, second.token, "timeout".into(), FailKind::Retryable, at(9), 42)?;
+//! let JobState::RetryScheduled { at: retry_at } = next else { unreachable!() };
+//! assert_eq!(queue.poll_timeout(), Some(retry_at));
+//!
+//! // Subscribers hear what happened, in order.
+//! let events: Vec<_> = std::iter::from_fn(|| queue.poll_event()).collect();
+//! assert!(events.contains(&(page, JobEvent::Completed)));
+//! assert_eq!(queue.stats().retry_scheduled, 1);
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
 
-mod lifecycle;
-mod model;
-mod progress;
-mod scheduler;
+pub mod lifecycle;
+pub mod model;
+pub mod progress;
+pub mod scheduler;
 #[cfg(test)]
 mod tests;
 

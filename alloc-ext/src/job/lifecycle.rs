@@ -551,6 +551,14 @@ impl Effects {
         );
     }
 
+    fn insert(&mut self, index: usize, effect: Effect) {
+        let inserted = self.0.insert(index, effect);
+        debug_assert!(
+            inserted.is_ok(),
+            "a transition has at most {MAX_EFFECTS} effects"
+        );
+    }
+
     /// The effects as a slice.
     pub fn as_slice(&self) -> &[Effect] {
         &self.0
@@ -1007,23 +1015,27 @@ impl Job {
     /// A lease that expired before the attempt's deadline.
     fn stall(&mut self, now: Timestamp, lifecycle: &Lifecycle, fx: &mut Effects) {
         self.stalls = self.stalls.saturating_add(1);
-        fx.push(Effect::Emit(JobEvent::Stalled {
-            stalls: self.stalls,
-        }));
         if self.stalls > lifecycle.max_stalls {
             self.error = Some("stalled too often: its lease expired without an outcome".to_owned());
-            return self.dead(DeadReason::StalledTooOften, now, fx);
-        }
-        if self.attempts >= self.spec.max_attempts {
+            self.dead(DeadReason::StalledTooOften, now, fx);
+        } else if self.attempts >= self.spec.max_attempts {
             self.error = Some("the last attempt's lease expired without an outcome".to_owned());
-            return self.dead(DeadReason::AttemptsExhausted, now, fx);
+            self.dead(DeadReason::AttemptsExhausted, now, fx);
+        } else {
+            self.state = JobState::Queued;
+            self.ready_at = now;
+            self.throttle.reset();
+            fx.push(Effect::Persist(Delta::State));
+            fx.push(Effect::Emit(JobEvent::Queued));
+            fx.push(Effect::ReleaseLease);
         }
-        self.state = JobState::Queued;
-        self.ready_at = now;
-        self.throttle.reset();
-        fx.push(Effect::Persist(Delta::State));
-        fx.push(Effect::Emit(JobEvent::Queued));
-        fx.push(Effect::ReleaseLease);
+        // Right after the write, before the outcome's own event.
+        fx.insert(
+            1,
+            Effect::Emit(JobEvent::Stalled {
+                stalls: self.stalls,
+            }),
+        );
     }
 
     /// The identifier.

@@ -51,8 +51,10 @@
 //!   of its handler (queued), the timer index (delayed, retry-scheduled),
 //!   the lease index (running), the finished index (completed, cancelled),
 //!   or none (dead, kept until removed).
-//! - `running()` equals the number of running jobs and never exceeds
-//!   `concurrency`; a handler's running count never exceeds its limit.
+//! - `running()` equals the number of running jobs. A claim never takes it
+//!   above `concurrency`, nor a handler's running count above its limit
+//!   (only running jobs taken in by [`Scheduler::restore`] can, until they
+//!   end).
 //! - A unique key maps to the one pending job holding it.
 //! - The state counts in [`Stats`] always equal a count of the jobs.
 
@@ -359,6 +361,41 @@ impl Scheduler {
         Ok(effects)
     }
 
+    /// Takes in a job restored from a store (the memory store loading what
+    /// it saved at shutdown). Restore jobs in submission order (by
+    /// [`Job::created_at`], or by identifier, since version 7 UUIDs sort by
+    /// creation time): it sets their order among equal priorities. A running job keeps its lease and
+    /// counts against the limits until it ends or its lease expires, so a
+    /// job whose worker is gone is recovered by [`Self::poll_expired`].
+    pub fn restore(&mut self, job: Job) -> Result<(), SchedulerError> {
+        let id = job.id();
+        if self.jobs.contains_key(&id) {
+            return Err(SchedulerError::DuplicateId(id));
+        }
+        let kind = job.state().kind();
+        let key = job.spec().unique_key.clone().filter(|_| kind.is_pending());
+        if let Some(key) = &key {
+            if let Some(&existing) = self.unique.get(key) {
+                return Err(SchedulerError::DuplicateKey { existing });
+            }
+        }
+        if let Some(key) = key {
+            self.unique.insert(key, id);
+        }
+        let handler = self.handler_id(&job.spec().handler);
+        if kind == StateKind::Running {
+            self.running += 1;
+            self.handlers[handler as usize].running += 1;
+            self.refresh_head(handler);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.counts[kind_index(kind)] += 1;
+        self.jobs.insert(id, Entry { job, seq, handler });
+        self.index(id);
+        Ok(())
+    }
+
     /// Claims the best job claimable at `now` within the limits (see
     /// [Order](self#order)), or `None` when no slot is free or nothing is
     /// ready.
@@ -519,7 +556,9 @@ impl Scheduler {
         handled
     }
 
-    /// The next event this scheduler has for subscribers.
+    /// The next event this scheduler has for subscribers, oldest first.
+    /// Events are kept until drained, so a driver drains them after every
+    /// call, whether or not anyone subscribes.
     pub fn poll_event(&mut self) -> Option<(JobId, JobEvent)> {
         self.events.pop_front()
     }

@@ -803,6 +803,40 @@ fn stats_and_histograms_follow_the_jobs() {
     );
 }
 
+#[test]
+fn a_saved_scheduler_restores_with_order_keys_and_leases() {
+    let mut s = scheduler(4);
+    s.submit(id(1), prio(JobPriority::Low), at(0)).unwrap();
+    s.submit(id(2), prio(JobPriority::High).with_unique_key("k"), at(0))
+        .unwrap();
+    s.submit(id(3), prio(JobPriority::Low), at(0)).unwrap();
+    s.submit(id(4), prio(JobPriority::High), at(0)).unwrap();
+    let running = s.claim(at(1)).unwrap();
+    assert_eq!(running.id, id(2));
+
+    let mut saved: Vec<JobParts> = s.jobs().map(Job::to_parts).collect();
+    saved.sort_by_key(|p| p.id);
+    let mut back = scheduler(4);
+    for parts in saved {
+        back.restore(Job::restore(parts, &lifecycle()).unwrap())
+            .unwrap();
+    }
+    assert_eq!(back.stats(), s.stats());
+    assert_eq!(
+        back.submit(id(5), spec().with_unique_key("k"), at(2)),
+        Err(SchedulerError::DuplicateKey { existing: id(2) })
+    );
+    let again = back.job(id(1)).unwrap().clone();
+    assert_eq!(back.restore(again), Err(SchedulerError::DuplicateId(id(1))));
+    assert_eq!(claim_all(&mut back, 2), [id(4), id(1), id(3)]);
+    // The worker of the running job is gone: its lease expires and the job
+    // runs again.
+    assert_eq!(back.poll_expired(at(10_001), 10, 0), 1);
+    let c = back.claim(at(10_001)).unwrap();
+    assert_eq!((c.id, c.attempt), (id(2), 2));
+    assert!(c.token > running.token);
+}
+
 // ------------------------------------------------- property test vs model
 
 mod model {
