@@ -72,8 +72,8 @@ use mechops_core::queue::Priority;
 use mechops_core::time::Timestamp;
 
 use super::lifecycle::{
-    Effect, Effects, Event, FailKind, FencingToken, Job, JobEvent, JobState, Lifecycle, Rejected,
-    StateKind,
+    Effect, Effects, Event, FailKind, FencingToken, Job, JobEvent, JobState, Lease, Lifecycle,
+    Rejected, StateKind,
 };
 use super::model::{JobId, JobSpec, Progress, SpecError};
 use super::{after, elapsed};
@@ -422,15 +422,19 @@ impl Scheduler {
         })
     }
 
-    /// Renews a lease; returns its new expiry.
+    /// Renews a lease; returns it as renewed. A worker reads
+    /// [`Lease::cancel_requested`] from it to learn of a cancel.
     pub fn heartbeat(
         &mut self,
         id: JobId,
         token: FencingToken,
         now: Timestamp,
-    ) -> Result<Timestamp, SchedulerError> {
+    ) -> Result<Lease, SchedulerError> {
         self.apply(id, Event::Heartbeat { token }, now, 0)?;
-        Ok(self.lease_expiry(id))
+        self.state_of(id)
+            .lease()
+            .copied()
+            .ok_or(SchedulerError::UnknownJob(id))
     }
 
     /// Records progress. Returns whether the throttle lets it be written
@@ -497,8 +501,8 @@ impl Scheduler {
     }
 
     /// Cancels a job: at once unless it is running; a running job's worker
-    /// is asked to stop (its [`Lease::cancel_requested`](super::Lease) is
-    /// set) and the job is cancelled when it acknowledges or its lease
+    /// is asked to stop (its [`Lease::cancel_requested`] is set, which its
+    /// next [heartbeat](Self::heartbeat) returns) and the job is cancelled when it acknowledges or its lease
     /// expires. Returns the state it led to.
     pub fn cancel(&mut self, id: JobId, now: Timestamp) -> Result<StateKind, SchedulerError> {
         self.apply(id, Event::Cancel, now, 0)?;
@@ -695,12 +699,6 @@ impl Scheduler {
         self.jobs
             .get(&id)
             .map_or(&JobState::Queued, |e| e.job.state())
-    }
-
-    fn lease_expiry(&self, id: JobId) -> Timestamp {
-        self.state_of(id)
-            .lease()
-            .map_or(Timestamp::MIN, |l| l.expires_at)
     }
 
     /// Moves every due delayed or retry-scheduled job to its ready set.

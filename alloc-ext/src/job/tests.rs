@@ -804,6 +804,24 @@ fn stats_and_histograms_follow_the_jobs() {
 }
 
 #[test]
+fn a_running_job_learns_of_its_cancel_by_heartbeat() {
+    let mut s = scheduler(1);
+    s.submit(id(1), spec(), at(0)).unwrap();
+    s.submit(id(2), spec(), at(0)).unwrap();
+    let c = s.claim(at(0)).unwrap();
+    assert!(!s.heartbeat(c.id, c.token, at(1)).unwrap().cancel_requested);
+    assert_eq!(s.cancel(c.id, at(2)), Ok(StateKind::Running));
+    let lease = s.heartbeat(c.id, c.token, at(3)).unwrap();
+    assert!(lease.cancel_requested);
+    assert_eq!(lease.expires_at, at(10_003));
+    // The slot stays taken until the worker acknowledges.
+    assert_eq!(s.claim(at(4)), None);
+    s.ack_cancel(c.id, c.token, at(5)).unwrap();
+    assert_eq!(s.job(c.id).unwrap().state().kind(), StateKind::Cancelled);
+    assert_eq!(s.claim(at(6)).map(|c| c.id), Some(id(2)));
+}
+
+#[test]
 fn a_saved_scheduler_restores_with_order_keys_and_leases() {
     let mut s = scheduler(4);
     s.submit(id(1), prio(JobPriority::Low), at(0)).unwrap();
@@ -844,6 +862,9 @@ mod model {
     use proptest::prelude::*;
 
     const CONCURRENCY: usize = 3;
+    /// The handler with its own limit, and the limit.
+    const LIMITED: &str = "limited";
+    const LIMIT: usize = 1;
 
     #[derive(Clone, Debug)]
     enum Op {
@@ -872,7 +893,7 @@ mod model {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            3 => (0u8..3, prop_oneof![Just(0u16), 1u16..3_000], 1u8..4).prop_map(
+            3 => (0u8..6, prop_oneof![Just(0u16), 1u16..3_000], 1u8..4).prop_map(
                 |(priority, delay_ms, max_attempts)| Op::Submit { priority, delay_ms, max_attempts }
             ),
             4 => Just(Op::Claim),
@@ -918,6 +939,8 @@ mod model {
         state: M,
         tokens: Vec<FencingToken>,
         completed_once: bool,
+        /// Runs under the handler limited to one job at a time.
+        limited: bool,
     }
 
     struct World {
@@ -933,8 +956,10 @@ mod model {
             let mut config = SchedulerConfig::new(CONCURRENCY);
             config.lifecycle = lifecycle();
             config.retention.max_count = usize::MAX;
+            let mut sched = Scheduler::new(config).unwrap();
+            sched.set_handler_limit(LIMITED, Some(LIMIT)).unwrap();
             Self {
-                sched: Scheduler::new(config).unwrap(),
+                sched,
                 jobs: Vec::new(),
                 now: 0,
                 lease_ms: LEASE.as_millis() as i64,
@@ -977,11 +1002,13 @@ mod model {
                     delay_ms,
                     max_attempts,
                 } => {
+                    // 0..3 for the unlimited handler, 3..6 for the limited one.
+                    let limited = priority >= 3;
                     let priority = [JobPriority::High, JobPriority::Normal, JobPriority::Low]
-                        [priority as usize];
+                        [usize::from(priority % 3)];
                     let n = self.jobs.len();
                     let job_id = id(n as u128 + 1);
-                    let spec = JobSpec::new("h", "null")
+                    let spec = JobSpec::new(if limited { LIMITED } else { "free" }, "null")
                         .with_priority(priority)
                         .with_max_attempts(u32::from(max_attempts))
                         .with_backoff(self.policy)
@@ -1000,6 +1027,7 @@ mod model {
                         },
                         tokens: Vec::new(),
                         completed_once: false,
+                        limited,
                     });
                 }
                 Op::Claim => {
@@ -1012,11 +1040,18 @@ mod model {
                         }
                     }
                     let free = self.running().len() < CONCURRENCY;
+                    let limited_busy = self
+                        .running()
+                        .iter()
+                        .filter(|&&i| self.jobs[i].limited)
+                        .count()
+                        >= LIMIT;
                     let expected = self
                         .jobs
                         .iter()
                         .enumerate()
                         .filter(|(_, j)| matches!(j.state, M::Ready { at: t, .. } if t <= at(now)))
+                        .filter(|(_, j)| !(j.limited && limited_busy))
                         .max_by_key(|(_, j)| (j.priority.priority(), core::cmp::Reverse(j.seq)))
                         .map(|(i, _)| i)
                         .filter(|_| free);
@@ -1044,7 +1079,7 @@ mod model {
                     let r = self.sched.heartbeat(self.jobs[i].id, token, at(now));
                     if now < expires {
                         let renewed = now + self.lease_ms;
-                        assert_eq!(r, Ok(at(renewed)));
+                        assert_eq!(r.map(|l| l.expires_at), Ok(at(renewed)));
                         if let M::Running { expires, .. } = &mut self.jobs[i].state {
                             *expires = renewed;
                         }
@@ -1281,6 +1316,12 @@ mod model {
                 assert_eq!(self.sched.count(kind), counts[kind as usize], "{kind}");
             }
             assert!(self.sched.running() <= CONCURRENCY);
+            let limited_running = self
+                .running()
+                .iter()
+                .filter(|&&i| self.jobs[i].limited)
+                .count();
+            assert!(limited_running <= LIMIT, "the handler limit holds");
             assert_eq!(self.sched.running(), self.running().len());
         }
     }
