@@ -23,17 +23,18 @@
 //! # States
 //!
 //! ```text
-//!              submit                     claim (attempt + 1, new token)
-//!   ┌────────────────────► Queued ─────────────────────────────┐
-//!   │                        ▲   ▲                             ▼
-//!   │   Delayed(ready_at) ───┘   │ release (attempt refunded)  Running{attempt, lease}
-//!   │   RetryScheduled(at) ──────┤ lease expired (a stall)     │ │ │ │
-//!   │          ▲                 └─────────────────────────────┘ │ │ │
-//!   │          └── fail (retryable, attempts left) ──────────────┘ │ │
-//!   │   Completed ◄──── complete ──────────────────────────────────┘ │
-//!   │   Dead ◄───── fail (permanent or last attempt), stalled too often
-//!   │   Cancelled ◄── cancel (not running), or acknowledged / expired
-//!   └── retry command (Dead or RetryScheduled; attempts reset)
+//!  submit ─────────► Queued ◄─── promote when due ─── Delayed(ready_at) ◄── submit with a delay
+//!                     │   ▲  ◄── promote when due ─── RetryScheduled(at) ◄─────────────┐
+//!               claim │   │ release (the attempt is given back),                        │
+//!                     ▼   │ lease expired before the deadline (a stall)                 │
+//!  Running{attempt, lease: token, expires_at, deadline, cancel_requested}               │
+//!                     ├── fail (retryable, attempts left), or timed out ────────────────┘
+//!                     ├── complete ──────────────────────────────────────► Completed
+//!                     ├── fail (permanent or the last attempt),
+//!                     │   stalled too often ─────────────────────────────► Dead
+//!                     └── cancel acknowledged, or ended after a cancel ──► Cancelled
+//!  cancel (queued, delayed, retry-scheduled) ────────────────────────────► Cancelled
+//!  retry command (Dead, RetryScheduled) ─────────────────────────────────► Queued, attempts reset
 //! ```
 //!
 //! # Delivery guarantee: at least once
