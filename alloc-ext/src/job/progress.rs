@@ -167,6 +167,46 @@ mod tests {
         assert!(!t.is_pending());
     }
 
+    proptest::proptest! {
+        /// Any report pattern, polled at every deadline: writes are at least
+        /// an interval apart, and the last report is written at most one
+        /// interval after the write before it.
+        #[test]
+        fn writes_are_spaced_and_the_last_report_is_never_lost(
+            interval_ms in 0u64..500,
+            gaps in proptest::collection::vec(0i64..400, 1..60),
+        ) {
+            let interval = Duration::from_millis(interval_ms);
+            let mut t = ProgressThrottle::new(interval);
+            let mut writes = std::vec::Vec::new();
+            let mut now = 0;
+            for gap in gaps {
+                now += gap;
+                while let Some(due) = t.poll_timeout().filter(|&d| d <= at(now)) {
+                    proptest::prop_assert!(t.poll_write(due));
+                    writes.push(due);
+                }
+                if t.handle_report(at(now)) {
+                    writes.push(at(now));
+                }
+            }
+            let last_report = at(now);
+            if let Some(due) = t.poll_timeout() {
+                proptest::prop_assert!(t.poll_write(due));
+                let previous = *writes.last().unwrap();
+                proptest::prop_assert!(due <= super::super::after(previous, interval));
+                proptest::prop_assert!(due >= last_report);
+                writes.push(due);
+            } else {
+                proptest::prop_assert_eq!(writes.last(), Some(&last_report));
+            }
+            for pair in writes.windows(2) {
+                proptest::prop_assert!(super::super::elapsed(pair[1], pair[0]) >= interval);
+            }
+            proptest::prop_assert!(!t.is_pending());
+        }
+    }
+
     #[test]
     fn a_clock_stepping_back_does_not_silence_progress() {
         let mut t = ProgressThrottle::new(Duration::from_secs(1));
