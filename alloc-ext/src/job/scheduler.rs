@@ -197,6 +197,10 @@ pub struct Claimed {
     pub attempt: u32,
     /// When the lease runs out unless renewed.
     pub expires_at: Timestamp,
+    /// When the attempt times out (start plus the job's timeout), if the
+    /// job has one: the worker stops the handler then and reports a
+    /// failure.
+    pub deadline: Option<Timestamp>,
 }
 
 /// Counts of a scheduler's jobs. The first group counts jobs by state now;
@@ -419,6 +423,7 @@ impl Scheduler {
             token: lease.token,
             attempt,
             expires_at: lease.expires_at,
+            deadline: lease.deadline,
         })
     }
 

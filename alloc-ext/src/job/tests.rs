@@ -688,12 +688,18 @@ fn expired_leases_are_recovered_in_batches_without_blocking_claims() {
     }
     let claimed: Vec<_> = core::iter::from_fn(|| s.claim(at(0))).collect();
     assert_eq!(claimed.len(), 25);
-    s.submit(id(99), prio(JobPriority::High), at(5)).unwrap();
+    s.submit(
+        id(99),
+        prio(JobPriority::High).with_timeout(MS * 300),
+        at(5),
+    )
+    .unwrap();
     assert_eq!(s.poll_timeout(), Some(at(10_000)));
     assert_eq!(s.poll_expired(at(9_999), 10, 7), 0);
     assert_eq!(s.poll_expired(at(10_000), 10, 7), 10);
     // Between batches, claiming goes on: the HIGH job first.
-    assert_eq!(s.claim(at(10_000)).unwrap().id, id(99));
+    let high = s.claim(at(10_000)).unwrap();
+    assert_eq!((high.id, high.deadline), (id(99), Some(at(10_300))));
     assert_eq!(s.poll_expired(at(10_000), 10, 7), 10);
     assert_eq!(s.poll_expired(at(10_000), 10, 7), 5);
     assert_eq!(s.poll_expired(at(10_000), 10, 7), 0);
@@ -809,6 +815,7 @@ fn a_running_job_learns_of_its_cancel_by_heartbeat() {
     s.submit(id(1), spec(), at(0)).unwrap();
     s.submit(id(2), spec(), at(0)).unwrap();
     let c = s.claim(at(0)).unwrap();
+    assert_eq!(c.deadline, None);
     assert!(!s.heartbeat(c.id, c.token, at(1)).unwrap().cancel_requested);
     assert_eq!(s.cancel(c.id, at(2)), Ok(StateKind::Running));
     let lease = s.heartbeat(c.id, c.token, at(3)).unwrap();
