@@ -44,9 +44,10 @@
 //!   failure); one that expires before is a stall: the job is queued again
 //!   at once, unless it has stalled more than `Lifecycle::max_stalls` times
 //!   ([`DeadReason::StalledTooOften`]) or that was its last attempt.
-//! - A cancel of a job that is not running cancels it; of a running job, it
-//!   sets `cancel_requested` and the job is cancelled when the worker
-//!   acknowledges, fails, releases, or its lease expires.
+//! - A cancel of a queued, delayed or retry-scheduled job cancels it; of a
+//!   running job, it sets `cancel_requested` and the job is cancelled when
+//!   the worker acknowledges, fails, releases, or its lease expires; of a
+//!   completed, dead or cancelled job, it is refused.
 //! - [`Event::Retry`] (a command) queues a dead or retry-scheduled job
 //!   again with its attempts, stalls and error reset.
 //!
