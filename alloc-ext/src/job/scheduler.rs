@@ -589,12 +589,14 @@ impl Scheduler {
     /// beyond `retention.max_count`. Returns how many were removed.
     pub fn prune(&mut self, now: Timestamp) -> usize {
         let mut removed = 0;
-        while let Some(&(finished_at, seq, id)) = self.finished.first() {
+        while let Some(&(finished_at, _, _)) = self.finished.first() {
             let too_old = after(finished_at, self.config.retention.max_age) <= now;
             if !too_old && self.finished.len() <= self.config.retention.max_count {
                 break;
             }
-            self.finished.remove(&(finished_at, seq, id));
+            let Some((_, _, id)) = self.finished.pop_first() else {
+                break;
+            };
             if let Some(entry) = self.jobs.remove(&id) {
                 self.counts[kind_index(entry.job.state().kind())] -= 1;
             }
