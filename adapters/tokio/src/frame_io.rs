@@ -60,7 +60,7 @@ use core::task::Poll;
 use std::io;
 
 use mechops_core::codec::accumulator::{Feed, FrameAccumulator, StreamError};
-use mechops_core::codec::header::{FrameError, FrameHeader};
+use mechops_core::codec::header::{FrameError, FrameHeader, MAX_FRAME_LEN};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bytes a [`FrameReader`] asks its reader for at once.
@@ -129,11 +129,13 @@ pub struct FrameReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
-    /// A reader delivering frames of up to `max_frame_len` bytes from `io`.
+    /// A reader delivering frames of up to `max_frame_len` bytes from `io`
+    /// (at most [`MAX_FRAME_LEN`], the format's own limit).
     ///
     /// Both buffers are allocated here, zeroed, so pages of a large limit
     /// are only touched when frames that large arrive.
     pub fn new(io: R, max_frame_len: usize) -> Self {
+        let max_frame_len = max_frame_len.min(MAX_FRAME_LEN);
         Self {
             io,
             acc: FrameAccumulator::new(vec![0; max_frame_len].into_boxed_slice()),
