@@ -54,6 +54,7 @@
 //! # }
 //! ```
 
+use core::fmt;
 use core::future::poll_fn;
 use core::pin::Pin;
 use core::task::Poll;
@@ -118,7 +119,6 @@ pub enum FrameWriteError {
 /// reports dropped bytes and may be followed by more frames; whether to go
 /// on (a serial link) or to drop the peer (a TCP client sending garbage) is
 /// the caller's choice.
-#[derive(Debug)]
 pub struct FrameReader<R> {
     io: R,
     acc: FrameAccumulator<Box<[u8]>>,
@@ -215,13 +215,23 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
+// Debug by hand: the buffers can be megabytes; their fill level says enough.
+impl<R: fmt::Debug> fmt::Debug for FrameReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameReader")
+            .field("io", &self.io)
+            .field("max_frame_len", &self.acc.capacity())
+            .field("buffered", &(self.acc.buffered() + (self.end - self.pos)))
+            .finish()
+    }
+}
+
 /// Writes whole frames to an `AsyncWrite`, each checked to be one frame
 /// within `max_frame_len` bytes before any of it is written.
 ///
 /// Calling order: [`write_frame`](Self::write_frame) for each frame,
 /// [`shutdown`](Self::shutdown) at the end (or [`flush`](Self::flush) to
 /// finish a frame whose write was cancelled, without writing another).
-#[derive(Debug)]
 pub struct FrameWriter<W> {
     io: W,
     max_frame_len: usize,
@@ -365,5 +375,15 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.pending.clear();
         self.sent = 0;
         Ok(())
+    }
+}
+
+impl<W: fmt::Debug> fmt::Debug for FrameWriter<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameWriter")
+            .field("io", &self.io)
+            .field("max_frame_len", &self.max_frame_len)
+            .field("pending", &(self.pending.len() - self.sent))
+            .finish()
     }
 }

@@ -452,3 +452,20 @@ proptest! {
         prop_assert_eq!(got, payloads);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn debug_output_shows_fill_levels_not_buffers() {
+    let (mut a, b) = duplex(64);
+    a.write_all(&frame_bytes(b"partial")[..12]).await.unwrap();
+    let mut reader = FrameReader::new(b, 1 << 20);
+    let read = tokio::time::timeout(Duration::from_millis(5), reader.read_frame()).await;
+    assert!(read.is_err());
+    let shown = format!("{reader:?}");
+    assert!(
+        shown.contains("max_frame_len: 1048576, buffered: 12"),
+        "{shown}"
+    );
+    assert!(shown.len() < 500, "{shown}");
+    let writer = FrameWriter::new(a, 1024);
+    assert!(format!("{writer:?}").contains("max_frame_len: 1024, pending: 0"));
+}
