@@ -6,7 +6,7 @@
 use core::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mechops_core::codec::accumulator::{Feed, FrameAccumulator};
+use mechops_core::codec::accumulator::FrameAccumulator;
 use mechops_core::codec::postcard::{from_frame, to_frame};
 use postcard::accumulator::{CobsAccumulator, FeedResult};
 use serde::{Deserialize, Serialize};
@@ -103,18 +103,12 @@ fn stream(c: &mut Criterion) {
         b.iter(|| {
             let mut seen = 0u32;
             for chunk in black_box(&frames).chunks(CHUNK) {
-                let mut input = chunk;
-                loop {
-                    match acc.feed(input) {
-                        Feed::Consumed => break,
-                        Feed::Frame { frame, remaining } => {
-                            let (m, _) = from_frame::<Message>(frame, None, &mut []).unwrap();
-                            seen += m.sequence.min(1);
-                            input = remaining;
-                        }
-                        Feed::Error { remaining, .. } => input = remaining,
+                acc.feed_all(chunk, |event| {
+                    if let Ok(frame) = event {
+                        let (m, _) = from_frame::<Message>(frame, None, &mut []).unwrap();
+                        seen += m.sequence.min(1);
                     }
-                }
+                });
             }
             black_box(seen)
         });

@@ -1,6 +1,6 @@
 //! The incremental decoder against random chunking, garbage and corruption.
 
-use mechops_core::codec::accumulator::{Feed, FrameAccumulator, StreamError};
+use mechops_core::codec::accumulator::{FrameAccumulator, StreamError};
 use mechops_core::codec::aead::{Key, NonceSource};
 use mechops_core::codec::frame::{self, Sealer};
 use mechops_core::codec::header::Format;
@@ -13,40 +13,38 @@ fn frame_bytes(payload: &[u8]) -> Vec<u8> {
     buf
 }
 
+/// `stream` cut at `cuts` (taken modulo its length), in order.
+fn pieces<'a>(stream: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut ends: Vec<usize> = cuts.iter().map(|&c| c % (stream.len() + 1)).collect();
+    ends.push(stream.len());
+    ends.sort_unstable();
+    let mut start = 0;
+    ends.into_iter()
+        .map(|end| {
+            let piece = &stream[start..end];
+            start = end;
+            piece
+        })
+        .collect()
+}
+
 /// Feeds `stream` cut at `cuts`; returns the payloads of frames that decode
-/// and the errors reported, plus the number of bytes accounted for.
+/// and the errors reported.
 fn run(stream: &[u8], cuts: &[usize], capacity: usize) -> (Vec<Vec<u8>>, Vec<StreamError>) {
     let mut acc = FrameAccumulator::new(vec![0u8; capacity]);
     let mut frames = Vec::new();
     let mut errors = Vec::new();
-    let mut start = 0;
-    let mut ends: Vec<usize> = cuts.iter().map(|&c| c % (stream.len() + 1)).collect();
-    ends.push(stream.len());
-    ends.sort_unstable();
-    for end in ends {
-        let mut input = &stream[start..end];
-        start = end;
-        loop {
-            match acc.feed(input) {
-                Feed::Consumed => break,
-                Feed::Frame {
-                    frame: f,
-                    remaining,
-                } => {
-                    assert!(f.len() <= capacity);
-                    if let Ok(p) =
-                        frame::parse(f).and_then(|r| r.payload(&mut []).map(<[u8]>::to_vec))
-                    {
-                        frames.push(p);
-                    }
-                    input = remaining;
-                }
-                Feed::Error { error, remaining } => {
-                    errors.push(error);
-                    input = remaining;
+    for piece in pieces(stream, cuts) {
+        acc.feed_all(piece, |event| match event {
+            Ok(f) => {
+                assert!(f.len() <= capacity);
+                if let Ok(p) = frame::parse(f).and_then(|r| r.payload(&mut []).map(<[u8]>::to_vec))
+                {
+                    frames.push(p);
                 }
             }
-        }
+            Err(error) => errors.push(error),
+        });
     }
     (frames, errors)
 }
@@ -140,24 +138,12 @@ proptest! {
         }
         let mut acc = FrameAccumulator::new([0u8; 200]);
         let mut got = Vec::new();
-        let mut ends: Vec<usize> = cuts.iter().map(|&c| c % (stream.len() + 1)).collect();
-        ends.push(stream.len());
-        ends.sort_unstable();
-        let mut start = 0;
-        for end in ends {
-            let mut input = &stream[start..end];
-            start = end;
-            loop {
-                match acc.feed(input) {
-                    Feed::Consumed => break,
-                    Feed::Frame { frame: f, remaining } => {
-                        // Decrypted in place, in the decoder's own buffer.
-                        got.push(frame::decode(f, Some(&key), &mut []).unwrap().payload.to_vec());
-                        input = remaining;
-                    }
-                    Feed::Error { error, .. } => panic!("{error}"),
-                }
-            }
+        for piece in pieces(&stream, &cuts) {
+            acc.feed_all(piece, |event| {
+                // Decrypted in place, in the decoder's own buffer.
+                let f = event.unwrap();
+                got.push(frame::decode(f, Some(&key), &mut []).unwrap().payload.to_vec());
+            });
         }
         prop_assert_eq!(got, ps);
     }

@@ -6,7 +6,7 @@
 #[path = "support/trickle.rs"]
 mod trickle;
 
-use mechops_core::codec::accumulator::{Feed, FrameAccumulator, StreamError, read_frame};
+use mechops_core::codec::accumulator::{FrameAccumulator, StreamError, read_frame};
 use mechops_core::codec::frame;
 use mechops_core::codec::header::Format;
 use trickle::Trickle;
@@ -54,28 +54,23 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut acc = FrameAccumulator::new([0u8; CAPACITY]);
     let mut delivered = 0usize;
     for piece in stream.chunks(chunk) {
-        let mut input = piece;
-        loop {
-            match acc.feed(input) {
-                Feed::Consumed => break,
-                Feed::Frame {
-                    frame: f,
-                    remaining,
-                } => {
-                    assert!(f.len() <= CAPACITY && f.len() >= 28);
-                    let r = frame::parse(f).expect("a delivered frame has a valid header");
-                    assert_eq!(r.frame_len(), f.len());
-                    if r.payload(&mut [0u8; 512]).is_ok_and(|p| p == b"fuzz") {
-                        delivered += 1;
-                    }
-                    input = remaining;
-                }
-                Feed::Error { remaining, .. } => input = remaining,
+        acc.feed_all(piece, |event| {
+            let Ok(f) = event else { return };
+            assert!(f.len() <= CAPACITY && f.len() >= 28);
+            let r = frame::parse(f).expect("a delivered frame has a valid header");
+            assert_eq!(r.frame_len(), f.len());
+            if r.payload(&mut [0u8; 512]).is_ok_and(|p| p == b"fuzz") {
+                delivered += 1;
             }
-        }
+        });
         assert!(acc.buffered() <= CAPACITY);
     }
+    // The end of input accounts for the rest; with no garbage the final
+    // frame is whole, so nothing is left cut short.
+    let end = acc.finish();
+    assert_eq!(acc.buffered(), 0);
     if body.is_empty() {
+        assert_eq!(end, Ok(()));
         assert_eq!(delivered, 2);
     }
     blocking(&stream, chunk);

@@ -32,6 +32,11 @@ impl SteadyClock {
         }
     }
 
+    /// A clock whose origin is `origin`.
+    pub const fn with_origin(origin: std::time::Instant) -> Self {
+        Self { origin }
+    }
+
     /// The clock whose origin is the process-wide one [`steady_now`] uses,
     /// so its readings compare with every other clock made this way.
     pub fn process() -> Self {

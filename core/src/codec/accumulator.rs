@@ -16,11 +16,15 @@
 //! [`Feed::Frame`] decode the frame, then feed `remaining`; on
 //! [`Feed::Error`] log or count it, then feed `remaining`; on
 //! [`Feed::Consumed`] read the next chunk. The frame slice stays valid until
-//! the next `feed`. For a blocking `embedded_io` reader, [`read_frame`] reads
-//! one frame at a time instead.
+//! the next `feed` ([`FrameAccumulator::delivered_frame`] hands it out again
+//! meanwhile). [`FrameAccumulator::feed_all`] runs that loop over one chunk
+//! and hands each frame or error to a callback. When the input ends, call
+//! [`FrameAccumulator::finish`]: it reports a frame cut short or trailing
+//! garbage, so every byte is accounted for. For a blocking `embedded_io`
+//! reader, [`read_frame`] reads one frame at a time instead.
 //!
 //! ```
-//! use mechops_core::codec::accumulator::{Feed, FrameAccumulator};
+//! use mechops_core::codec::accumulator::FrameAccumulator;
 //! use mechops_core::codec::{frame, header::Format};
 //!
 //! let mut wire = [0u8; 64];
@@ -29,19 +33,15 @@
 //! let mut acc = FrameAccumulator::new([0u8; 256]);
 //! let mut got = 0;
 //! for chunk in wire[..n].chunks(5) {
-//!     let mut input = chunk;
-//!     while !input.is_empty() {
-//!         input = match acc.feed(input) {
-//!             Feed::Consumed => &[],
-//!             Feed::Frame { frame: f, remaining } => {
-//!                 assert_eq!(frame::parse(f)?.payload(&mut [])?, b"[1]");
-//!                 got += 1;
-//!                 remaining
-//!             }
-//!             Feed::Error { error, remaining } => panic!("{error}"),
-//!         };
-//!     }
+//!     acc.feed_all(chunk, |event| match event {
+//!         Ok(f) => {
+//!             assert_eq!(frame::parse(f).and_then(|r| r.payload(&mut [])), Ok(&b"[1]"[..]));
+//!             got += 1;
+//!         }
+//!         Err(error) => panic!("{error}"),
+//!     });
 //! }
+//! assert_eq!(acc.finish(), Ok(()));
 //! assert_eq!(got, 1);
 //! # Ok::<(), mechops_core::codec::header::FrameError>(())
 //! ```
@@ -146,6 +146,8 @@ pub struct FrameAccumulator<S> {
     expected: Option<usize>,
     /// Bytes of an oversized frame still to drop.
     skip: usize,
+    /// Length of the oversized frame being dropped, for [`Self::finish`].
+    skip_len: usize,
     /// Garbage bytes dropped and not yet reported.
     skipped: usize,
     /// Set after an error: bytes dropped while resynchronising belong to
@@ -165,6 +167,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
             len: 0,
             expected: None,
             skip: 0,
+            skip_len: 0,
             skipped: 0,
             resyncing: false,
             delivered: false,
@@ -191,9 +194,83 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
         self.len = 0;
         self.expected = None;
         self.skip = 0;
+        self.skip_len = 0;
         self.skipped = 0;
         self.resyncing = false;
         self.delivered = false;
+    }
+
+    /// The frame the last [`feed`](Self::feed) delivered, while the decoder
+    /// still holds it (until the next `feed` or [`reset`](Self::reset));
+    /// `None` otherwise.
+    ///
+    /// For callers that must leave their feed loop before handing the frame
+    /// on (an async reader returning it from a loop of reads).
+    pub fn delivered_frame(&mut self) -> Option<&mut [u8]> {
+        match self.expected {
+            Some(len) if self.delivered => Some(&mut self.buf.as_mut()[..len]),
+            _ => None,
+        }
+    }
+
+    /// Feeds all of `input`, handing each complete frame (`Ok`) and each
+    /// error (`Err`) to `on_event` in stream order: the loop of the calling
+    /// order above, for callers that handle every frame on the spot.
+    ///
+    /// Bytes of a frame not yet complete stay in the decoder for the next
+    /// call.
+    pub fn feed_all<F>(&mut self, mut input: &[u8], mut on_event: F)
+    where
+        F: FnMut(Result<&mut [u8], StreamError>),
+    {
+        loop {
+            match self.feed(input) {
+                Feed::Consumed => return,
+                Feed::Frame { frame, remaining } => {
+                    on_event(Ok(frame));
+                    input = remaining;
+                }
+                Feed::Error { error, remaining } => {
+                    on_event(Err(error));
+                    input = remaining;
+                }
+            }
+        }
+    }
+
+    /// Tells the decoder that the input has ended, and leaves it reset for a
+    /// new stream.
+    ///
+    /// # Errors
+    /// [`StreamError::Truncated`] when the input ended inside a frame (its
+    /// header, its body, or the body of an oversized frame being skipped);
+    /// [`StreamError::Garbage`] when it ended on bytes that cannot start a
+    /// frame and were not reported yet.
+    pub fn finish(&mut self) -> Result<(), StreamError> {
+        let result = if self.skip > 0 {
+            Err(StreamError::Truncated {
+                needed: self.skip_len,
+                got: self.skip_len - self.skip,
+            })
+        } else if let (Some(expected), false) = (self.expected, self.delivered) {
+            Err(StreamError::Truncated {
+                needed: expected,
+                got: self.len,
+            })
+        } else if self.head_len > 0 {
+            Err(StreamError::Truncated {
+                needed: FrameHeader::LEN,
+                got: self.head_len,
+            })
+        } else if self.skipped > 0 && !self.resyncing {
+            Err(StreamError::Garbage {
+                skipped: self.skipped,
+            })
+        } else {
+            Ok(())
+        };
+        self.reset();
+        result
     }
 
     /// Gives the buffer back.
@@ -280,6 +357,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameAccumulator<S> {
                     self.head_len = 0;
                     if len > capacity {
                         self.skip = len - FrameHeader::LEN;
+                        self.skip_len = len;
                         self.resyncing = false;
                         return Feed::Error {
                             error: StreamError::FrameTooLarge { len, capacity },
@@ -442,23 +520,10 @@ mod tests {
         let mut frames = Vec::new();
         let mut errors = Vec::new();
         for c in stream.chunks(chunk.max(1)) {
-            let mut input = c;
-            loop {
-                match acc.feed(input) {
-                    Feed::Consumed => break,
-                    Feed::Frame {
-                        frame: f,
-                        remaining,
-                    } => {
-                        frames.push(frame::parse(f).unwrap().payload(&mut []).unwrap().to_vec());
-                        input = remaining;
-                    }
-                    Feed::Error { error, remaining } => {
-                        errors.push(error);
-                        input = remaining;
-                    }
-                }
-            }
+            acc.feed_all(c, |event| match event {
+                Ok(f) => frames.push(frame::parse(f).unwrap().payload(&mut []).unwrap().to_vec()),
+                Err(error) => errors.push(error),
+            });
         }
         (frames, errors)
     }
@@ -552,6 +617,94 @@ mod tests {
         let (frames, errors) = run(&mut acc, &f, 3);
         assert_eq!(frames, [b"payload".to_vec()]);
         assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn finish_reports_what_the_input_ended_inside() {
+        let f = frame_bytes(b"payload");
+        let cases: [(&[u8], Result<(), StreamError>); 5] = [
+            (&f, Ok(())),
+            (
+                &f[..10],
+                Err(StreamError::Truncated {
+                    needed: 28,
+                    got: 10,
+                }),
+            ),
+            (
+                &f[..30],
+                Err(StreamError::Truncated {
+                    needed: 35,
+                    got: 30,
+                }),
+            ),
+            (b"xyz", Err(StreamError::Garbage { skipped: 3 })),
+            (b"", Ok(())),
+        ];
+        for (input, expected) in cases {
+            let mut acc = FrameAccumulator::new([0u8; 64]);
+            acc.feed_all(input, |_| {});
+            assert_eq!(acc.finish(), expected, "{input:?}");
+            assert_eq!(acc.buffered(), 0);
+            // The decoder is reset: a whole frame goes through again.
+            let (frames, errors) = run(&mut acc, &f, 4);
+            assert_eq!((frames.len(), errors.len()), (1, 0));
+        }
+        // Ending inside an oversized frame being skipped.
+        let big = frame_bytes(&[1u8; 100]);
+        let mut acc = FrameAccumulator::new([0u8; 64]);
+        let (_, errors) = run(&mut acc, &big[..50], 7);
+        assert_eq!(
+            errors,
+            [StreamError::FrameTooLarge {
+                len: 128,
+                capacity: 64
+            }]
+        );
+        assert_eq!(
+            acc.finish(),
+            Err(StreamError::Truncated {
+                needed: 128,
+                got: 50
+            })
+        );
+        // Bytes dropped while resynchronising belong to the header error.
+        let mut bad = f.clone();
+        bad[13] ^= 1;
+        let mut acc = FrameAccumulator::new([0u8; 64]);
+        let (_, errors) = run(&mut acc, &bad, 100);
+        assert_eq!(
+            errors,
+            [StreamError::Header(FrameError::HeaderChecksumMismatch)]
+        );
+        assert_eq!(acc.finish(), Ok(()));
+    }
+
+    #[test]
+    fn delivered_frame_is_held_until_the_next_feed() {
+        let mut stream = frame_bytes(b"one");
+        stream.extend(frame_bytes(b"two"));
+        let mut acc = FrameAccumulator::new([0u8; 64]);
+        assert_eq!(acc.delivered_frame(), None);
+        let rest = match acc.feed(&stream) {
+            Feed::Frame { remaining, .. } => remaining,
+            other => panic!("{other:?}"),
+        };
+        let held = acc.delivered_frame().map(|f| f.to_vec()).unwrap();
+        assert_eq!(
+            frame::parse(&held).unwrap().payload(&mut []),
+            Ok(&b"one"[..])
+        );
+        assert!(matches!(acc.feed(&rest[..5]), Feed::Consumed));
+        assert_eq!(acc.delivered_frame(), None);
+        assert!(matches!(acc.feed(&rest[5..]), Feed::Frame { .. }));
+        let held = acc.delivered_frame().map(|f| f.to_vec()).unwrap();
+        assert_eq!(
+            frame::parse(&held).unwrap().payload(&mut []),
+            Ok(&b"two"[..])
+        );
+        acc.reset();
+        assert_eq!(acc.delivered_frame(), None);
     }
 
     #[test]

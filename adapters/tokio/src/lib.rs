@@ -1,0 +1,37 @@
+//! # mechops-tokio
+//!
+//! The tokio adapter: a thin driver of the core's sans-IO state machines on
+//! the tokio runtime. It reads the clock, feeds the core, does the I/O the
+//! core asks for and sleeps until the core's next deadline; every decision
+//! (what a byte stream holds, when a deadline falls) stays in `mechops-core`,
+//! where it is tested without a runtime.
+//!
+//! Its contract, which every module keeps:
+//!
+//! - **one time vocabulary**: time is the core's monotonic
+//!   [`Instant`](mechops_core::time::Instant), read from a
+//!   [`clock::TokioClock`] on `tokio::time::Instant`, so a paused runtime
+//!   (`tokio::time::pause`, `#[tokio::test(start_paused = true)]`) drives
+//!   every deadline in tests, and deadlines are slept on with
+//!   [`clock::TokioClock::sleep_until`];
+//! - **cancellation safety is part of every async API's contract**: each
+//!   `async fn` says what happens when its future is dropped at any
+//!   `.await` (under `tokio::time::timeout`, `select!` or task abort), and
+//!   tests drop futures mid-way and check that nothing is lost or left
+//!   half-done;
+//! - **bounded memory**: every buffer has a size fixed when the value is
+//!   built; input announcing more is refused with an error, never a panic;
+//! - **no unsafe code**.
+//!
+//! Modules:
+//!
+//! - [`clock`]: [`clock::TokioClock`], the monotonic clock on tokio's time,
+//!   and conversions between core instants and `tokio::time::Instant`;
+//! - [`frame_io`]: [`frame_io::FrameReader`] and [`frame_io::FrameWriter`],
+//!   the frame format of `docs/FORMAT.md` over `AsyncRead` and `AsyncWrite`,
+//!   driving the core's
+//!   [`FrameAccumulator`](mechops_core::codec::accumulator::FrameAccumulator).
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod frame_io;
