@@ -7,10 +7,29 @@
 //!
 //! Parsing accepts exactly the RFC 3339 `date-time` grammar: `T`/`t` between
 //! date and time, a fraction of 1 to 9 digits, and `Z`, `z` or `±HH:MM`.
-//! Fields are range-checked (the day against its month and year). A second of
-//! `60` (a leap second) is accepted and clamped to `59` with its fraction kept,
-//! because Unix time does not count leap seconds. Every error names what was
-//! expected and the byte position where the input went wrong.
+//! Fields are range-checked (the day against its month and year). Every error
+//! names what was expected and the byte position where the input went wrong.
+//!
+//! # Leap seconds
+//!
+//! A [`Timestamp`] counts Unix time, which has no leap seconds, so:
+//!
+//! - a second of `60` is accepted only where RFC 3339 (section 5.7) puts a
+//!   leap second: at the end of a month, at 23:59:60 UTC. The offset is
+//!   applied first, so `1990-12-31T15:59:60-08:00` is accepted as the same
+//!   instant as `1990-12-31T23:59:60Z`, and `2024-03-14T12:30:60Z` is
+//!   rejected with [`ParseErrorKind::LeapSecond`]. No table of the leap
+//!   seconds actually inserted is consulted: it changes with every IERS
+//!   bulletin, and a parser should not go stale;
+//! - the leap second, whatever its fraction, reads as 23:59:59.999999999
+//!   UTC, the last instant before midnight. Text order is kept
+//!   (`23:59:60.2Z` never reads before `23:59:59.7Z`), and, as with the
+//!   truncated fractions of the output, the value read is never later than
+//!   the instant written;
+//! - formatting never writes `60`: the value a leap second reads as is
+//!   written `23:59:59.999999999Z` at nanosecond precision. Every parsed text
+//!   formats back to itself except a leap second, and every timestamp
+//!   formats to text that parses back to it.
 //!
 //! The module holds the options and error types; `format` writes text and
 //! `parse` reads it.
@@ -155,6 +174,9 @@ pub enum ParseErrorKind {
     Minute(u8),
     /// The second is not 00..=60.
     Second(u8),
+    /// A second of 60 that is not 23:59:60 UTC on the last day of a month,
+    /// the only place a leap second stands (see the module docs).
+    LeapSecond,
     /// A `.` not followed by a digit.
     EmptyFraction,
     /// More than nine fractional digits.
@@ -221,6 +243,11 @@ impl fmt::Display for ParseError {
             ParseErrorKind::Second(v) => {
                 write!(f, "second {v:02} at byte {at} is not in 00..=60")
             }
+            ParseErrorKind::LeapSecond => write!(
+                f,
+                "second 60 at byte {at} is a leap second, which stands only at \
+                 23:59:60 UTC on the last day of a month"
+            ),
             ParseErrorKind::EmptyFraction => {
                 write!(f, "'.' at byte {at} is not followed by a fraction digit")
             }
@@ -248,7 +275,9 @@ impl Timestamp {
     /// `1996-12-19T16:39:57-08:00`: `T` or `t` between date and time, a
     /// fraction of 1 to 9 digits, then `Z`, `z` or `±HH:MM`. Fields are
     /// range-checked (the day against its month); a leap second `:60` is
-    /// clamped to `:59`. Errors say what was wrong and at which byte.
+    /// accepted only at 23:59:60 UTC at the end of a month and reads as
+    /// 23:59:59.999999999 (see the [`time`](crate::time) module docs). Errors say what was
+    /// wrong and at which byte.
     #[inline]
     pub fn parse_rfc3339(input: &[u8]) -> Result<Self, ParseError> {
         parse_with_offset(input).map(|(ts, _)| ts)

@@ -74,6 +74,19 @@ const FRACTION_SCALE: [u32; 10] = [
     1,
 ];
 
+/// The nanoseconds a leap second `23:59:60[.f]` reads as, after
+/// `23:59:59`: the last instant before midnight, which Unix time has (see
+/// the module docs of `rfc3339` for why).
+const LEAP_SECOND_NANOS: u32 = 999_999_999;
+
+/// Whether the Unix second `secs` is 23:59:59 UTC on the last day of a
+/// month: the only second a leap second may follow (RFC 3339 section 5.7).
+/// `secs` lies within a day of the [`Timestamp`] range.
+const fn ends_a_month(secs: i64) -> bool {
+    let next = civil::civil_from_unix(secs + 1, 0);
+    next.day == 1 && next.hour == 0 && next.minute == 0 && next.second == 0
+}
+
 /// Parses strict RFC 3339 and returns the instant with the offset it was
 /// written at (`Z` gives [`Offset::UTC`]).
 ///
@@ -176,12 +189,11 @@ pub(super) fn parse_fast(input: &[u8]) -> Option<(Timestamp, Offset)> {
         || (day > 28 && day > u32::from(days_in_month(year as u16, month as u8)))
         || hour > 23
         || minute > 59
-        || second > 60
+        || second > 59
     {
+        // Leap seconds too: [`parse_precise`] checks where they may stand.
         return None;
     }
-    // Unix time has no leap seconds.
-    let second = if second == 60 { 59 } else { second };
 
     let mut rest = rest;
     let mut nanos = 0;
@@ -269,13 +281,14 @@ pub(super) fn parse_precise(input: &[u8]) -> Result<(Timestamp, Offset), ParseEr
         return Err(ParseError::new(ParseErrorKind::Minute(minute as u8), 14));
     }
     c.expect(16, b':', "':'")?;
-    let mut second = c.two(17)?;
+    let second = c.two(17)?;
     if second > 60 {
         return Err(ParseError::new(ParseErrorKind::Second(second as u8), 17));
     }
-    if second == 60 {
-        second = 59;
-    }
+    // A leap second is read at its `:59`, then moved to the last nanosecond
+    // of that second once the offset says where it stands in UTC.
+    let leap = second == 60;
+    let second = second - u32::from(leap);
 
     let mut at = 19;
     let mut nanos = 0u32;
@@ -356,6 +369,12 @@ pub(super) fn parse_precise(input: &[u8]) -> Result<(Timestamp, Offset), ParseEr
     let days = days_from_civil(year as i32, month as u8, day as u8);
     let local = days * SECS_PER_DAY + i64::from(hour * 3_600 + minute * 60 + second);
     let secs = local - i64::from(offset.seconds());
+    if leap {
+        if !ends_a_month(secs) {
+            return Err(ParseError::new(ParseErrorKind::LeapSecond, 17));
+        }
+        nanos = LEAP_SECOND_NANOS;
+    }
     match Timestamp::from_unix(secs, nanos) {
         Ok(ts) => Ok((ts, offset)),
         Err(e) => Err(ParseError::new(ParseErrorKind::OutOfRange(e), 0)),

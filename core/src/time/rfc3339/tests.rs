@@ -252,10 +252,92 @@ fn error_messages_name_position() {
 }
 
 #[test]
-fn leap_second_is_clamped() {
-    let leap = Timestamp::parse_rfc3339(b"1990-12-31T23:59:60.25Z").unwrap();
-    let before = Timestamp::parse_rfc3339(b"1990-12-31T23:59:59.25Z").unwrap();
-    assert_eq!(leap, before);
+fn leap_second_reads_as_the_last_nanosecond_before_midnight() {
+    let last = Timestamp::parse_rfc3339(b"1990-12-31T23:59:59.999999999Z").unwrap();
+    for text in [
+        "1990-12-31T23:59:60Z",
+        "1990-12-31T23:59:60.25Z",
+        "1990-12-31t23:59:60.999999999z",
+        // The same instant at other offsets, also across a date line.
+        "1990-12-31T15:59:60-08:00",
+        "1991-01-01T05:29:60+05:30",
+        "1990-12-31T23:59:60+00:00",
+    ] {
+        assert_eq!(
+            Timestamp::parse_rfc3339(text.as_bytes()),
+            Ok(last),
+            "{text}"
+        );
+    }
+    // Text order is kept: the leap second is after every `:59.f`.
+    let before = Timestamp::parse_rfc3339(b"1990-12-31T23:59:59.7Z").unwrap();
+    assert!(before < last);
+    // It formats as `:59` with every nanosecond, never as `:60`.
+    assert_eq!(
+        fmt(last, Rfc3339Format::new(Precision::Nanos)),
+        "1990-12-31T23:59:59.999999999Z"
+    );
+    let pst = Offset::from_hm(true, 8, 0).unwrap();
+    let (ts, offset) = Timestamp::parse_rfc3339_with_offset(b"1990-12-31T15:59:60-08:00").unwrap();
+    assert_eq!(offset, pst);
+    assert_eq!(
+        fmt(ts, Rfc3339Format::new(Precision::Millis).with_offset(pst)),
+        "1990-12-31T15:59:59.999-08:00"
+    );
+}
+
+#[test]
+fn leap_second_stands_only_at_the_end_of_a_month_in_utc() {
+    // The end of every month is allowed, in any year the range holds,
+    // including where the instant is the last one there is.
+    for text in [
+        "2016-12-31T23:59:60Z",
+        "2015-06-30T23:59:60Z",
+        "2023-02-28T23:59:60Z",
+        "2024-02-29T23:59:60Z",
+        "2024-04-30T23:59:60.5Z",
+        "9999-12-31T23:59:60Z",
+        "0001-01-31T23:59:60Z",
+    ] {
+        let ts = Timestamp::parse_rfc3339(text.as_bytes()).unwrap();
+        assert_eq!(ts.subsec_nanos(), 999_999_999, "{text}");
+        assert_eq!(ts.to_civil().second, 59, "{text}");
+    }
+    assert_eq!(
+        Timestamp::parse_rfc3339(b"9999-12-31T23:59:60Z"),
+        Ok(Timestamp::MAX)
+    );
+    for text in [
+        // Not the last minute of the day, or not the last day of the month.
+        "2024-03-14T12:30:60Z",
+        "2024-03-14T23:59:60Z",
+        "2023-02-28T23:58:60Z",
+        "2024-02-28T23:59:60Z",
+        // 23:59:60 local time, but not in UTC.
+        "1990-12-31T23:59:60-08:00",
+        "1990-12-31T23:59:60+01:00",
+        // 22:59:60 UTC on the first of a month.
+        "1991-01-01T23:59:60+01:00",
+    ] {
+        assert_eq!(kind(text), (ParseErrorKind::LeapSecond, 17), "{text}");
+    }
+    assert_eq!(
+        Timestamp::parse_rfc3339(b"1991-01-01T00:59:60+01:00"),
+        Timestamp::parse_rfc3339(b"1990-12-31T23:59:60Z")
+    );
+    assert_eq!(
+        Timestamp::parse_rfc3339(b"2024-03-14T12:30:60Z")
+            .unwrap_err()
+            .to_string(),
+        "invalid RFC 3339 timestamp: second 60 at byte 17 is a leap second, which stands \
+         only at 23:59:60 UTC on the last day of a month"
+    );
+    // A leap second in the right place but outside the range is a range
+    // error.
+    assert_eq!(
+        kind("0000-12-31T23:59:60Z"),
+        (ParseErrorKind::OutOfRange(TimestampError::BeforeMin), 0)
+    );
 }
 
 proptest::proptest! {
