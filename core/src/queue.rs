@@ -43,9 +43,9 @@
 //!
 //! The time type's `Ord` and the closure given to
 //! [`retain`](PriorityQueue::retain) are the caller's code and may panic.
-//! The heaps are reordered by swapping indices only, so a panic at any point
-//! leaves every live entry in exactly one heap: nothing is dropped twice or
-//! lost, and the queue stays usable (a panicking `Ord` may leave the entries
+//! Every sift holds the index it moves in a guard that puts it back however
+//! the sift ends, so a panic at any point leaves every live entry in exactly
+//! one heap: nothing is dropped twice or lost, and the queue stays usable (a panicking `Ord` may leave the entries
 //! in an unspecified order, as std's `BinaryHeap` does). A panic in `retain`'s
 //! closure leaves the queue as it was.
 //!
@@ -482,54 +482,80 @@ fn partition(heap: &mut [u32], bits: &[u32], offset: usize) -> usize {
     kept
 }
 
-// The heaps below are reordered by swapping only, never through a hole as
-// std's `BinaryHeap` does: `before` may call the caller's `Ord`, and after a
-// swap the array is still a permutation of the same indices, so a panic
-// anywhere leaves each live slot in its heap exactly once. Swapping `u32`s
-// costs no more than the hole's moves.
+/// An index lifted out of a heap while it sifts. The heap slot at `pos` is a
+/// hole: moves fill it from a neighbour and the hole moves there. Dropping
+/// the hole writes the index back, when the sift ends and also when the
+/// caller's `Ord` (inside `before`) panics part-way, so the heap is always
+/// left a permutation of the same indices: no live slot lost, none twice
+/// (std's `BinaryHeap` guards its sifts the same way).
+struct Hole<'a> {
+    heap: &'a mut [u32],
+    pos: usize,
+    item: u32,
+}
+
+impl Hole<'_> {
+    /// Moves the index at `to` into the hole, which moves to `to`.
+    #[inline(always)]
+    fn move_to(&mut self, to: usize) {
+        self.heap[self.pos] = self.heap[to];
+        self.pos = to;
+    }
+}
+
+impl Drop for Hole<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.heap[self.pos] = self.item;
+    }
+}
 
 /// Adds `item` to the binary heap `heap[..len]`, whose root is the element
 /// that comes first by `before`.
 fn heap_push(heap: &mut [u32], len: &mut usize, item: u32, before: impl Fn(u32, u32) -> bool) {
-    let mut pos = *len;
-    heap[pos] = item;
+    let mut hole = Hole {
+        heap,
+        pos: *len,
+        item,
+    };
     *len += 1;
-    while pos > 0 {
-        let parent = (pos - 1) / 2;
-        if !before(heap[pos], heap[parent]) {
+    while hole.pos > 0 {
+        let parent = (hole.pos - 1) / 2;
+        if !before(item, hole.heap[parent]) {
             break;
         }
-        heap.swap(pos, parent);
-        pos = parent;
+        hole.move_to(parent);
     }
 }
 
 /// Restores the heap order of `heap` after arbitrary removals.
 fn heapify(heap: &mut [u32], before: impl Fn(u32, u32) -> bool) {
     for start in (0..heap.len() / 2).rev() {
-        sift_down(&mut *heap, start, &before);
+        let item = heap[start];
+        sift_down(&mut *heap, start, item, &before);
     }
 }
 
-/// Moves `heap[pos]` down until neither child comes before it.
-fn sift_down(heap: &mut [u32], mut pos: usize, before: &impl Fn(u32, u32) -> bool) {
+/// Puts `item` into the hole at `heap[pos]` and moves it down until neither
+/// child comes before it.
+fn sift_down(heap: &mut [u32], pos: usize, item: u32, before: &impl Fn(u32, u32) -> bool) {
     let n = heap.len();
+    let mut hole = Hole { heap, pos, item };
     loop {
-        let left = 2 * pos + 1;
+        let left = 2 * hole.pos + 1;
         if left >= n {
             break;
         }
         let right = left + 1;
-        let child = if right < n && before(heap[right], heap[left]) {
+        let child = if right < n && before(hole.heap[right], hole.heap[left]) {
             right
         } else {
             left
         };
-        if !before(heap[child], heap[pos]) {
+        if !before(hole.heap[child], item) {
             break;
         }
-        heap.swap(pos, child);
-        pos = child;
+        hole.move_to(child);
     }
 }
 
@@ -539,10 +565,16 @@ fn sift_down(heap: &mut [u32], mut pos: usize, before: &impl Fn(u32, u32) -> boo
 /// order again, so a panic in `before` leaves the root in the heap.
 fn heap_pop(heap: &mut [u32], len: &mut usize, before: impl Fn(u32, u32) -> bool) -> Option<u32> {
     let last = len.checked_sub(1)?;
-    heap.swap(0, last);
-    sift_down(&mut heap[..last], 0, &before);
+    let root = heap[0];
+    if last > 0 {
+        // The last index sifts down from the root's place, which becomes a
+        // hole; the root takes the last place meanwhile.
+        let item = heap[last];
+        heap[last] = root;
+        sift_down(&mut heap[..last], 0, item, &before);
+    }
     *len = last;
-    Some(heap[last])
+    Some(root)
 }
 
 #[cfg(test)]
