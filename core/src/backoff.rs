@@ -6,6 +6,9 @@
 //! supplies. The core owns no generator and no clock; [`Backoff::delay_with`]
 //! draws the random input from any `rand_core` generator, and [`Retry`]
 //! keeps the attempt count and previous delay for callers that want state.
+//! [`Retry::next_attempt_at`] turns the delay into a deadline on the
+//! monotonic [`Instant`] the caller reads, never on the wall clock, which
+//! can step while a retry waits.
 //!
 //! # Invariants
 //!
@@ -41,6 +44,8 @@
 
 use core::fmt;
 use core::time::Duration;
+
+use crate::time::Instant;
 
 /// How a delay is randomised, so that clients that failed together do not
 /// retry together.
@@ -246,6 +251,27 @@ const fn uniform(random: u64, max: u64) -> u64 {
 /// }
 /// assert_eq!(retry.attempts(), 3);
 /// ```
+///
+/// With a monotonic clock, [`Retry::next_attempt_at`] gives the deadline
+/// itself:
+///
+/// ```
+/// use core::time::Duration;
+/// use mechops_core::backoff::{Backoff, Jitter, Retry};
+/// use mechops_core::time::{Instant, ManualClock, MonotonicClock};
+///
+/// let policy = Backoff::new(Duration::from_millis(100), Duration::from_secs(1), 2)
+///     .unwrap()
+///     .with_jitter(Jitter::None);
+/// let clock = ManualClock::new(Instant::from_secs(60));
+/// let mut retry = Retry::new();
+/// let due = retry.next_attempt_at(&policy, clock.now(), 0);
+/// assert_eq!(due, Some(Instant::from_millis(60_100)));
+/// clock.set(due.unwrap());
+/// let due = retry.next_attempt_at(&policy, clock.now(), 0);
+/// assert_eq!(due, Some(Instant::from_millis(60_300)));
+/// assert_eq!(retry.next_attempt_at(&policy, clock.now(), 0), None); // give up
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Retry {
     attempt: u32,
@@ -268,6 +294,19 @@ impl Retry {
         self.attempt += 1;
         self.previous = Some(delay);
         Some(delay)
+    }
+
+    /// When the next retry is due, given the monotonic reading `now` at
+    /// which the last attempt failed: `now` plus [`Retry::next_delay`]
+    /// (saturating at [`Instant::MAX`]), or `None` when the policy's
+    /// attempts are exhausted.
+    pub fn next_attempt_at(
+        &mut self,
+        policy: &Backoff,
+        now: Instant,
+        random: u64,
+    ) -> Option<Instant> {
+        self.next_delay(policy, random).map(|delay| now + delay)
     }
 
     /// Retries handed out so far.
@@ -375,6 +414,30 @@ mod tests {
         assert_eq!(r.attempts(), 2);
         r.reset();
         assert_eq!(r.next_delay(&p, 0), Some(MS));
+    }
+
+    #[test]
+    fn next_attempt_at_is_now_plus_the_delay_and_saturates() {
+        let p = Backoff::new(MS, MS * 8, 3)
+            .unwrap()
+            .with_jitter(Jitter::None);
+        let mut r = Retry::new();
+        let now = Instant::from_secs(10);
+        assert_eq!(r.next_attempt_at(&p, now, 0), Some(now + MS));
+        assert_eq!(r.next_attempt_at(&p, Instant::MAX, 0), Some(Instant::MAX));
+        assert_eq!(r.next_attempt_at(&p, now, 0), Some(now + MS * 4));
+        assert_eq!(r.next_attempt_at(&p, now, 0), None);
+        assert_eq!(r.attempts(), 3);
+        // The deadline uses the same delay sequence as `next_delay`.
+        let p = policy(Jitter::Decorrelated);
+        let (mut by_delay, mut by_deadline) = (Retry::new(), Retry::new());
+        for random in [3, u64::MAX, 1 << 62, 0, 99] {
+            let delay = by_delay.next_delay(&p, random).unwrap();
+            assert_eq!(
+                by_deadline.next_attempt_at(&p, now, random),
+                Some(now + delay)
+            );
+        }
     }
 
     #[test]

@@ -6,10 +6,10 @@
 //! own beside the entries.
 //!
 //! The index has `2 * N` buckets whenever `N < 65535`: the bucket array is
-//! `N` words, each holding two 16-bit bucket heads. Twice the buckets halves
-//! the expected chain length, and a lookup that hits then reads a second
-//! entry only a quarter of the time instead of half. Larger caches keep one
-//! 32-bit head per word, so `N` buckets.
+//! `N` words, each holding two 16-bit bucket heads (the `index` submodule).
+//! Twice the buckets halves the expected chain length, and a lookup that hits
+//! then reads a second entry only a quarter of the time instead of half.
+//! Larger caches keep one 32-bit head per word, so `N` buckets.
 //!
 //! # Invariants
 //!
@@ -47,6 +47,10 @@ use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::iter::FusedIterator;
 use core::mem::MaybeUninit;
+
+mod index;
+
+use index::BucketHeads;
 
 /// The default hasher: foldhash's fast hasher with a fixed seed.
 pub type DefaultHashBuilder = foldhash::fast::FixedState;
@@ -128,7 +132,7 @@ impl LruStats {
 pub struct LruCache<K, V, const N: usize, S = DefaultHashBuilder> {
     entries: [Entry<K, V>; N],
     links: [Link; N],
-    buckets: [u32; N],
+    buckets: BucketHeads<N>,
     head: u32,
     tail: u32,
     free: u32,
@@ -164,7 +168,7 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
                 prev: NIL,
                 next: NIL,
             }; N],
-            buckets: if Self::COMPACT { [0; N] } else { [NIL; N] },
+            buckets: BucketHeads::new(),
             head: NIL,
             tail: NIL,
             free: NIL,
@@ -309,61 +313,15 @@ impl<K, V, const N: usize, S> LruCache<K, V, N, S> {
         self.free = index;
     }
 
-    /// Whether bucket heads are 16-bit, two per word of `buckets`. A
-    /// compact head stores `index + 1`, with 0 for an empty bucket, which
-    /// needs `N < 65535`.
-    const COMPACT: bool = N < u16::MAX as usize;
-
-    /// The number of buckets.
-    const BUCKETS: usize = if Self::COMPACT { 2 * N } else { N };
-
-    #[inline]
-    fn bucket_of(hash: u32) -> usize {
-        // Multiply-shift maps the hash onto `0..BUCKETS` without a division.
-        ((u64::from(hash) * Self::BUCKETS as u64) >> 32) as usize
-    }
-
-    /// The first entry of `bucket`'s chain, or `NIL`.
-    #[inline(always)]
-    fn bucket_head(&self, bucket: usize) -> u32 {
-        debug_assert!(bucket < Self::BUCKETS);
-        if Self::COMPACT {
-            // SAFETY: `[u32; N]` is `2 * N` aligned `u16`s, all initialised,
-            // and `bucket_of` returns less than `BUCKETS = 2 * N`.
-            let stored = unsafe { *self.buckets.as_ptr().cast::<u16>().add(bucket) };
-            u32::from(stored).wrapping_sub(1)
-        } else {
-            // SAFETY: `bucket_of` returns less than `BUCKETS = N`.
-            unsafe { *self.buckets.get_unchecked(bucket) }
-        }
-    }
-
-    /// Makes `index` (or `NIL`) the first entry of `bucket`'s chain.
-    #[inline(always)]
-    fn set_bucket_head(&mut self, bucket: usize, index: u32) {
-        debug_assert!(bucket < Self::BUCKETS);
-        if Self::COMPACT {
-            // `NIL + 1` wraps to 0, the empty marker; other indices are below
-            // `N < 65535`, so `index + 1` fits.
-            let stored = index.wrapping_add(1) as u16;
-            // SAFETY: as in `bucket_head`, and `&mut self` makes the write
-            // exclusive.
-            unsafe { *self.buckets.as_mut_ptr().cast::<u16>().add(bucket) = stored };
-        } else {
-            // SAFETY: `bucket_of` returns less than `BUCKETS = N`.
-            unsafe { *self.buckets.get_unchecked_mut(bucket) = index };
-        }
-    }
-
     /// Removes `index` from its bucket's chain.
     fn unlink_chain(&mut self, index: u32) {
-        let bucket = Self::bucket_of(self.slot(index).hash);
+        let bucket = BucketHeads::<N>::bucket_of(self.slot(index).hash);
         let after = self.slot(index).chain;
-        if self.bucket_head(bucket) == index {
-            self.set_bucket_head(bucket, after);
+        if self.buckets.head(bucket) == index {
+            self.buckets.set_head(bucket, after);
             return;
         }
-        let mut at = self.bucket_head(bucket);
+        let mut at = self.buckets.head(bucket);
         while at != NIL {
             let chain = self.slot(at).chain;
             if chain == index {
@@ -446,7 +404,7 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
         if N == 0 {
             return None;
         }
-        let mut at = self.bucket_head(Self::bucket_of(hash));
+        let mut at = self.buckets.head(BucketHeads::<N>::bucket_of(hash));
         while at != NIL {
             let entry = self.slot(at);
             // SAFETY: chains hold only linked entries, whose keys are
@@ -553,14 +511,14 @@ impl<K: Hash + Eq, V, const N: usize, S: BuildHasher> LruCache<K, V, N, S> {
             self.stats.evictions += 1;
             (index, Some(self.take(index)))
         };
-        let bucket = Self::bucket_of(hash);
-        let chain = self.bucket_head(bucket);
+        let bucket = BucketHeads::<N>::bucket_of(hash);
+        let chain = self.buckets.head(bucket);
         let entry = self.slot_mut(index);
         entry.key.write(key);
         entry.value.write(value);
         entry.hash = hash;
         entry.chain = chain;
-        self.set_bucket_head(bucket, index);
+        self.buckets.set_head(bucket, index);
         self.link_front(index);
         self.len += 1;
         evicted
@@ -821,8 +779,8 @@ mod tests {
         // 70 000 entries is past the compact-bucket limit; the cache is
         // about 2 MiB, so build it on a thread with room for it.
         const BIG: usize = 70_000;
-        const { assert!(!LruCache::<u32, u32, BIG>::COMPACT) };
-        const { assert!(LruCache::<u32, u32, { BIG / 2 }>::COMPACT) };
+        const { assert!(!BucketHeads::<BIG>::COMPACT) };
+        const { assert!(BucketHeads::<{ BIG / 2 }>::COMPACT) };
         let worker = std::thread::Builder::new().stack_size(64 << 20).spawn(|| {
             let mut cache: std::boxed::Box<LruCache<u32, u32, BIG>> = std::boxed::Box::default();
             for k in 0..(BIG as u32 + 5_000) {
@@ -849,5 +807,77 @@ mod tests {
             std::sync::Mutex::new(LruCache::new());
         CACHE.lock().unwrap().insert(1, 2);
         assert_eq!(CACHE.lock().unwrap().get(&1), Some(&2));
+    }
+
+    std::thread_local! {
+        /// Hash or equality checks left before a [`Brittle`] key panics.
+        static KEY_FUSE: core::cell::Cell<Option<u32>> = const { core::cell::Cell::new(None) };
+    }
+
+    /// A key whose `Hash` and `Eq` panic once the thread's fuse burns down,
+    /// and whose hashes collide in threes so that chain walks compare keys.
+    #[derive(Debug)]
+    struct Brittle(u32);
+
+    fn burn() {
+        KEY_FUSE.with(|fuse| match fuse.get() {
+            Some(0) => panic!("key comparison failed"),
+            Some(n) => fuse.set(Some(n - 1)),
+            None => {}
+        });
+    }
+
+    impl core::hash::Hash for Brittle {
+        fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+            burn();
+            (self.0 % 3).hash(state);
+        }
+    }
+
+    impl PartialEq for Brittle {
+        fn eq(&self, other: &Self) -> bool {
+            burn();
+            self.0 == other.0
+        }
+    }
+
+    impl Eq for Brittle {}
+
+    #[test]
+    fn panicking_hash_or_eq_leaves_the_cache_consistent() {
+        let tracker = std::rc::Rc::new(());
+        let mut panicked = 0;
+        for fuse in 0..150 {
+            let mut cache: LruCache<Brittle, std::rc::Rc<()>, 4> = LruCache::new();
+            KEY_FUSE.with(|f| f.set(Some(fuse)));
+            let caught = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                for k in 0..10 {
+                    drop(cache.insert(Brittle(k), std::rc::Rc::clone(&tracker)));
+                    let _ = cache.get_mut(&Brittle(k / 2));
+                    drop(cache.remove(&Brittle(k / 3)));
+                    let _ = cache.peek(&Brittle(k + 1));
+                }
+            }));
+            KEY_FUSE.with(|f| f.set(None));
+            panicked += usize::from(caught.is_err());
+            // The recency list and the index agree, and every value held is
+            // held once.
+            let listed: Vec<u32> = cache.iter().map(|(k, _)| k.0).collect();
+            assert_eq!(listed.len(), cache.len());
+            assert!(listed.iter().all(|&k| cache.contains_key(&Brittle(k))));
+            assert_eq!(std::rc::Rc::strong_count(&tracker), 1 + cache.len());
+            // Still usable, up to full and past it.
+            for k in 100..106 {
+                drop(cache.insert(Brittle(k), std::rc::Rc::clone(&tracker)));
+            }
+            assert_eq!(keys_of(&cache), [105, 104, 103, 102]);
+            drop(cache);
+            assert_eq!(std::rc::Rc::strong_count(&tracker), 1);
+        }
+        assert!(panicked > 0 && panicked < 150);
+    }
+
+    fn keys_of<const N: usize>(cache: &LruCache<Brittle, std::rc::Rc<()>, N>) -> Vec<u32> {
+        cache.iter().map(|(k, _)| k.0).collect()
     }
 }

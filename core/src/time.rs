@@ -6,8 +6,12 @@
 //!   between [`Timestamp::MIN`] (`0001-01-01T00:00:00Z`) and
 //!   [`Timestamp::MAX`] (`9999-12-31T23:59:59.999999999Z`) with nanosecond
 //!   precision; no constructor produces a value outside that range;
-//! - leap seconds are not counted (Unix time): a parsed `:60` second is
-//!   clamped to `:59`, as POSIX clocks do;
+//! - leap seconds are not counted (Unix time). RFC 3339 text may carry one
+//!   only where RFC 3339 allows it, at 23:59:60 UTC on the last day of a
+//!   month (after applying the offset; elsewhere `:60` is an error), and it
+//!   reads as 23:59:59.999999999 UTC, the last instant before midnight, so
+//!   text order is kept and the value is never later than the text.
+//!   Formatting never writes `:60`;
 //! - civil conversion is closed-form arithmetic (days-from-civil and
 //!   civil-from-days), never a loop over years or months;
 //! - the current time is never read here: callers pass a [`Timestamp`] (the

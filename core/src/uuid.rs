@@ -9,7 +9,8 @@
 //! - parsing accepts exactly the hyphenated, simple, URN and braced forms, in
 //!   either case, and reports the first offending byte position otherwise;
 //! - generators take their randomness (`rand_core` traits) and the current
-//!   time (`now_ms` arguments) as inputs; they never read a clock or the OS;
+//!   time (`now_ms` Unix milliseconds, or a wall-clock `Timestamp` through
+//!   `generate_at`) as inputs; they never read a clock or the OS;
 //! - every generated UUID carries the right version and the RFC 9562 variant;
 //! - the v7 generators hand out strictly increasing values, whatever the
 //!   clock does (RFC 9562 §6.2).

@@ -1,8 +1,8 @@
 //! RFC 3339 known answers (section 5.8) and format/parse round trips.
 
 use mechops_core::time::{
-    MAX_RFC3339_LEN, Offset, ParseErrorKind, Precision, Rfc3339Cache, Rfc3339Format, Timestamp,
-    Unit,
+    CivilDateTime, MAX_RFC3339_LEN, Offset, ParseErrorKind, Precision, Rfc3339Cache, Rfc3339Format,
+    Timestamp, Unit, days_in_month,
 };
 use proptest::prelude::*;
 
@@ -40,10 +40,14 @@ fn rfc3339_section_5_8_examples() {
     );
 
     // The leap second at the end of 1990, in UTC and in Pacific time; Unix
-    // time has no second 60, so both clamp to 23:59:59 UTC.
+    // time has no second 60, so both read as the last nanosecond of
+    // 23:59:59 UTC.
     let c = parse("1990-12-31T23:59:60Z");
     let d = parse("1990-12-31T15:59:60-08:00");
-    assert_eq!(c.unix_secs(), 662_687_999);
+    assert_eq!(
+        (c.unix_secs(), c.subsec_nanos()),
+        (662_687_999, 999_999_999)
+    );
     assert_eq!(c, d);
 
     // Netherlands time in 1937: +00:20.
@@ -162,6 +166,51 @@ proptest! {
                 prop_assert!(e.position() <= text.len());
                 prop_assert!(!e.to_string().is_empty());
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// `hh:mm:60` at any offset is accepted exactly when the instant of its
+    /// `hh:mm:59` is 23:59:59 UTC on the last day of a month, and then reads
+    /// as the last nanosecond of that second, whatever its fraction.
+    #[test]
+    fn leap_second_is_accepted_exactly_at_the_end_of_a_month_in_utc(
+        ts in any_timestamp(),
+        at_month_end in any::<bool>(),
+        offset in -1439i32..=1439,
+        fraction in proptest::option::of(1usize..=9),
+    ) {
+        // Second 59 of the minute, in UTC and so at every offset; half the
+        // time moved to the end of its month, where a leap second may stand.
+        let c = ts.to_civil();
+        let c = if at_month_end {
+            CivilDateTime::date(c.year, c.month, days_in_month(c.year, c.month)).at(23, 59, 59, 0)
+        } else {
+            c.at(c.hour, c.minute, 59, 0)
+        };
+        let ts59 = Timestamp::from_civil(c).unwrap();
+        let local = Rfc3339Format::new(Precision::Seconds)
+            .with_offset(Offset::from_minutes(offset).unwrap());
+        let mut buf = [0u8; MAX_RFC3339_LEN];
+        // The local year 10000 has no RFC 3339 text.
+        let Ok(n) = local.format(ts59, &mut buf) else { return Ok(()); };
+        let mut text = buf[..n].to_vec();
+        prop_assert_eq!(&text[17..19], b"59");
+        text[17..19].copy_from_slice(b"60");
+        if let Some(digits) = fraction {
+            let dot_digits = core::iter::once(b'.').chain(core::iter::repeat_n(b'4', digits));
+            text.splice(19..19, dot_digits);
+        }
+        let ends_a_month = c.hour == 23 && c.minute == 59 && c.day == days_in_month(c.year, c.month);
+        let parsed = Timestamp::parse_rfc3339(&text);
+        if ends_a_month {
+            prop_assert_eq!(parsed, Ok(Timestamp::from_unix(ts59.unix_secs(), 999_999_999).unwrap()));
+        } else {
+            let e = parsed.unwrap_err();
+            prop_assert_eq!((e.kind(), e.position()), (ParseErrorKind::LeapSecond, 17));
         }
     }
 }

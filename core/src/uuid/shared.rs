@@ -20,9 +20,10 @@ use core::fmt;
 use rand_core::Rng;
 
 use super::Uuid;
-use super::v7::{MAX_UNIX_MILLIS, V7Error};
+use super::v7::{MAX_UNIX_MILLIS, V7Error, unix_millis_of};
 use super::value::with_version_and_variant;
 use crate::sync::{AtomicU64, Ordering};
+use crate::time::Timestamp;
 
 const SEQ_BITS: u32 = 16;
 /// Random bits below the sequence in `rand_b`.
@@ -67,6 +68,21 @@ impl SharedV7 {
     #[inline]
     pub fn generate<R: Rng + ?Sized>(&self, now_ms: u64, rng: &mut R) -> Result<Uuid, V7Error> {
         self.generate_with(now_ms, rng.next_u64())
+    }
+
+    /// [`SharedV7::generate`] for a wall-clock reading, such as a
+    /// [`WallClock`](crate::time::WallClock)'s `now()`. Readings before 1970
+    /// count as the Unix epoch.
+    ///
+    /// # Errors
+    /// As [`SharedV7::generate`].
+    #[inline]
+    pub fn generate_at<R: Rng + ?Sized>(
+        &self,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Result<Uuid, V7Error> {
+        self.generate_with(unix_millis_of(now), rng.next_u64())
     }
 
     /// [`SharedV7::generate`] with the 64 random bits supplied directly, for
@@ -148,6 +164,10 @@ mod tests {
         assert_eq!(u.version(), Version::V7);
         assert_eq!(u.variant(), Variant::Rfc9562);
         assert_eq!(u.unix_millis(), Some(1_645_557_742_000));
+        let now = crate::time::Timestamp::from_unix_millis(1_645_557_742_001).unwrap();
+        let later = GLOBAL.generate_at(now, &mut rng).unwrap();
+        assert_eq!(later.unix_millis(), Some(1_645_557_742_001));
+        assert!(later > u);
     }
 
     #[test]

@@ -18,10 +18,21 @@ use rand_core::Rng;
 
 use super::Uuid;
 use super::value::with_version_and_variant;
+use crate::time::Timestamp;
 
 /// The largest Unix millisecond a v7 UUID can hold (2^48 - 1, in the year
 /// 10889). Later clock readings are treated as this one.
 pub const MAX_UNIX_MILLIS: u64 = (1 << 48) - 1;
+
+/// The Unix millisecond of a wall-clock reading, as the v7 generators take
+/// it. A v7 UUID holds no time before 1970, so earlier instants count as the
+/// Unix epoch, the same clamping the generators apply past
+/// [`MAX_UNIX_MILLIS`] (every [`Timestamp`] is below it).
+#[inline]
+pub(super) const fn unix_millis_of(now: Timestamp) -> u64 {
+    let ms = now.unix_millis();
+    if ms < 0 { 0 } else { ms as u64 }
+}
 
 const COUNTER_BITS: u32 = 42;
 const COUNTER_MAX: u64 = (1 << COUNTER_BITS) - 1;
@@ -105,6 +116,17 @@ impl<R: Rng> V7Generator<R> {
         Ok(layout(ms, counter, tail))
     }
 
+    /// [`V7Generator::generate`] for a wall-clock reading, such as a
+    /// [`WallClock`](crate::time::WallClock)'s `now()`. Readings before 1970
+    /// count as the Unix epoch.
+    ///
+    /// # Errors
+    /// As [`V7Generator::generate`].
+    #[inline]
+    pub fn generate_at(&mut self, now: Timestamp) -> Result<Uuid, V7Error> {
+        self.generate(unix_millis_of(now))
+    }
+
     /// A random counter start with the top bit clear (RFC 9562 §6.2,
     /// counter rollover guards).
     #[inline]
@@ -150,6 +172,20 @@ pub(super) mod tests {
         assert_eq!(u.version(), Version::V7);
         assert_eq!(u.variant(), Variant::Rfc9562);
         assert_eq!(u.unix_millis(), Some(1_645_557_742_000));
+    }
+
+    #[test]
+    fn generate_at_takes_the_millisecond_of_a_timestamp() {
+        use crate::time::{FixedClock, Timestamp, WallClock};
+        let clock = FixedClock(Timestamp::from_unix(1_645_557_742, 999_999_999).unwrap());
+        let mut g = generator();
+        let u = g.generate_at(clock.now()).unwrap();
+        assert_eq!(u.unix_millis(), Some(1_645_557_742_999));
+        let before_1970 = Timestamp::from_unix_secs(-86_400).unwrap();
+        let mut g = generator();
+        assert_eq!(g.generate_at(before_1970).unwrap().unix_millis(), Some(0));
+        assert_eq!(unix_millis_of(Timestamp::MIN), 0);
+        assert!(unix_millis_of(Timestamp::MAX) < MAX_UNIX_MILLIS);
     }
 
     #[test]
