@@ -275,6 +275,59 @@ mod tests {
         assert_eq!(b.state(), BreakerState::Closed);
     }
 
+    proptest::proptest! {
+        /// Random inputs in any order: every transition is legal, a
+        /// half-open breaker never has two trials out, and an open one
+        /// never admits before its time.
+        #[test]
+        fn random_inputs_make_only_legal_transitions(
+            threshold in 1u32..4,
+            ops in proptest::collection::vec((0u8..5, 0u64..50, proptest::prelude::any::<u64>()), 1..200),
+        ) {
+            let c = BreakerConfig {
+                failure_threshold: threshold,
+                backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(40), 3).unwrap(),
+            };
+            let mut b = Breaker::new();
+            let mut now = Instant::ZERO;
+            let mut trials = 0u32;
+            let mut out: std::vec::Vec<bool> = std::vec::Vec::new();
+            for (op, step, random) in ops {
+                let before = b.state();
+                match op {
+                    0 => now += Duration::from_millis(step),
+                    1 => {
+                        let reopens = b.reopens_at();
+                        if b.admits(now) {
+                            if let Some(at) = reopens {
+                                proptest::prop_assert!(now >= at);
+                            }
+                            let trial = b.on_attempt();
+                            trials += u32::from(trial);
+                            proptest::prop_assert!(trials <= 1, "two half-open trials");
+                            out.push(trial);
+                        }
+                    }
+                    2..=4 => {
+                        if let Some(trial) = out.pop() {
+                            trials -= u32::from(trial);
+                            match op {
+                                2 => b.on_success(trial),
+                                3 => b.on_failure(trial, now, &c, random),
+                                _ => b.on_cancel(trial),
+                            }
+                        }
+                    }
+                    _ => unreachable!(),
+                }
+                proptest::prop_assert!(before.can_become(b.state()), "{} -> {}", before, b.state());
+                if let Some(at) = b.reopens_at() {
+                    proptest::prop_assert!(at <= now + c.backoff.cap());
+                }
+            }
+        }
+    }
+
     #[test]
     fn legal_transitions() {
         use BreakerState::*;

@@ -203,6 +203,15 @@ impl PoolCore {
         })
     }
 
+    /// [`PoolCore::new`] with the seed drawn from `rng`.
+    pub fn with_rng<R: rand_core::Rng + ?Sized>(
+        config: PoolConfig,
+        endpoints: usize,
+        rng: &mut R,
+    ) -> Result<Self, ConfigError> {
+        Self::new(config, endpoints, rng.next_u64())
+    }
+
     /// The current settings.
     pub const fn config(&self) -> &PoolConfig {
         &self.config

@@ -807,6 +807,11 @@ struct Harness {
     opened: BTreeMap<ConnId, Instant>,
     allowed: usize,
     breakers: Vec<BreakerState>,
+    /// `close` was called; what it reported.
+    shut: bool,
+    report: Option<Remaining>,
+    /// A checkout `flush` leaves out.
+    hold: Option<ConnId>,
 }
 
 impl Harness {
@@ -827,8 +832,21 @@ impl Harness {
             started: BTreeMap::new(),
             opened: BTreeMap::new(),
             breakers: vec![BreakerState::Closed; 2],
+            shut: false,
+            report: None,
+            hold: None,
         };
         h.settle();
+        h
+    }
+
+    /// A pool driven through `ops`, each followed by a drain of its actions.
+    fn run(config: PoolConfig, seed: u64, ops: Vec<Op>) -> Self {
+        let mut h = Self::new(config, seed);
+        for op in ops {
+            h.apply(op);
+            h.settle();
+        }
         h
     }
 
@@ -1014,7 +1032,10 @@ impl Harness {
         let now = self.now;
         while let Some(action) = self.pool.poll_action(now) {
             match action {
-                Action::Open(permit) => self.permits.push(permit),
+                Action::Open(permit) => {
+                    assert!(!self.shut, "connect asked for while closing");
+                    self.permits.push(permit);
+                }
                 Action::Hand { waiter, conn } => {
                     self.served_waiter(waiter);
                     self.handed(conn);
@@ -1025,10 +1046,14 @@ impl Harness {
                     self.handed(conn);
                     self.checking.push((waiter, conn));
                 }
-                Action::Fail { waiter, .. } => {
+                Action::Fail { waiter, reason } => {
                     assert!(self.queued.remove(&waiter), "failed a waiter not queued");
-                    let deadline = self.started[&waiter] + MS * 50;
-                    assert!(now >= deadline, "failed before its deadline");
+                    if reason == AcquireFailure::Closed {
+                        assert!(self.shut);
+                    } else {
+                        let deadline = self.started[&waiter] + MS * 50;
+                        assert!(now >= deadline, "failed before its deadline");
+                    }
                 }
                 Action::Close { conn, reason } => {
                     assert!(self.idle.remove(&conn), "closed {conn} that was not idle");
@@ -1044,7 +1069,10 @@ impl Harness {
                 Action::Leak { conn, .. } => {
                     assert!(self.in_use.iter().any(|&(c, _)| c == conn));
                 }
-                Action::Closed(_) => panic!("not closing"),
+                Action::Closed(remaining) => {
+                    assert!(self.shut && self.report.is_none());
+                    self.report = Some(remaining);
+                }
             }
         }
         self.check();
@@ -1080,6 +1108,9 @@ impl Harness {
         for w in &self.queued {
             assert!(self.now < self.started[w] + MS * 50, "waiter past deadline");
         }
+        if self.shut {
+            assert!(self.queued.is_empty(), "waiter left queued while closing");
+        }
         if let Some(t) = self.pool.poll_timeout() {
             assert!(
                 t > self.now,
@@ -1093,8 +1124,8 @@ impl Harness {
     /// the pool asks for nothing more.
     fn flush(&mut self) {
         for _ in 0..20 {
-            while !self.in_use.is_empty() {
-                self.apply(Op::Release(0, false));
+            while let Some(i) = self.in_use.iter().position(|&(c, _)| Some(c) != self.hold) {
+                self.apply(Op::Release(i, false));
             }
             while !self.checking.is_empty() {
                 self.apply(Op::Check(0, true));
@@ -1152,11 +1183,45 @@ proptest! {
         seed in any::<u64>(),
         ops in prop::collection::vec(op(), 1..120),
     ) {
-        let mut h = Harness::new(config, seed);
-        for op in ops {
-            h.apply(op);
-            h.settle();
-        }
+        let mut h = Harness::run(config, seed, ops);
         h.heal();
+    }
+
+    #[test]
+    fn close_after_random_operations_reports_what_remains(
+        config in config_strategy(),
+        seed in any::<u64>(),
+        ops in prop::collection::vec(op(), 1..120),
+    ) {
+        let mut h = Harness::run(config, seed, ops);
+        let held = h.in_use.first().copied();
+        h.hold = held.map(|(c, _)| c);
+        let deadline = h.now + MS * 100;
+        h.pool.close(h.now, deadline);
+        h.shut = true;
+        h.settle();
+        prop_assert_eq!(h.pool.acquire(h.now), Err(ConnError::Closed));
+        h.flush();
+        prop_assert!(h.idle.is_empty());
+        match held {
+            None => prop_assert_eq!(h.report, Some(Remaining::default())),
+            Some((conn, _)) => {
+                prop_assert_eq!(h.report, None);
+                h.now = deadline;
+                h.settle();
+                prop_assert_eq!(
+                    h.report,
+                    Some(Remaining { in_use: 1, opening: 0, closing: 0 })
+                );
+                prop_assert_eq!(
+                    h.pool.release(conn, false, h.now),
+                    Ok(Disposition::Close(CloseReason::PoolClosed))
+                );
+                h.pool.handle_closed(conn).unwrap();
+                h.in_use.clear();
+            }
+        }
+        prop_assert_eq!(h.pool.metrics().size, 0);
+        prop_assert_eq!(h.pool.poll_timeout(), None);
     }
 }
