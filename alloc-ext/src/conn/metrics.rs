@@ -5,6 +5,10 @@
 //! life. The acquire wait histogram is read separately through
 //! [`PoolCore::wait_histogram`](super::PoolCore::wait_histogram), since it is
 //! large and usually merged into a shared one.
+//!
+//! Waiters and acquire timeouts are counted per pool only: a waiter is not
+//! bound to an endpoint (any connection serves it). Per endpoint, failed
+//! and timed-out connects play that part.
 
 use alloc::vec::Vec;
 
@@ -31,6 +35,8 @@ pub struct EndpointMetrics {
     pub broken: u64,
     /// Failed connects (cancelled ones not counted).
     pub open_failures: u64,
+    /// Of those, the ones that timed out.
+    pub connect_timeouts: u64,
     /// The last connect failure.
     pub last_error: Option<FailureKind>,
     /// The circuit breaker's state.

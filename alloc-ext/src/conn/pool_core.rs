@@ -89,6 +89,7 @@ struct EndpointBook {
     closed: u64,
     broken: u64,
     open_failures: u64,
+    connect_timeouts: u64,
     last_error: Option<FailureKind>,
 }
 
@@ -167,6 +168,7 @@ impl PoolCore {
                 closed: 0,
                 broken: 0,
                 open_failures: 0,
+                connect_timeouts: 0,
                 last_error: None,
             })
             .collect();
@@ -245,6 +247,12 @@ impl PoolCore {
         Some(self.slots[conn.index()].expires_at)
     }
 
+    /// The number of a connection's current checkout (the one a
+    /// [`Action::Leak`] names), or `None` unless it is in use.
+    pub fn checkout_of(&self, conn: ConnId) -> Option<u64> {
+        (self.state(conn)? == ConnState::InUse).then(|| self.slots[conn.index()].checkout)
+    }
+
     /// The breaker state of an endpoint, or `None` for an unknown one.
     pub fn breaker(&self, endpoint: EndpointId) -> Option<BreakerState> {
         Some(self.endpoints.get(endpoint.index())?.breaker.state())
@@ -301,6 +309,7 @@ impl PoolCore {
                     closed: e.closed,
                     broken: e.broken,
                     open_failures: e.open_failures,
+                    connect_timeouts: e.connect_timeouts,
                     last_error: e.last_error,
                     breaker: e.breaker.state(),
                 })
@@ -460,9 +469,9 @@ impl PoolCore {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
-                // Slot indices are u32: beyond that the pool would need more
-                // than 4 billion simultaneous connections.
-                let index = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+                // `max_connections` fits in u32 (checked), and there are
+                // never more slots than connections counted against it.
+                let index = self.slots.len() as u32;
                 self.slots.push(Slot {
                     generation: 0,
                     state: None,
@@ -529,6 +538,7 @@ impl PoolCore {
         book.breaker
             .on_failure(opening.trial, now, &self.config.breaker, random);
         book.open_failures += 1;
+        book.connect_timeouts += u64::from(kind == FailureKind::TimedOut);
         book.last_error = Some(kind);
         self.open_failures += 1;
         self.last_error = Some(kind);

@@ -110,6 +110,15 @@ fn config_errors_name_the_problem() {
     );
     let mut pool = PoolCore::new(quiet(), 1, 0).unwrap();
     assert_eq!(pool.resize(0, 0), Err(ConfigError::ZeroMax));
+    assert_eq!(
+        pool.resize(3, 2),
+        Err(ConfigError::MinAboveMax { min: 3, max: 2 })
+    );
+    assert_eq!(
+        pool.config().max_connections,
+        2,
+        "a refused resize changes nothing"
+    );
     assert!(PoolConfig::default().validate().is_ok());
 }
 
@@ -419,10 +428,13 @@ fn a_long_checkout_is_reported_once_and_not_reclaimed() {
     assert!(pool.poll_timeout().is_some_and(|t| t <= at(110)));
     assert_eq!(drain_actions(&mut pool, at(109)), []);
     assert_eq!(pool.poll_timeout(), Some(at(110)));
+    let checkout = pool.checkout_of(conn);
+    assert!(checkout.is_some());
     let leak = drain_actions(&mut pool, at(150));
     assert!(matches!(
         leak.as_slice(),
-        [Action::Leak { conn: c, held, .. }] if *c == conn && *held == MS * 140
+        [Action::Leak { conn: c, held, checkout: k }]
+            if *c == conn && *held == MS * 140 && Some(*k) == checkout
     ));
     assert_eq!(drain_actions(&mut pool, at(1000)), []);
     assert_eq!(pool.state(conn), Some(ConnState::InUse));
@@ -505,7 +517,7 @@ fn a_dead_endpoint_is_skipped_and_recovers() {
         panic!()
     };
     assert_eq!(permit.endpoint(), primary);
-    pool.handle_open_failed(permit, at(0), FailureKind::Refused)
+    pool.handle_open_failed(permit, at(0), FailureKind::TimedOut)
         .unwrap();
     assert_eq!(pool.breaker(primary), Some(BreakerState::Open));
     // The waiter still wants a connection: the secondary gets the connect.
@@ -529,6 +541,8 @@ fn a_dead_endpoint_is_skipped_and_recovers() {
     assert_eq!(pool.breaker(primary), Some(BreakerState::Closed));
     let m = pool.metrics();
     assert_eq!(m.endpoints[0].open_failures, 1);
+    assert_eq!(m.endpoints[0].connect_timeouts, 1);
+    assert_eq!(m.endpoints[0].last_error, Some(FailureKind::TimedOut));
     assert_eq!(m.endpoints[1].created, 1);
     assert_eq!(m.endpoints[0].breaker, BreakerState::Closed);
 }
