@@ -732,10 +732,18 @@ impl PoolCore {
                 // Usually the newest; a pinged connection goes back to its
                 // place by idle time.
                 let slots = &self.slots;
-                let at = self
+                if self
                     .idle
-                    .partition_point(|&i| slots[i as usize].idle_since <= idle_since);
-                self.idle.insert(at, index);
+                    .back()
+                    .is_none_or(|&i| slots[i as usize].idle_since <= idle_since)
+                {
+                    self.idle.push_back(index);
+                } else {
+                    let at = self
+                        .idle
+                        .partition_point(|&i| slots[i as usize].idle_since <= idle_since);
+                    self.idle.insert(at, index);
+                }
             }
         }
     }
