@@ -50,6 +50,25 @@
 //! abandoned); every connection put in [`ConnState::Closing`] must end in
 //! one `handle_closed` once the runtime has dropped it.
 //!
+//! # Cancellation
+//!
+//! What a runtime does when an acquire is given up (its future dropped, or
+//! its own timeout fired) at each point:
+//!
+//! - after [`Acquire::Ready`]: nothing; the caller holds the connection and
+//!   gives it back with `release`.
+//! - while waiting after [`Acquire::Wait`], or after an [`Action::Hand`] it
+//!   never took: [`PoolCore::cancel_waiter`] answers [`Cancel::Dequeued`] or
+//!   [`Cancel::Returned`] (the connection goes back to the slab and, on the
+//!   next `poll_action`, to the next waiter).
+//! - during a check ([`Acquire::Check`], [`Action::Check`]): `cancel_waiter`
+//!   answers [`Cancel::Close`]; the half-checked connection is closed.
+//! - a connect started for it ([`Acquire::Wait`] with a permit) is not the
+//!   caller's: it keeps running and its connection serves the next waiter.
+//!   If the runtime abandons it anyway, it reports
+//!   [`FailureKind::Cancelled`], which frees the slot and leaves the
+//!   breaker alone.
+//!
 //! # Invariants
 //!
 //! - Connections counted against `max_connections` are the open ones in

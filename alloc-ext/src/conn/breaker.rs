@@ -51,7 +51,14 @@ impl core::fmt::Display for BreakerState {
     }
 }
 
-/// A circuit breaker for one endpoint. See the [module docs](self).
+/// A circuit breaker for one endpoint.
+///
+/// The only transitions are closed to open (the failure threshold is
+/// reached), open to half-open (the open duration has passed, seen by
+/// [`Breaker::admits`]), half-open to closed (the trial connect succeeded)
+/// and half-open to open (the trial failed; the next open duration uses the
+/// next backoff attempt). Half-open admits one trial at a time, and only
+/// the trial's result changes state.
 ///
 /// ```
 /// use core::time::Duration;

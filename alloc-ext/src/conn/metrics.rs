@@ -43,7 +43,14 @@ pub struct EndpointMetrics {
     pub breaker: BreakerState,
 }
 
-/// The gauges and counters of a pool, with one entry per endpoint.
+/// The gauges and counters of a pool, with one entry per endpoint, from
+/// [`PoolCore::metrics`](super::PoolCore::metrics).
+///
+/// Gauges (`size`, `idle`, ...) are the state at the snapshot; counters
+/// (`created`, `closed`, ...) only grow. Waiters and acquire timeouts are
+/// per pool only, since a waiter is not bound to an endpoint; per endpoint,
+/// failed and timed-out connects play that part. The acquire wait histogram
+/// is [`PoolCore::wait_histogram`](super::PoolCore::wait_histogram).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolMetrics {
     /// Open connections in every state, closing ones included.
