@@ -251,6 +251,109 @@ fn cancelling_leaks_nothing_at_any_point() {
 }
 
 #[test]
+fn ten_thousand_cancelled_acquires_leave_the_counts_as_they_were() {
+    let mut pool = new_pool(
+        PoolConfig {
+            min_connections: 4,
+            max_connections: 4,
+            check_after_idle: Some(MS * 2),
+            ..quiet()
+        },
+        2,
+    );
+    // The minimum is opened at start, and restored after every close.
+    for action in drain_actions(&mut pool, at(0)) {
+        let Action::Open(permit) = action else {
+            panic!("{action:?}")
+        };
+        pool.handle_opened(permit, at(0)).unwrap();
+    }
+    let before = pool.metrics();
+    assert_eq!(before.idle, 4);
+    // How often each kind of cancellation happened: queued, handed, checking.
+    let mut seen = [0u32; 3];
+    let mut now = at(0);
+    for round in 0..10_000u64 {
+        // Every third round the idle connections are old enough to be
+        // checked first.
+        now += if round % 3 == 0 { MS * 3 } else { MS };
+        // Hold every connection so that acquires queue, then cancel them at
+        // different points: queued, handed but not taken, being checked.
+        let mut held = Vec::new();
+        let mut waiters = Vec::new();
+        for _ in 0..6 {
+            match pool.acquire(now).unwrap() {
+                Acquire::Ready(c) => held.push(c),
+                Acquire::Check { waiter, conn } => {
+                    assert_eq!(pool.cancel_waiter(waiter, now), Cancel::Close(conn));
+                    pool.handle_closed(conn).unwrap();
+                    seen[2] += 1;
+                }
+                Acquire::Wait { waiter, open } => {
+                    waiters.push(waiter);
+                    if let Some(permit) = open {
+                        pool.handle_opened(permit, now).unwrap();
+                    }
+                }
+            }
+        }
+        if let Some(&c) = held.first() {
+            pool.release(c, false, now).unwrap();
+            held.remove(0);
+        }
+        for action in drain_actions(&mut pool, now) {
+            match action {
+                Action::Hand { .. } | Action::Check { .. } | Action::Open(_) => {}
+                other => panic!("{other:?}"),
+            }
+            if let Action::Open(permit) = action {
+                pool.handle_opened(permit, now).unwrap();
+            }
+        }
+        let order = round as usize % 2;
+        if order == 1 {
+            waiters.reverse();
+        }
+        for waiter in waiters {
+            match pool.cancel_waiter(waiter, now) {
+                Cancel::Dequeued => seen[0] += 1,
+                Cancel::Returned(_) => seen[1] += 1,
+                Cancel::Close(conn) => {
+                    pool.handle_closed(conn).unwrap();
+                    seen[2] += 1;
+                }
+                Cancel::Unknown => panic!("{waiter:?} lost"),
+            }
+        }
+        for c in held {
+            pool.release(c, false, now).unwrap();
+        }
+        for action in drain_actions(&mut pool, now) {
+            match action {
+                Action::Open(permit) => {
+                    pool.handle_opened(permit, now).unwrap();
+                }
+                other => panic!("nothing should be waiting: {other:?}"),
+            }
+        }
+    }
+    let after = pool.metrics();
+    assert_eq!(
+        (
+            after.size,
+            after.idle,
+            after.in_use,
+            after.checking,
+            after.waiters,
+            after.opening
+        ),
+        (before.size, before.idle, 0, 0, 0, 0)
+    );
+    assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
+    assert!(seen.iter().sum::<u32>() >= 10_000, "{seen:?}");
+}
+
+#[test]
 fn a_failed_check_closes_the_connection_and_keeps_the_waiters_place() {
     let mut pool = new_pool(
         PoolConfig {
