@@ -269,10 +269,16 @@ impl PoolCore {
     }
 
     /// How long served acquires waited, in nanoseconds (0 for those served
-    /// at once). Merge it into a shared `mechops_core::metrics::Histogram`
-    /// for reporting.
+    /// at once), since the pool started or since
+    /// [`PoolCore::clear_wait_histogram`]. To report through a shared
+    /// `mechops_core::metrics::Histogram`, merge this into it and clear it.
     pub fn wait_histogram(&self) -> &LocalHistogram {
         &self.waits
+    }
+
+    /// Empties the acquire wait histogram (after merging it elsewhere).
+    pub fn clear_wait_histogram(&mut self) {
+        self.waits.clear();
     }
 
     /// A snapshot of the gauges and counters.

@@ -148,9 +148,15 @@ fn waiters_are_served_first_come_first_served() {
             [Action::Hand { waiter, conn }]
         );
     }
-    // The immediate acquires and the three waits are all recorded.
-    assert_eq!(pool.wait_histogram().count(), 5);
+    // The immediate acquires and the three waits are all recorded: the
+    // waiters arrived at 2, 3 and 4 ms and were served at 10 ms.
+    let waits = pool.wait_histogram();
+    assert_eq!(waits.count(), 5);
+    assert_eq!(waits.max(), Some((MS * 8).as_nanos() as u64));
+    assert_eq!(waits.sum(), (MS * 21).as_nanos() as u64);
     assert_eq!(pool.metrics().acquired, 5);
+    pool.clear_wait_histogram();
+    assert!(pool.wait_histogram().is_empty());
 }
 
 #[test]
