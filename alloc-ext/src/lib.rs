@@ -12,6 +12,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod cache;
+pub mod conn;
 pub mod job;
 pub mod pool;
 pub mod serialize;
