@@ -16,9 +16,8 @@
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use core::fmt;
-use core::time::Duration;
 
-use mechops_core::time::{Timestamp, WallClock};
+use mechops_core::time::{Instant, Timestamp, WallClock};
 use mechops_core::uuid::{Uuid, V7Error, V7Generator};
 use rand_core::Rng;
 
@@ -197,8 +196,8 @@ impl<R: Rng, C: WallClock> SessionPool<R, C> {
     }
 
     /// Drops sessions idle for a whole idle-timeout interval; see
-    /// [`crate::pool::PoolStore::maintain`].
-    pub fn maintain(&self, now: Duration) -> usize {
+    /// [`crate::pool::PoolStore::poll_evicted`].
+    pub fn maintain(&self, now: Instant) -> usize {
         self.pool.maintain(now)
     }
 

@@ -7,6 +7,7 @@ use core::time::Duration;
 use std::sync::Arc;
 
 use mechops_alloc::pool::{ConfigError, Growth, HighFrequencyPool, Pool};
+use mechops_core::time::Instant;
 
 #[derive(Debug, Default)]
 struct Conn {
@@ -66,9 +67,9 @@ fn step_growth_and_shrink_to_minimum() {
         "the third acquisition grew by a step of 4"
     );
     drop(held);
-    pool.maintain(Duration::from_secs(0));
-    assert_eq!(pool.maintain(Duration::from_secs(29)), 0);
-    assert_eq!(pool.maintain(Duration::from_secs(30)), 4);
+    pool.maintain(Instant::from_secs(0));
+    assert_eq!(pool.maintain(Instant::from_secs(29)), 0);
+    assert_eq!(pool.maintain(Instant::from_secs(30)), 4);
     assert_eq!(pool.stats().live(), 2);
 }
 

@@ -9,20 +9,21 @@
 //!   statistics. Objects held by a local cache count as in use there;
 //! - a local cache holds at most `2 × batch` idle objects and gives all of
 //!   them back when dropped, so no object is lost when a thread ends;
-//! - a panic in a reset hook poisons nothing: the pool keeps serving (the
-//!   object being reset is dropped and its slot stays counted as in use).
+//! - a panic in a reset or create hook poisons nothing and loses no slot:
+//!   the object in flight is dropped and its slot frees.
 //!
-//! Shrinking needs a time: [`SharedPool::maintain`] reads a monotonic
-//! `Instant` and passes the elapsed time since the pool was built to the
-//! store, which never reads a clock itself.
+//! Shrinking needs a time: [`SharedPool::maintain`] reads the
+//! [`SteadyClock`] and hands the store that `Instant`; the store never reads
+//! a clock itself. Evicted objects are dropped after the lock is released.
 
 use core::fmt;
 use core::ops::{Deref, DerefMut};
-use core::time::Duration;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
 
-use mechops_alloc::pool::{ConfigError, PoolBuilder, PoolStats, PoolStore};
+use mechops_alloc::pool::{ConfigError, CreateFn, PoolBuilder, PoolStats, PoolStore};
+use mechops_core::time::{Instant, MonotonicClock};
+
+use crate::clock::SteadyClock;
 
 mod session;
 mod shard_hint;
@@ -30,16 +31,29 @@ mod shard_hint;
 pub use session::{SessionPoolError, SharedSessionPool};
 pub use shard_hint::thread_shard_hint;
 
+/// The store and the hook that creates its objects on the spot.
+struct Inner<T> {
+    store: PoolStore<T>,
+    create: CreateFn<T>,
+}
+
+impl<T> Inner<T> {
+    fn checkout(&mut self) -> Option<T> {
+        self.store.checkout_with(&mut self.create)
+    }
+}
+
 struct Shared<T> {
-    store: Mutex<PoolStore<T>>,
-    origin: Instant,
+    inner: Mutex<Inner<T>>,
+    clock: SteadyClock,
 }
 
 impl<T> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, PoolStore<T>> {
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
         // The store stays consistent if a hook panicked mid-call (the object
-        // in flight is dropped), so a poisoned lock is still usable.
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+        // in flight is dropped and its slot freed), so a poisoned lock is
+        // still usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -67,15 +81,18 @@ impl<T> fmt::Debug for SharedPool<T> {
 impl<T> SharedPool<T> {
     /// Builds a shared pool from a [`PoolBuilder`] (sizes, growth, hooks).
     pub fn new(builder: PoolBuilder<T>) -> Result<Self, ConfigError> {
-        Ok(Self::from_store(builder.build_store()?))
+        let (store, create) = builder.build_parts()?;
+        Ok(Self::from_parts(store, create))
     }
 
-    /// Wraps an already built store.
-    pub fn from_store(store: PoolStore<T>) -> Self {
+    /// Wraps a store and the hook that creates its objects; objects the
+    /// store asks for are created at once.
+    pub fn from_parts(mut store: PoolStore<T>, mut create: CreateFn<T>) -> Self {
+        store.fill_with(&mut create);
         Self {
             shared: Arc::new(Shared {
-                store: Mutex::new(store),
-                origin: Instant::now(),
+                inner: Mutex::new(Inner { store, create }),
+                clock: SteadyClock::new(),
             }),
         }
     }
@@ -86,7 +103,7 @@ impl<T> SharedPool<T> {
     /// [`acquire_owned`](Self::acquire_owned) gives a guard that owns a
     /// handle instead, for objects that must outlive the borrow.
     pub fn acquire(&self) -> Option<SharedPooled<'_, T>> {
-        let obj = self.shared.lock().take()?;
+        let obj = self.shared.lock().checkout()?;
         Some(SharedPooled {
             obj: Some(obj),
             shared: &self.shared,
@@ -95,23 +112,37 @@ impl<T> SharedPool<T> {
 
     /// Like [`acquire`](Self::acquire), with a `'static` guard.
     pub fn acquire_owned(&self) -> Option<OwnedPooled<T>> {
-        let obj = self.shared.lock().take()?;
+        let obj = self.shared.lock().checkout()?;
         Some(OwnedPooled {
             obj: Some(obj),
             shared: Arc::clone(&self.shared),
         })
     }
 
-    /// Shrinks objects idle for a whole idle-timeout interval, timed by the
-    /// monotonic clock; returns how many were dropped.
+    /// Drops objects idle for a whole idle-timeout interval, timed by the
+    /// [`SteadyClock`]; returns how many were dropped.
     pub fn maintain(&self) -> usize {
-        self.maintain_at(self.shared.origin.elapsed())
+        self.maintain_at(self.shared.clock.now())
     }
 
-    /// [`maintain`](Self::maintain) at a given time since the pool was built
-    /// (for tests and simulations).
-    pub fn maintain_at(&self, since_start: Duration) -> usize {
-        self.shared.lock().maintain(since_start)
+    /// [`maintain`](Self::maintain) at a given reading of a monotonic clock
+    /// (for tests and simulations). Objects are dropped outside the lock.
+    pub fn maintain_at(&self, now: Instant) -> usize {
+        let mut dropped = 0;
+        loop {
+            let evicted = self.shared.lock().store.poll_evicted(now);
+            match evicted {
+                Some(obj) => drop(obj),
+                None => return dropped,
+            }
+            dropped += 1;
+        }
+    }
+
+    /// When [`maintain`](Self::maintain) next has work, on the pool's
+    /// [`SteadyClock`]; see `PoolStore::poll_timeout`.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.shared.lock().store.poll_timeout()
     }
 
     /// A per-thread front that moves objects `batch` at a time (clamped to
@@ -130,7 +161,7 @@ impl<T> SharedPool<T> {
 
     /// A snapshot of the statistics.
     pub fn stats(&self) -> PoolStats {
-        self.shared.lock().stats()
+        self.shared.lock().store.stats()
     }
 }
 
@@ -143,7 +174,7 @@ pub struct SharedPooled<'a, T> {
 impl<T> SharedPooled<'_, T> {
     /// Takes the object out of the pool for good; its slot is freed.
     pub fn detach(mut self) -> T {
-        self.shared.lock().detach();
+        self.shared.lock().store.handle_detached();
         self.obj
             .take()
             .unwrap_or_else(|| unreachable!("the object is present until drop"))
@@ -176,7 +207,7 @@ impl<T: fmt::Debug> fmt::Debug for SharedPooled<'_, T> {
 impl<T> Drop for SharedPooled<'_, T> {
     fn drop(&mut self) {
         if let Some(obj) = self.obj.take() {
-            self.shared.lock().put(obj);
+            self.shared.lock().store.handle_returned(obj);
         }
     }
 }
@@ -191,7 +222,7 @@ pub struct OwnedPooled<T> {
 impl<T> OwnedPooled<T> {
     /// Takes the object out of the pool for good; its slot is freed.
     pub fn detach(mut self) -> T {
-        self.shared.lock().detach();
+        self.shared.lock().store.handle_detached();
         self.obj
             .take()
             .unwrap_or_else(|| unreachable!("the object is present until drop"))
@@ -224,7 +255,7 @@ impl<T: fmt::Debug> fmt::Debug for OwnedPooled<T> {
 impl<T> Drop for OwnedPooled<T> {
     fn drop(&mut self) {
         if let Some(obj) = self.obj.take() {
-            self.shared.lock().put(obj);
+            self.shared.lock().store.handle_returned(obj);
         }
     }
 }
@@ -270,10 +301,10 @@ impl<T, R: FnMut(&mut T)> LocalCache<T, R> {
     #[cold]
     fn refill(&mut self) -> Option<T> {
         self.refills += 1;
-        self.pool
-            .shared
-            .lock()
-            .take_batch(self.batch, &mut self.idle);
+        let inner = &mut *self.pool.shared.lock();
+        inner
+            .store
+            .checkout_batch_with(self.batch, &mut self.idle, &mut inner.create);
         self.idle.pop()
     }
 
@@ -300,10 +331,10 @@ impl<T, R: FnMut(&mut T)> LocalCache<T, R> {
 
     #[cold]
     fn flush(&mut self, n: usize) {
-        let mut store = self.pool.shared.lock();
+        let mut inner = self.pool.shared.lock();
         let keep = self.idle.len().saturating_sub(n);
         for obj in self.idle.drain(keep..) {
-            store.put(obj);
+            inner.store.handle_returned(obj);
         }
     }
 
@@ -428,14 +459,15 @@ mod tests {
 
     #[test]
     fn maintain_at_shrinks() {
+        use core::time::Duration;
         let p = SharedPool::new(
             PoolBuilder::new(8, || 0u8)
                 .initial_size(8)
                 .idle_timeout(Duration::from_secs(1)),
         )
         .unwrap();
-        assert_eq!(p.maintain_at(Duration::ZERO), 0);
-        assert_eq!(p.maintain_at(Duration::from_secs(2)), 8);
+        assert_eq!(p.maintain_at(Instant::ZERO), 0);
+        assert_eq!(p.maintain_at(Instant::from_secs(2)), 8);
     }
 
     #[test]

@@ -9,15 +9,23 @@ use core::cell::RefCell;
 use core::fmt;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
-use core::time::Duration;
 
-use super::config::PoolBuilder;
+use mechops_core::time::Instant;
+
+use super::config::{CreateFn, PoolBuilder};
 use super::stats::PoolStats;
 use super::store::PoolStore;
 
+/// The store and the hook that creates its objects on the spot.
+struct Inner<T> {
+    store: PoolStore<T>,
+    create: CreateFn<T>,
+}
+
 /// A growable, single-threaded object pool; clones share the same objects.
+/// A thin synchronous driver of a [`PoolStore`].
 pub struct Pool<T> {
-    store: Rc<RefCell<PoolStore<T>>>,
+    store: Rc<RefCell<Inner<T>>>,
 }
 
 impl<T> Clone for Pool<T> {
@@ -43,9 +51,9 @@ impl<T> Pool<T> {
         PoolBuilder::new(max_size, create)
     }
 
-    pub(crate) fn from_store(store: PoolStore<T>) -> Self {
+    pub(crate) fn from_parts(store: PoolStore<T>, create: CreateFn<T>) -> Self {
         Self {
-            store: Rc::new(RefCell::new(store)),
+            store: Rc::new(RefCell::new(Inner { store, create })),
         }
     }
 
@@ -53,35 +61,68 @@ impl<T> Pool<T> {
     ///
     /// The guard returns the object (through the reset hook) when dropped.
     pub fn acquire(&self) -> Option<Pooled<T>> {
-        let obj = self.store.borrow_mut().take()?;
+        let obj = {
+            let inner = &mut *self.store.borrow_mut();
+            inner.store.checkout_with(&mut inner.create)?
+        };
         Some(Pooled {
             obj: ManuallyDrop::new(obj),
             pool: Rc::clone(&self.store),
         })
     }
 
-    /// Shrinks idle objects; see [`PoolStore::maintain`].
-    pub fn maintain(&self, now: Duration) -> usize {
-        self.store.borrow_mut().maintain(now)
+    /// Drops idle objects due for eviction at `now`; see
+    /// [`PoolStore::poll_evicted`].
+    pub fn maintain(&self, now: Instant) -> usize {
+        // Taken out first so that a panicking `Drop` of an object cannot
+        // leave the store borrowed.
+        let mut dropped = 0;
+        loop {
+            let evicted = self.store.borrow_mut().store.poll_evicted(now);
+            match evicted {
+                Some(obj) => drop(obj),
+                None => return dropped,
+            }
+            dropped += 1;
+        }
+    }
+
+    /// When [`maintain`](Self::maintain) next has work; see
+    /// [`PoolStore::poll_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.store.borrow().store.poll_timeout()
     }
 
     /// A snapshot of the statistics.
     pub fn stats(&self) -> PoolStats {
-        self.store.borrow().stats()
+        self.store.borrow().store.stats()
     }
 }
 
 /// An object on loan from a [`Pool`]; derefs to it and returns it on drop.
 pub struct Pooled<T> {
     obj: ManuallyDrop<T>,
-    pool: Rc<RefCell<PoolStore<T>>>,
+    pool: Rc<RefCell<Inner<T>>>,
 }
 
 impl<T> Pooled<T> {
+    /// Drops the object as broken; its slot frees and the pool's minimum
+    /// is refilled on the next acquisition.
+    pub fn discard(self) {
+        let mut this = ManuallyDrop::new(self);
+        this.pool.borrow_mut().store.handle_discarded();
+        // SAFETY: `this` is never dropped, so `obj` is taken exactly once and
+        // `pool` is dropped exactly once below.
+        let obj = unsafe { ManuallyDrop::take(&mut this.obj) };
+        // SAFETY: as above; `pool` is not touched again.
+        unsafe { core::ptr::drop_in_place(&mut this.pool) };
+        drop(obj);
+    }
+
     /// Takes the object out of the pool for good; the pool's slot is freed.
     pub fn detach(self) -> T {
         let mut this = ManuallyDrop::new(self);
-        this.pool.borrow_mut().detach();
+        this.pool.borrow_mut().store.handle_detached();
         // SAFETY: `this` is never dropped, so `obj` is read exactly once and
         // `pool` is dropped exactly once below.
         let obj = unsafe { ManuallyDrop::take(&mut this.obj) };
@@ -114,7 +155,7 @@ impl<T> Drop for Pooled<T> {
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `obj` is not used after this take.
         let obj = unsafe { ManuallyDrop::take(&mut self.obj) };
-        self.pool.borrow_mut().put(obj);
+        self.pool.borrow_mut().store.handle_returned(obj);
     }
 }
 
