@@ -3,6 +3,8 @@
 //! doubly-linked lists so that removing any entry is O(1).
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
 use core::cell::Cell;
@@ -11,10 +13,11 @@ use core::hash::{BuildHasher, Hash};
 use core::time::Duration;
 
 use hashbrown::HashTable;
+use mechops_core::time::MonotonicClock;
 
-use super::DefaultHashBuilder;
+use super::CacheHashBuilder;
 use super::builder::{CacheBuilder, ENTRY_LIMIT};
-use super::clock::{Clock, NoClock, nanos};
+use super::clock::StoppedClock;
 use super::ghost::Ghost;
 use super::stats::CacheStats;
 
@@ -78,10 +81,20 @@ impl<K, V> fmt::Display for Oversized<K, V> {
 
 impl<K, V> core::error::Error for Oversized<K, V> {}
 
-/// The boxed weigher of a cache.
-pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
+/// The weigher of a cache, shared by the shards of a sharded one.
+pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 /// The boxed eviction listener of a cache.
 pub(crate) type Listener<K, V> = Box<dyn FnMut(K, V, EvictionCause) + Send>;
+
+/// What happens to an entry evicted for capacity or expiry.
+pub(crate) enum Evictions<K, V> {
+    /// It is dropped.
+    Drop,
+    /// The listener is called with it.
+    Listener(Listener<K, V>),
+    /// It waits for `poll_evicted` / `drain_evicted`.
+    Collect(VecDeque<(K, V, EvictionCause)>),
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Queue {
@@ -141,12 +154,15 @@ impl Meta {
 }
 
 /// A FIFO threaded through the slab.
+///
+/// The weight is a `u128`: at most 2^32 entries of at most 2^64 each cannot
+/// overflow it, so no bound makes the sum wrap.
 #[derive(Clone, Copy, Debug)]
 struct List {
     head: u32,
     tail: u32,
     len: usize,
-    weight: u64,
+    weight: u128,
 }
 
 impl List {
@@ -170,9 +186,9 @@ pub(crate) struct Limits {
 /// A growable cache; see the [module docs](super) for its policy and
 /// invariants. Build one with [`Cache::builder`].
 ///
-/// `C` is the monotonic clock for expiry ([`NoClock`] without expiry) and `S`
-/// the hash builder.
-pub struct Cache<K, V, C = NoClock, S = DefaultHashBuilder> {
+/// `C` is the monotonic clock for expiry ([`StoppedClock`] without expiry)
+/// and `S` the hash builder.
+pub struct Cache<K, V, C = StoppedClock, S = CacheHashBuilder> {
     table: HashTable<u32>,
     slots: Vec<Option<Slot<K, V>>>,
     /// Parallel to `slots`; meaningful only where the slot is occupied.
@@ -184,7 +200,7 @@ pub struct Cache<K, V, C = NoClock, S = DefaultHashBuilder> {
     hasher: S,
     clock: C,
     weigher: Option<Weigher<K, V>>,
-    listener: Option<Listener<K, V>>,
+    evictions: Evictions<K, V>,
     limits: Limits,
     /// Whether entries can expire: the clock is read only if so.
     expiring: bool,
@@ -218,13 +234,13 @@ impl<K: Hash + Eq, V> Cache<K, V> {
     }
 }
 
-impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
+impl<K: Hash + Eq, V, C: MonotonicClock, S: BuildHasher> Cache<K, V, C, S> {
     pub(crate) fn from_parts(
         limits: Limits,
         hasher: S,
         clock: C,
         weigher: Option<Weigher<K, V>>,
-        listener: Option<Listener<K, V>>,
+        evictions: Evictions<K, V>,
     ) -> Self {
         Self {
             table: HashTable::new(),
@@ -237,7 +253,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
             hasher,
             clock,
             weigher,
-            listener,
+            evictions,
             expiring: limits.ttl.is_some() || limits.tti.is_some(),
             limits,
             stats: CacheStats::default(),
@@ -305,7 +321,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     #[inline]
     fn now(&self) -> u64 {
         if self.expiring {
-            nanos(self.clock.now())
+            self.clock.now().as_nanos()
         } else {
             0
         }
@@ -466,7 +482,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
                 m.accessed_at = now;
                 let queue = m.queue;
                 let list = self.list_mut(queue);
-                list.weight = list.weight - old_weight + weight;
+                list.weight = list.weight - u128::from(old_weight) + u128::from(weight);
                 self.enforce_capacity(now);
                 return Ok(Some(old));
             }
@@ -583,9 +599,10 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         self.table.is_empty()
     }
 
-    /// Total weight stored (the entry count when there is no weigher).
+    /// Total weight stored (the entry count when there is no weigher);
+    /// never above the weight bound after an insert.
     pub fn weight(&self) -> u64 {
-        self.small.weight + self.main.weight
+        u64::try_from(self.small.weight + self.main.weight).unwrap_or(u64::MAX)
     }
 
     /// The entry-count bound.
@@ -617,7 +634,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
 
     fn over_capacity(&self) -> bool {
         self.table.len() > self.limits.max_entries
-            || self.small.weight + self.main.weight > self.limits.max_weight
+            || self.small.weight + self.main.weight > u128::from(self.limits.max_weight)
     }
 
     /// The small queue's share: a fortieth of each bound. The S3-FIFO paper
@@ -626,7 +643,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     /// still gives a key evicted unread a direct way into the main queue.
     fn small_over_target(&self) -> bool {
         self.small.len > self.limits.max_entries / 40
-            || self.small.weight > self.limits.max_weight / 40
+            || self.small.weight > u128::from(self.limits.max_weight / 40)
     }
 
     fn enforce_capacity(&mut self, now: u64) {
@@ -680,9 +697,36 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
             EvictionCause::Expired => self.stats.expirations += 1,
         }
         let (key, value) = self.unlink(idx);
-        if let Some(listener) = self.listener.as_mut() {
-            listener(key, value, cause);
+        match &mut self.evictions {
+            Evictions::Drop => {}
+            Evictions::Listener(listener) => listener(key, value, cause),
+            Evictions::Collect(kept) => kept.push_back((key, value, cause)),
         }
+    }
+
+    /// The oldest entry evicted and not yet taken, with its cause; only a
+    /// cache built with [`CacheBuilder::collect_evictions`] keeps them.
+    pub fn poll_evicted(&mut self) -> Option<(K, V, EvictionCause)> {
+        match &mut self.evictions {
+            Evictions::Collect(kept) => kept.pop_front(),
+            Evictions::Drop | Evictions::Listener(_) => None,
+        }
+    }
+
+    /// Takes every evicted entry kept so far, oldest first; see
+    /// [`poll_evicted`](Self::poll_evicted).
+    pub fn drain_evicted(&mut self) -> impl Iterator<Item = (K, V, EvictionCause)> + '_ {
+        let kept = match &mut self.evictions {
+            Evictions::Collect(kept) => Some(kept.drain(..)),
+            Evictions::Drop | Evictions::Listener(_) => None,
+        };
+        kept.into_iter().flatten()
+    }
+
+    /// Whether evicted entries wait to be taken.
+    #[inline]
+    pub fn has_evicted(&self) -> bool {
+        matches!(&self.evictions, Evictions::Collect(kept) if !kept.is_empty())
     }
 
     /// Takes the entry out of the table, its queue and the slab.
@@ -723,7 +767,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         let list = self.list_mut(queue);
         list.tail = idx;
         list.len += 1;
-        list.weight += weight;
+        list.weight += u128::from(weight);
     }
 
     fn list_remove(&mut self, idx: u32) {
@@ -746,11 +790,11 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         }
         let list = self.list_mut(queue);
         list.len -= 1;
-        list.weight -= weight;
+        list.weight -= u128::from(weight);
     }
 }
 
-impl<K, V, C: Clock, S> Cache<K, V, C, S> {
+impl<K, V, C: MonotonicClock, S> Cache<K, V, C, S> {
     /// Resident time bounds, for introspection.
     pub fn time_to_live(&self) -> Option<Duration> {
         self.limits.ttl.map(Duration::from_nanos)
