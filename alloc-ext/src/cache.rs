@@ -15,7 +15,11 @@
 //!   middle of a cache operation, or under a caller's lock), or dropped when
 //!   neither was asked for; entries removed or replaced by the caller are
 //!   handed back to the caller instead;
-//! - weights are summed without overflow, whatever the bound.
+//! - weights are summed without overflow, whatever the bound;
+//! - a panicking `Hash`, `Eq` or weigher leaves the cache as it was (they
+//!   run before anything changes); a panicking listener leaves it
+//!   consistent, with the entry it was given already gone, but an insert it
+//!   interrupted may leave the cache over its bound until the next insert.
 //!
 //! Eviction is S3-FIFO (Yang et al., SOSP 2023): new entries enter a small
 //! FIFO holding a fortieth of the capacity; entries read while there are

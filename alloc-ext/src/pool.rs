@@ -31,6 +31,6 @@ mod store;
 
 pub use config::{ConfigError, CreateFn, Growth, PoolBuilder, PoolConfig, ResetFn};
 pub use guard::{Pool, Pooled};
-pub use high_frequency::{HfPooled, HfSlot, HighFrequencyPool};
+pub use high_frequency::{ForeignSlot, HfPooled, HfSlot, HighFrequencyPool};
 pub use stats::PoolStats;
 pub use store::{Checkout, CreatePermit, ForeignPermit, PoolStore};

@@ -88,9 +88,9 @@ fn high_frequency_pool_round_trip() {
     let mut pool = HighFrequencyPool::new(8, 8, || [0u8; 32], |b: &mut [u8; 32]| b.fill(0));
     for round in 0..100u8 {
         let slot = pool.take().unwrap();
-        assert_eq!(pool.get(&slot), &[0u8; 32]);
-        pool.get_mut(&slot)[0] = round;
-        pool.put(slot);
+        assert_eq!(pool.get(&slot), Some(&[0u8; 32]));
+        pool.get_mut(&slot).unwrap()[0] = round;
+        pool.put(slot).unwrap();
     }
     let s = pool.stats();
     assert_eq!(

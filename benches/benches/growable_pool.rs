@@ -29,7 +29,7 @@ fn single_thread(c: &mut Criterion) {
         b.iter(|| {
             if let Some(slot) = hf.take() {
                 black_box(hf.get_mut(&slot));
-                hf.put(slot);
+                let _ = black_box(hf.put(slot));
             }
         })
     });

@@ -449,6 +449,21 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_listener_leaves_the_cache_usable() {
+        let c = SyncCache::builder()
+            .max_entries(1)
+            .eviction_listener(|k: u32, _v: u32, _| assert!(k != 1, "listener failed"))
+            .build()
+            .unwrap();
+        c.insert(1, 1).unwrap();
+        let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| c.insert(2, 2)));
+        assert!(r.is_err());
+        assert_eq!((c.len(), c.get(&2)), (1, Some(2)));
+        c.insert(3, 3).unwrap();
+        assert_eq!(c.len(), 1, "the bound holds after the next insert");
+    }
+
+    #[test]
     fn weight_bound_across_threads() {
         let c = Arc::new(
             SyncCache::builder()

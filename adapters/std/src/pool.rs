@@ -172,6 +172,12 @@ pub struct SharedPooled<'a, T> {
 }
 
 impl<T> SharedPooled<'_, T> {
+    /// Drops the object as broken; its slot frees.
+    pub fn discard(mut self) {
+        drop(self.obj.take());
+        self.shared.lock().store.handle_discarded();
+    }
+
     /// Takes the object out of the pool for good; its slot is freed.
     pub fn detach(mut self) -> T {
         self.shared.lock().store.handle_detached();
@@ -220,6 +226,12 @@ pub struct OwnedPooled<T> {
 }
 
 impl<T> OwnedPooled<T> {
+    /// Drops the object as broken; its slot frees.
+    pub fn discard(mut self) {
+        drop(self.obj.take());
+        self.shared.lock().store.handle_discarded();
+    }
+
     /// Takes the object out of the pool for good; its slot is freed.
     pub fn detach(mut self) -> T {
         self.shared.lock().store.handle_detached();
@@ -309,10 +321,20 @@ impl<T, R: FnMut(&mut T)> LocalCache<T, R> {
     }
 
     /// Takes an object back, resetting it; beyond `2 × batch` idle objects
-    /// a batch goes back to the shared pool.
+    /// a batch goes back to the shared pool. If the reset hook panics, the
+    /// object is dropped and its slot in the shared pool frees.
     #[inline]
     pub fn put(&mut self, mut obj: T) {
+        /// Frees the slot of the object being reset if the hook unwinds.
+        struct OnUnwind<'a, T>(&'a Shared<T>);
+        impl<T> Drop for OnUnwind<'_, T> {
+            fn drop(&mut self) {
+                self.0.lock().store.handle_discarded();
+            }
+        }
+        let guard = OnUnwind(&self.pool.shared);
         (self.reset)(&mut obj);
+        core::mem::forget(guard);
         self.idle.push(obj);
         if self.idle.len() > self.batch * 2 {
             self.flush(self.batch);
@@ -455,6 +477,32 @@ mod tests {
         let s = p.stats();
         assert_eq!(s.in_use, 0);
         assert_eq!(s.idle, 12);
+    }
+
+    #[test]
+    fn panicking_hooks_lose_no_slot() {
+        let p = SharedPool::new(
+            PoolBuilder::new(2, || 0u8).reset(|v| assert!(*v == 0, "reset failed")),
+        )
+        .unwrap();
+        for _ in 0..3 {
+            let mut a = p.acquire().unwrap();
+            *a = 1;
+            let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| drop(a)));
+            assert!(r.is_err());
+            let mut local = p.local_cache(1, |v: &mut u8| assert!(*v == 0, "reset failed"));
+            let mut b = local.take().unwrap();
+            b = b.wrapping_add(1);
+            let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| local.put(b)));
+            assert!(r.is_err());
+            drop(local);
+            assert_eq!(p.stats().in_use, 0, "both slots free again");
+        }
+        let broken = p.acquire().unwrap();
+        broken.discard();
+        let s = p.stats();
+        assert_eq!((s.in_use, s.discarded), (0, 7));
+        assert!(p.acquire().is_some());
     }
 
     #[test]

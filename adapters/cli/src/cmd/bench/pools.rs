@@ -59,7 +59,7 @@ pub(crate) fn table(out: &mut impl Write) -> anyhow::Result<()> {
         || {
             if let Some(slot) = hf.take() {
                 black_box(hf.get_mut(&slot));
-                hf.put(slot);
+                let _ = black_box(hf.put(slot));
             }
         },
     )?;
