@@ -37,14 +37,20 @@
 
 mod builder;
 mod clock;
+mod eviction;
 mod ghost;
+mod oversized;
+mod policy;
+mod slab;
 mod stats;
 mod store;
 
 pub use builder::{BuildError, CacheBuilder};
 pub use clock::StoppedClock;
+pub use eviction::EvictionCause;
+pub use oversized::Oversized;
 pub use stats::CacheStats;
-pub use store::{Cache, EvictionCause, Oversized};
+pub use store::Cache;
 
 /// The hash builder a growable cache uses unless told otherwise (hashbrown's
 /// default); the core's fixed LRU has its own,

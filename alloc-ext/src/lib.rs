@@ -14,4 +14,3 @@ extern crate std;
 pub mod cache;
 pub mod pool;
 pub mod serialize;
-pub mod session;

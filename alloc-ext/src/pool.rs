@@ -1,7 +1,8 @@
 //! Growable object pools: the shared building block [`PoolStore`] (a state
 //! machine that hands side effects back to its caller), the
-//! single-threaded handle [`Pool`] with its drop guard [`Pooled`], and the
-//! lowest-latency variant [`HighFrequencyPool`].
+//! single-threaded [`GrowablePool`] with its drop guard [`Pooled`], and the
+//! lowest-latency variant [`HighFrequencyPool`], and the [`SessionPool`] built
+//! on the growable one.
 //!
 //! Invariants every pool here keeps:
 //!
@@ -23,14 +24,16 @@
 //! means.
 
 mod config;
-mod guard;
+mod growable;
 mod high_frequency;
 mod id;
+mod session;
 mod stats;
 mod store;
 
 pub use config::{ConfigError, CreateFn, Growth, PoolBuilder, PoolConfig, ResetFn};
-pub use guard::{Pool, Pooled};
+pub use growable::{GrowablePool, Pooled};
 pub use high_frequency::{ForeignSlot, HfPooled, HfSlot, HighFrequencyPool};
+pub use session::{Session, SessionError, SessionPool, v7_millis};
 pub use stats::PoolStats;
 pub use store::{Checkout, CreatePermit, ForeignPermit, PoolStore};

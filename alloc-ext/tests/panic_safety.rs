@@ -8,7 +8,7 @@ use core::panic::AssertUnwindSafe;
 use std::panic::catch_unwind;
 
 use mechops_alloc::cache::{Cache, EvictionCause};
-use mechops_alloc::pool::Pool;
+use mechops_alloc::pool::GrowablePool;
 
 thread_local! {
     static ARMED: Cell<bool> = const { Cell::new(false) };
@@ -149,7 +149,7 @@ fn cache_with_a_panicking_listener() {
 
 #[test]
 fn pool_with_a_panicking_reset_loses_no_slot() {
-    let pool = Pool::builder(2, || 0u8)
+    let pool = GrowablePool::builder(2, || 0u8)
         .reset(|_| assert!(!armed(), "reset failed"))
         .build()
         .unwrap();
@@ -166,7 +166,7 @@ fn pool_with_a_panicking_reset_loses_no_slot() {
 
 #[test]
 fn pool_with_a_panicking_create_loses_no_slot() {
-    let pool = Pool::builder(1, || {
+    let pool = GrowablePool::builder(1, || {
         assert!(!armed(), "create failed");
         0u8
     })

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 use std::sync::Arc;
 
-use mechops_alloc::pool::{ConfigError, Growth, HighFrequencyPool, Pool};
+use mechops_alloc::pool::{ConfigError, GrowablePool, Growth, HighFrequencyPool};
 use mechops_core::time::Instant;
 
 #[derive(Debug, Default)]
@@ -20,7 +20,7 @@ struct Conn {
 fn create_pool_shape() {
     let made = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&made);
-    let pool = Pool::builder(4, move || Conn {
+    let pool = GrowablePool::builder(4, move || Conn {
         id: counter.fetch_add(1, Ordering::Relaxed),
         ..Conn::default()
     })
@@ -53,7 +53,7 @@ fn create_pool_shape() {
 
 #[test]
 fn step_growth_and_shrink_to_minimum() {
-    let pool = Pool::builder(16, Vec::<u8>::new)
+    let pool = GrowablePool::builder(16, Vec::<u8>::new)
         .min_size(2)
         .growth(Growth::Step(4))
         .idle_timeout(Duration::from_secs(30))
@@ -75,7 +75,10 @@ fn step_growth_and_shrink_to_minimum() {
 
 #[test]
 fn bad_configuration_is_an_error() {
-    let err = Pool::builder(2, || 0u8).min_size(3).build().unwrap_err();
+    let err = GrowablePool::builder(2, || 0u8)
+        .min_size(3)
+        .build()
+        .unwrap_err();
     assert_eq!(err, ConfigError::MinimumAboveMaximum { min: 3, max: 2 });
     assert_eq!(
         err.to_string(),

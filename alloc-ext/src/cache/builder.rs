@@ -13,7 +13,8 @@ use mechops_core::time::MonotonicClock;
 
 use super::CacheHashBuilder;
 use super::clock::StoppedClock;
-use super::store::{Cache, EvictionCause, Evictions, Limits, Weigher};
+use super::eviction::{EvictionCause, Evictions};
+use super::store::{Cache, Limits, Weigher};
 
 /// The most entries a cache can be bounded to (slots are 32-bit indices).
 pub(crate) const ENTRY_LIMIT: usize = u32::MAX as usize - 1;

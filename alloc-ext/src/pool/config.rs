@@ -4,7 +4,7 @@ use alloc::boxed::Box;
 use core::fmt;
 use core::time::Duration;
 
-use super::guard::Pool;
+use super::growable::GrowablePool;
 use super::store::PoolStore;
 
 /// How a pool grows when it has no idle object and is below its maximum.
@@ -240,10 +240,10 @@ impl<T> PoolBuilder<T> {
         Ok((store, create))
     }
 
-    /// Validates the configuration and builds a single-threaded [`Pool`].
-    pub fn build(self) -> Result<Pool<T>, ConfigError> {
+    /// Validates the configuration and builds a single-threaded [`GrowablePool`].
+    pub fn build(self) -> Result<GrowablePool<T>, ConfigError> {
         self.build_parts()
-            .map(|(store, create)| Pool::from_parts(store, create))
+            .map(|(store, create)| GrowablePool::from_parts(store, create))
     }
 }
 

@@ -21,7 +21,7 @@ use mechops_core::time::{Instant, Timestamp, WallClock};
 use mechops_core::uuid::{Uuid, V7Error, V7Generator};
 use rand_core::Rng;
 
-use crate::pool::{ConfigError, Pool, PoolBuilder, PoolConfig, PoolStats, Pooled};
+use super::{ConfigError, GrowablePool, PoolBuilder, PoolConfig, PoolStats, Pooled};
 
 /// One session: who it is for, where it works, and free-form context data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,7 +147,7 @@ pub fn v7_millis(at: Timestamp) -> u64 {
 
 /// A single-threaded pool of [`Session`]s; see the module docs.
 pub struct SessionPool<R, C> {
-    pool: Pool<Session>,
+    pool: GrowablePool<Session>,
     max_size: usize,
     ids: V7Generator<R>,
     clock: C,

@@ -1,6 +1,6 @@
-//! The single-threaded pool handle and its guard.
+//! The growable single-threaded pool, [`GrowablePool`], and its guard.
 //!
-//! `Pool` is a cheap, cloneable `Rc` handle so that guards can outlive the
+//! `GrowablePool` is a cheap, cloneable `Rc` handle so that guards can outlive the
 //! borrow they were made from and still find their way home. It is neither
 //! `Send` nor `Sync`; the thread-safe form lives in `mechops-std`.
 
@@ -24,11 +24,11 @@ struct Inner<T> {
 
 /// A growable, single-threaded object pool; clones share the same objects.
 /// A thin synchronous driver of a [`PoolStore`].
-pub struct Pool<T> {
+pub struct GrowablePool<T> {
     store: Rc<RefCell<Inner<T>>>,
 }
 
-impl<T> Clone for Pool<T> {
+impl<T> Clone for GrowablePool<T> {
     fn clone(&self) -> Self {
         Self {
             store: Rc::clone(&self.store),
@@ -36,15 +36,15 @@ impl<T> Clone for Pool<T> {
     }
 }
 
-impl<T> fmt::Debug for Pool<T> {
+impl<T> fmt::Debug for GrowablePool<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pool")
+        f.debug_struct("GrowablePool")
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
 }
 
-impl<T> Pool<T> {
+impl<T> GrowablePool<T> {
     /// Starts a [`PoolBuilder`] with at most `max_size` live objects made by
     /// `create`.
     pub fn builder(max_size: usize, create: impl FnMut() -> T + Send + 'static) -> PoolBuilder<T> {
@@ -99,7 +99,7 @@ impl<T> Pool<T> {
     }
 }
 
-/// An object on loan from a [`Pool`]; derefs to it and returns it on drop.
+/// An object on loan from a [`GrowablePool`]; derefs to it and returns it on drop.
 pub struct Pooled<T> {
     obj: ManuallyDrop<T>,
     pool: Rc<RefCell<Inner<T>>>,
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn guard_returns_on_drop_and_resets() {
-        let pool = Pool::builder(2, Vec::<u8>::new)
+        let pool = GrowablePool::builder(2, Vec::<u8>::new)
             .reset(|v| v.clear())
             .build()
             .unwrap();
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn exhaustion_gives_none() {
-        let pool = Pool::builder(1, || 0u32).build().unwrap();
+        let pool = GrowablePool::builder(1, || 0u32).build().unwrap();
         let g = pool.acquire().unwrap();
         assert!(pool.acquire().is_none());
         drop(g);
@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn detach_frees_the_slot_and_keeps_the_object() {
-        let pool = Pool::builder(1, || 7u32).build().unwrap();
+        let pool = GrowablePool::builder(1, || 7u32).build().unwrap();
         let g = pool.acquire().unwrap();
         assert_eq!(g.detach(), 7);
         let st = pool.stats();
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn guard_outlives_the_handle() {
-        let pool = Pool::builder(1, || 1u8).build().unwrap();
+        let pool = GrowablePool::builder(1, || 1u8).build().unwrap();
         let g = pool.acquire().unwrap();
         let stats_handle = pool.clone();
         drop(pool);
