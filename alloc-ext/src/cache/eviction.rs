@@ -57,7 +57,7 @@ impl<K: Hash + Eq, V, C: MonotonicClock, S: BuildHasher> Cache<K, V, C, S> {
     }
 
     /// The oldest entry evicted and not yet taken, with its cause; only a
-    /// cache built with [`CacheBuilder::collect_evictions`] keeps them.
+    /// cache built with [`CacheBuilder::collect_evictions`](super::CacheBuilder::collect_evictions) keeps them.
     pub fn poll_evicted(&mut self) -> Option<(K, V, EvictionCause)> {
         match &mut self.evictions {
             Evictions::Collect(kept) => kept.pop_front(),

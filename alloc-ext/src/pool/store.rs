@@ -3,33 +3,7 @@
 //! initiative. It says what to do, and the caller does it (synchronously,
 //! or across `.await`s, fallibly) and reports back.
 //!
-//! # Calling order
-//!
-//! - To hand an object out, call [`PoolStore::checkout`]. It answers
-//!   [`Checkout::Idle`] with an object, [`Checkout::Exhausted`] at the
-//!   maximum, or [`Checkout::Create`] with a [`CreatePermit`]: the slot is
-//!   reserved (counted as *opening*), and the caller creates the object and
-//!   reports back with [`PoolStore::handle_created`] (which hands it out) or
-//!   [`PoolStore::handle_create_failed`].
-//! - After a checkout, and after building, drain [`PoolStore::poll_create`]:
-//!   it hands out permits for objects the pool wants idle (the initial size,
-//!   the rest of a growth batch, refilling the minimum); report each the
-//!   same way, and the created object goes idle.
-//! - Give an object back with [`PoolStore::handle_returned`] (reset, then
-//!   idle), or, if it turned out broken, drop it and call
-//!   [`PoolStore::handle_discarded`] so its slot frees; an object kept for
-//!   good is reported with [`PoolStore::handle_detached`].
-//! - With an idle timeout, call [`PoolStore::poll_evicted`]`(now)` until it
-//!   returns `None` and drop or close what it returns; then come back at
-//!   [`PoolStore::poll_timeout`].
-//!
-//! **Every permit must come back** through `handle_created` or
-//! `handle_create_failed`, exactly once. A permit is a plain token (it
-//! borrows nothing, so it can cross an `.await` or a thread): the store
-//! cannot see one being dropped, and a lost permit keeps its slot opening for
-//! the pool's whole life. Code that may lose one (a future that can be
-//! cancelled, a create hook that can panic) holds it in a guard that reports
-//! `handle_create_failed` on drop, as [`PoolStore::checkout_with`] does.
+//! The calling order is on [`PoolStore`].
 //!
 //! # Invariants
 //!
@@ -44,8 +18,10 @@
 //!   checkout in it;
 //! - the statistics add up: `created = in_use + idle + shrunk + detached +
 //!   discarded` and `acquired = hits + misses`;
-//! - a permit or a returned object from another store is refused with an
-//!   error and changes nothing.
+//! - a permit from another store is refused with an error and changes
+//!   nothing. Objects carry no tag: handing one store another's object is a
+//!   caller bug the store cannot see (it only refuses more returns than
+//!   checkouts).
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -72,7 +48,7 @@ pub enum Checkout<T> {
 /// The right to create one object in a reserved slot of a [`PoolStore`].
 ///
 /// Neither `Clone` nor `Copy`: each permit is reported back exactly once.
-/// See the module docs for what happens to one that is lost.
+/// See [`PoolStore`] for what happens to one that is lost.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a permit not reported back keeps its slot reserved"]
 pub struct CreatePermit {
@@ -105,8 +81,52 @@ impl<T> fmt::Display for ForeignPermit<T> {
 
 impl<T: fmt::Debug> core::error::Error for ForeignPermit<T> {}
 
-/// The state of a growable pool; every operation takes `&mut self`. See the
-/// module docs for the calling order.
+/// The state of a growable pool; every operation takes `&mut self`.
+///
+/// # Calling order
+///
+/// - To hand an object out, call [`PoolStore::checkout`]. It answers
+///   [`Checkout::Idle`] with an object, [`Checkout::Exhausted`] at the
+///   maximum, or [`Checkout::Create`] with a [`CreatePermit`]: the slot is
+///   reserved (counted as *opening*), and the caller creates the object and
+///   reports back with [`PoolStore::handle_created`] (which hands it out) or
+///   [`PoolStore::handle_create_failed`].
+/// - After a checkout, and after building, drain [`PoolStore::poll_create`]:
+///   it hands out permits for objects the pool wants idle (the initial size,
+///   the rest of a growth batch, refilling the minimum); report each the
+///   same way, and the created object goes idle.
+/// - Give an object back with [`PoolStore::handle_returned`] (reset, then
+///   idle), or, if it turned out broken, drop it and call
+///   [`PoolStore::handle_discarded`] so its slot frees; an object kept for
+///   good is reported with [`PoolStore::handle_detached`].
+/// - With an idle timeout, call [`PoolStore::poll_evicted`]`(now)` until it
+///   returns `None` and drop or close what it returns; then come back at
+///   [`PoolStore::poll_timeout`].
+///
+/// **Every permit must come back** through `handle_created` or
+/// `handle_create_failed`, exactly once. A permit is a plain token (it
+/// borrows nothing, so it can cross an `.await` or a thread): the store
+/// cannot see one being dropped, and a lost permit keeps its slot opening for
+/// the pool's whole life. Code that may lose one (a future that can be
+/// cancelled, a create hook that can panic) holds it in a guard that reports
+/// `handle_create_failed` on drop, as [`PoolStore::checkout_with`] does.
+///
+///
+/// ```
+/// use mechops_alloc::pool::{Checkout, PoolConfig, PoolStore};
+///
+/// let mut store: PoolStore<Vec<u8>> = PoolStore::new(PoolConfig::new(2), None).unwrap();
+/// let conn = match store.checkout() {
+///     Checkout::Idle(conn) => conn,
+///     // Open the connection here (perhaps across an `.await`); on failure
+///     // report `store.handle_create_failed(permit)` instead.
+///     Checkout::Create(permit) => store.handle_created(permit, Vec::new()).unwrap().unwrap(),
+///     Checkout::Exhausted => return,
+/// };
+/// assert_eq!((store.stats().in_use, store.idle()), (1, 0));
+/// store.handle_returned(conn);
+/// assert!(matches!(store.checkout(), Checkout::Idle(_)));
+/// ```
 pub struct PoolStore<T> {
     idle: Vec<T>,
     /// Objects evicted and not yet handed to the caller by `poll_evicted`.
