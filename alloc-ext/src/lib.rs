@@ -16,4 +16,3 @@ pub mod conn;
 pub mod job;
 pub mod pool;
 pub mod serialize;
-pub mod session;

@@ -31,7 +31,7 @@ use rand_core::TryCryptoRng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use cache::{CacheStats, FrameCache};
+pub use cache::{FrameCache, FrameCacheStats};
 pub use compress::{
     CompressionPolicy, DEFAULT_LEVEL, DEFAULT_THRESHOLD, DeflateFn, MAX_LEVEL, ZLIB_DEFAULT_LEVEL,
     check_level, compress, compress_with, miniz_deflate,

@@ -1,9 +1,9 @@
 //! The growable cache through its public API: weights in bytes, expiry on
 //! an injected clock, the listener, and the policy on a skewed workload.
 
-use core::cell::Cell;
 use core::time::Duration;
-use std::rc::Rc;
+
+use mechops_core::time::{Instant, ManualClock};
 use std::sync::{Arc, Mutex};
 
 use mechops_alloc::cache::{Cache, EvictionCause};
@@ -34,16 +34,12 @@ fn byte_weighted_cache_of_documents() {
 
 #[test]
 fn ttl_and_tti_together() {
-    let now = Rc::new(Cell::new(Duration::ZERO));
-    let clock = {
-        let now = Rc::clone(&now);
-        move || now.get()
-    };
+    let now = ManualClock::new(Instant::ZERO);
     let mut cache = Cache::builder()
         .max_entries(100)
         .time_to_live(Duration::from_secs(60))
         .time_to_idle(Duration::from_secs(10))
-        .clock(clock)
+        .clock(&now)
         .build()
         .unwrap();
     cache.insert("hot", 1).unwrap();
@@ -51,11 +47,11 @@ fn ttl_and_tti_together() {
     // Reading "hot" every 5 s keeps it past its idle time, but not past its
     // time to live.
     for t in (5..60).step_by(5) {
-        now.set(Duration::from_secs(t));
+        now.set(Instant::from_secs(t));
         assert_eq!(cache.get("hot"), Some(&1), "at {t}s");
     }
     assert_eq!(cache.get("cold"), None, "idle for 55 s");
-    now.set(Duration::from_secs(60));
+    now.set(Instant::from_secs(60));
     assert_eq!(cache.get("hot"), None, "time to live is over");
     let s = cache.stats();
     assert_eq!(s.expirations, 2);

@@ -7,6 +7,17 @@
 
 use core::cell::Cell;
 use core::time::Duration;
+
+use mechops_core::time::{Instant, MonotonicClock};
+
+/// The cache's clock, reading the model's time in nanoseconds.
+struct ModelClock(Rc<Cell<u64>>);
+
+impl MonotonicClock for ModelClock {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.0.get())
+    }
+}
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -77,7 +88,7 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..120),
     ) {
         let now = Rc::new(Cell::new(0u64));
-        let clock_now = Rc::clone(&now);
+        let clock = ModelClock(Rc::clone(&now));
         let log: Log = Arc::default();
         let sink = Arc::clone(&log);
         let mut builder = Cache::builder()
@@ -91,7 +102,7 @@ proptest! {
             builder = builder.time_to_idle(Duration::from_nanos(t));
         }
         let mut cache = builder
-            .clock(move || Duration::from_nanos(clock_now.get()))
+            .clock(clock)
             .build()
             .unwrap();
         let mut model = Model { entries: HashMap::new(), ttl, tti };

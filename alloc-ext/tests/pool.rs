@@ -6,7 +6,8 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 use std::sync::Arc;
 
-use mechops_alloc::pool::{ConfigError, Growth, HighFrequencyPool, Pool};
+use mechops_alloc::pool::{ConfigError, GrowablePool, Growth, HighFrequencyPool};
+use mechops_core::time::Instant;
 
 #[derive(Debug, Default)]
 struct Conn {
@@ -19,7 +20,7 @@ struct Conn {
 fn create_pool_shape() {
     let made = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&made);
-    let pool = Pool::builder(4, move || Conn {
+    let pool = GrowablePool::builder(4, move || Conn {
         id: counter.fetch_add(1, Ordering::Relaxed),
         ..Conn::default()
     })
@@ -52,7 +53,7 @@ fn create_pool_shape() {
 
 #[test]
 fn step_growth_and_shrink_to_minimum() {
-    let pool = Pool::builder(16, Vec::<u8>::new)
+    let pool = GrowablePool::builder(16, Vec::<u8>::new)
         .min_size(2)
         .growth(Growth::Step(4))
         .idle_timeout(Duration::from_secs(30))
@@ -66,15 +67,18 @@ fn step_growth_and_shrink_to_minimum() {
         "the third acquisition grew by a step of 4"
     );
     drop(held);
-    pool.maintain(Duration::from_secs(0));
-    assert_eq!(pool.maintain(Duration::from_secs(29)), 0);
-    assert_eq!(pool.maintain(Duration::from_secs(30)), 4);
+    pool.maintain(Instant::from_secs(0));
+    assert_eq!(pool.maintain(Instant::from_secs(29)), 0);
+    assert_eq!(pool.maintain(Instant::from_secs(30)), 4);
     assert_eq!(pool.stats().live(), 2);
 }
 
 #[test]
 fn bad_configuration_is_an_error() {
-    let err = Pool::builder(2, || 0u8).min_size(3).build().unwrap_err();
+    let err = GrowablePool::builder(2, || 0u8)
+        .min_size(3)
+        .build()
+        .unwrap_err();
     assert_eq!(err, ConfigError::MinimumAboveMaximum { min: 3, max: 2 });
     assert_eq!(
         err.to_string(),
@@ -87,9 +91,9 @@ fn high_frequency_pool_round_trip() {
     let mut pool = HighFrequencyPool::new(8, 8, || [0u8; 32], |b: &mut [u8; 32]| b.fill(0));
     for round in 0..100u8 {
         let slot = pool.take().unwrap();
-        assert_eq!(pool.get(&slot), &[0u8; 32]);
-        pool.get_mut(&slot)[0] = round;
-        pool.put(slot);
+        assert_eq!(pool.get(&slot), Some(&[0u8; 32]));
+        pool.get_mut(&slot).unwrap()[0] = round;
+        pool.put(slot).unwrap();
     }
     let s = pool.stats();
     assert_eq!(

@@ -5,8 +5,8 @@ mod common;
 use common::Seeded;
 
 use mechops_alloc::serialize::{
-    CacheStats, CompressionPolicy, Format, FrameCache, Options, Postcard, compress, deserialize,
-    serialize, serialize_batch,
+    CompressionPolicy, Format, FrameCache, FrameCacheStats, Options, Postcard, compress,
+    deserialize, serialize, serialize_batch,
 };
 use proptest::prelude::*;
 use rand_core::SeedableRng;
@@ -16,7 +16,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 #[derive(Default)]
 struct Model {
     entries: Vec<(Vec<u8>, usize)>,
-    stats: CacheStats,
+    stats: FrameCacheStats,
 }
 
 impl Model {

@@ -1,7 +1,6 @@
 //! The session pool with a fixed clock and a seeded generator.
 
-use mechops_alloc::pool::PoolConfig;
-use mechops_alloc::session::{SessionError, SessionPool};
+use mechops_alloc::pool::{PoolConfig, SessionError, SessionPool};
 use mechops_core::time::{FixedClock, Timestamp};
 use mechops_core::uuid::{Variant, Version};
 use rand_core::SeedableRng;

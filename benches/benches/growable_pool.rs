@@ -10,7 +10,7 @@ use core::time::Duration;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mechops_alloc::pool::{HighFrequencyPool, Pool, PoolBuilder};
+use mechops_alloc::pool::{GrowablePool, HighFrequencyPool, PoolBuilder};
 use mechops_std::pool::SharedPool;
 
 fn buffer() -> Vec<u8> {
@@ -29,7 +29,7 @@ fn single_thread(c: &mut Criterion) {
         b.iter(|| {
             if let Some(slot) = hf.take() {
                 black_box(hf.get_mut(&slot));
-                hf.put(slot);
+                let _ = black_box(hf.put(slot));
             }
         })
     });
@@ -42,7 +42,7 @@ fn single_thread(c: &mut Criterion) {
         })
     });
 
-    let pool = Pool::builder(1024, buffer)
+    let pool = GrowablePool::builder(1024, buffer)
         .initial_size(16)
         .reset(clear)
         .build()

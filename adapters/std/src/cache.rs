@@ -23,45 +23,30 @@ use core::hash::{BuildHasher, Hash};
 use core::time::Duration;
 use std::sync::Arc;
 
+use mechops_alloc::cache::{
+    BuildError, Cache, CacheBuilder, CacheHashBuilder, CacheStats, EvictionCause, Oversized,
+};
 use mechops_core::time::MonotonicClock;
 use spin::mutex::{SpinMutex, SpinMutexGuard};
 use spin::relax::Yield;
 
 use crate::clock::SteadyClock;
 
-use mechops_alloc::cache::{
-    BuildError, Cache, CacheStats, Clock, DefaultHashBuilder, EvictionCause, Oversized,
-};
-
-// Bridge until the cache takes the core's `MonotonicClock` directly.
-impl Clock for SteadyClock {
-    #[inline]
-    fn now(&self) -> Duration {
-        MonotonicClock::now(self).as_duration()
-    }
-}
-
-type SharedWeigher<K, V> = Arc<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 type SharedListener<K, V> = Arc<dyn Fn(K, V, EvictionCause) + Send + Sync>;
 
-/// Builds a [`SyncCache`]; start with [`SyncCache::builder`].
+/// Builds a [`SyncCache`]; start with [`SyncCache::builder`]. It is a
+/// [`CacheBuilder`] (bounds, expiry, clock, weigher) plus the shard count
+/// and a listener that runs outside every lock.
 pub struct SyncCacheBuilder<K, V, C = SteadyClock> {
-    max_entries: Option<usize>,
-    max_weight: Option<(u64, SharedWeigher<K, V>)>,
-    ttl: Option<Duration>,
-    tti: Option<Duration>,
+    cache: CacheBuilder<K, V, C>,
     listener: Option<SharedListener<K, V>>,
     shards: Option<usize>,
-    clock: C,
 }
 
 impl<K, V, C> fmt::Debug for SyncCacheBuilder<K, V, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncCacheBuilder")
-            .field("max_entries", &self.max_entries)
-            .field("max_weight", &self.max_weight.as_ref().map(|w| w.0))
-            .field("ttl", &self.ttl)
-            .field("tti", &self.tti)
+            .field("cache", &self.cache)
             .field("shards", &self.shards)
             .finish_non_exhaustive()
     }
@@ -71,7 +56,7 @@ impl<K, V, C> SyncCacheBuilder<K, V, C> {
     /// Holds at most this many entries in all.
     #[must_use]
     pub fn max_entries(mut self, n: usize) -> Self {
-        self.max_entries = Some(n);
+        self.cache = self.cache.max_entries(n);
         self
     }
 
@@ -83,26 +68,27 @@ impl<K, V, C> SyncCacheBuilder<K, V, C> {
         max: u64,
         weigher: impl Fn(&K, &V) -> u64 + Send + Sync + 'static,
     ) -> Self {
-        self.max_weight = Some((max, Arc::new(weigher)));
+        self.cache = self.cache.max_weight(max, weigher);
         self
     }
 
     /// Entries expire this long after they were inserted or replaced.
     #[must_use]
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
-        self.ttl = Some(ttl);
+        self.cache = self.cache.time_to_live(ttl);
         self
     }
 
     /// Entries expire after this long without being read or replaced.
     #[must_use]
     pub fn time_to_idle(mut self, tti: Duration) -> Self {
-        self.tti = Some(tti);
+        self.cache = self.cache.time_to_idle(tti);
         self
     }
 
-    /// Called with every entry evicted for capacity or expiry. It runs with
-    /// the entry's shard locked: it must not call back into the cache.
+    /// Called with every entry evicted for capacity or expiry, after the
+    /// operation that evicted it has released its shard's lock: it may call
+    /// back into the cache, and a panic in it leaves the cache consistent.
     #[must_use]
     pub fn eviction_listener(
         mut self,
@@ -121,30 +107,20 @@ impl<K, V, C> SyncCacheBuilder<K, V, C> {
     }
 
     /// A different monotonic clock (for tests and simulations).
-    pub fn clock<C2: Clock + Clone>(self, clock: C2) -> SyncCacheBuilder<K, V, C2> {
+    pub fn clock<C2: MonotonicClock + Clone>(self, clock: C2) -> SyncCacheBuilder<K, V, C2> {
         SyncCacheBuilder {
-            max_entries: self.max_entries,
-            max_weight: self.max_weight,
-            ttl: self.ttl,
-            tti: self.tti,
+            cache: self.cache.clock(clock),
             listener: self.listener,
             shards: self.shards,
-            clock,
         }
     }
-}
-
-/// Splits `total` into `parts` shares that add up to it exactly.
-fn share(total: u64, parts: usize, index: usize) -> u64 {
-    let parts = parts as u64;
-    total / parts + u64::from((index as u64) < total % parts)
 }
 
 impl<K, V, C> SyncCacheBuilder<K, V, C>
 where
     K: Hash + Eq + Send + 'static,
     V: Send + 'static,
-    C: Clock + Clone,
+    C: MonotonicClock + Clone,
 {
     /// Validates the configuration and builds the cache.
     pub fn build(self) -> Result<SyncCache<K, V, C>, BuildError> {
@@ -154,44 +130,26 @@ where
         let mut shards = wanted.clamp(1, 1 << 16).next_power_of_two();
         // Every shard must be able to hold something.
         let smallest = self
-            .max_entries
+            .cache
+            .entry_bound()
             .map(|n| n as u64)
             .into_iter()
-            .chain(self.max_weight.as_ref().map(|w| w.0))
+            .chain(self.cache.weight_bound())
             .min()
             .unwrap_or(u64::MAX);
         while shards > 1 && (shards as u64) > smallest {
             shards /= 2;
         }
-        let hasher = DefaultHashBuilder::default();
-        let mut built = Vec::with_capacity(shards);
-        for i in 0..shards {
-            let mut b = Cache::builder()
-                .hasher(hasher.clone())
-                .clock(self.clock.clone());
-            if let Some(n) = self.max_entries {
-                b = b.max_entries(share(n as u64, shards, i) as usize);
-            }
-            if let Some((max, weigher)) = &self.max_weight {
-                let weigher = Arc::clone(weigher);
-                b = b.max_weight(share(*max, shards, i), move |k, v| weigher(k, v));
-            }
-            if let Some(ttl) = self.ttl {
-                b = b.time_to_live(ttl);
-            }
-            if let Some(tti) = self.tti {
-                b = b.time_to_idle(tti);
-            }
-            if let Some(listener) = &self.listener {
-                let listener = Arc::clone(listener);
-                b = b.eviction_listener(move |k, v, cause| listener(k, v, cause));
-            }
-            built.push(CachePadded(ShardLock::new(b.build()?)));
-        }
+        let hasher = CacheHashBuilder::default();
+        let built = self.cache.hasher(hasher.clone()).build_shards(shards)?;
         Ok(SyncCache {
             mask: shards - 1,
-            shards: built.into_boxed_slice(),
+            shards: built
+                .into_iter()
+                .map(|c| CachePadded(ShardLock::new(c)))
+                .collect(),
             hasher,
+            listener: self.listener,
         })
     }
 }
@@ -208,9 +166,9 @@ struct CachePadded<T>(T);
 /// it waits: taking it is one compare-and-swap and releasing it one release
 /// store, where `std::sync::Mutex` pays a second read-modify-write to
 /// release. Yielding rather than spinning keeps a waiter from burning its
-/// time slice while a preempted holder waits to run. The eviction listener
-/// runs under this lock, which is why it must be short and must not call
-/// back into the cache.
+/// time slice while a preempted holder waits to run. No user code runs under
+/// it but the key's `Hash`/`Eq` and the weigher: evicted entries are taken
+/// out under the lock and handed to the listener after it is released.
 type ShardLock<T> = SpinMutex<T, Yield>;
 
 /// One shard: a cache behind its own padded lock.
@@ -221,7 +179,8 @@ pub struct SyncCache<K, V, C = SteadyClock> {
     shards: Box<[Shard<K, V, C>]>,
     /// `shards - 1`, applied to the hash's bits 32 and up.
     mask: usize,
-    hasher: DefaultHashBuilder,
+    hasher: CacheHashBuilder,
+    listener: Option<SharedListener<K, V>>,
 }
 
 impl<K, V, C> fmt::Debug for SyncCache<K, V, C> {
@@ -236,13 +195,9 @@ impl<K, V> SyncCache<K, V> {
     /// Starts a builder with no bounds, no expiry and the monotonic clock.
     pub fn builder() -> SyncCacheBuilder<K, V> {
         SyncCacheBuilder {
-            max_entries: None,
-            max_weight: None,
-            ttl: None,
-            tti: None,
+            cache: CacheBuilder::new().clock(SteadyClock::new()),
             listener: None,
             shards: None,
-            clock: SteadyClock::new(),
         }
     }
 }
@@ -250,15 +205,37 @@ impl<K, V> SyncCache<K, V> {
 impl<K, V, C> SyncCache<K, V, C>
 where
     K: Hash + Eq,
-    C: Clock,
+    C: MonotonicClock,
 {
     #[inline]
     fn shard(&self, hash: u64) -> SpinMutexGuard<'_, Cache<K, V, C>, Yield> {
         let i = (hash >> 32) as usize & self.mask;
-        // A listener that panics unwinds through the guard, which releases
-        // the lock; the entry was unlinked before the listener ran, so the
-        // shard stays consistent.
         self.shards[i].0.lock()
+    }
+
+    /// Runs `op` on the shard of `hash`, then hands what it evicted to the
+    /// listener once the lock is released.
+    #[inline]
+    fn with_shard<R>(&self, hash: u64, op: impl FnOnce(&mut Cache<K, V, C>) -> R) -> R {
+        let mut shard = self.shard(hash);
+        let out = op(&mut shard);
+        if shard.has_evicted() {
+            self.hand_out_evicted(shard);
+        }
+        out
+    }
+
+    /// Takes the shard's evicted entries, unlocks, then calls the listener
+    /// (or drops them without one). A panicking listener drops the rest.
+    #[cold]
+    fn hand_out_evicted(&self, mut shard: SpinMutexGuard<'_, Cache<K, V, C>, Yield>) {
+        let evicted: Vec<_> = shard.drain_evicted().collect();
+        drop(shard);
+        if let Some(listener) = &self.listener {
+            for (k, v, cause) in evicted {
+                listener(k, v, cause);
+            }
+        }
     }
 
     /// A clone of the value for `key`, counting a hit or miss.
@@ -270,18 +247,19 @@ where
         V: Clone,
     {
         let hash = self.hasher.hash_one(key);
-        self.shard(hash).get_hashed(hash, key).cloned()
+        self.with_shard(hash, |c| c.get_hashed(hash, key).cloned())
     }
 
     /// Runs `f` on the value for `key` under the shard's lock, counting a
-    /// hit or miss; for values too costly to clone.
+    /// hit or miss; for values too costly to clone. `f` must not call back
+    /// into the cache.
     pub fn get_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hasher.hash_one(key);
-        self.shard(hash).get_hashed(hash, key).map(f)
+        self.with_shard(hash, |c| c.get_hashed(hash, key).map(f))
     }
 
     /// Whether a live entry for `key` exists, without counting it.
@@ -297,7 +275,7 @@ where
     /// Stores `value` under `key`; see [`Cache::insert`].
     pub fn insert(&self, key: K, value: V) -> Result<Option<V>, Oversized<K, V>> {
         let hash = self.hasher.hash_one(&key);
-        self.shard(hash).insert_hashed(hash, key, value)
+        self.with_shard(hash, |c| c.insert_hashed(hash, key, value))
     }
 
     /// Removes `key`, giving back its value if it was live.
@@ -307,12 +285,20 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hasher.hash_one(key);
-        self.shard(hash).remove_hashed(hash, key)
+        self.with_shard(hash, |c| c.remove_hashed(hash, key))
     }
 
     /// Removes every expired entry, shard by shard; returns how many.
     pub fn purge_expired(&self) -> usize {
-        self.each_shard(|c| c.purge_expired()).sum()
+        let mut purged = 0;
+        for s in self.shards.iter() {
+            let mut shard = s.0.lock();
+            purged += shard.purge_expired();
+            if shard.has_evicted() {
+                self.hand_out_evicted(shard);
+            }
+        }
+        purged
     }
 
     /// Drops every entry without calling the listener.
@@ -360,12 +346,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
 
     #[test]
     fn bounds_are_split_exactly() {
-        assert_eq!((0..4).map(|i| share(10, 4, i)).sum::<u64>(), 10);
-        assert_eq!((0..8).map(|i| share(3, 8, i)).sum::<u64>(), 3);
         let c: SyncCache<u32, u32> = SyncCache::builder()
             .max_entries(100)
             .shards(8)
@@ -405,10 +390,19 @@ mod tests {
         assert_eq!((s.hits, s.misses, s.inserts, s.removals), (2, 1, 1, 1));
     }
 
+    /// A clock in whole seconds, set by the test.
+    #[derive(Clone, Default)]
+    struct SecondsClock(Arc<AtomicU64>);
+
+    impl MonotonicClock for SecondsClock {
+        fn now(&self) -> mechops_core::time::Instant {
+            mechops_core::time::Instant::from_secs(self.0.load(Ordering::Relaxed))
+        }
+    }
+
     #[test]
     fn expiry_on_an_injected_clock_reaches_the_listener() {
-        let now = Arc::new(Mutex::new(0u64));
-        let reader = Arc::clone(&now);
+        let clock = SecondsClock::default();
         let expired = Arc::new(Mutex::new(0u64));
         let counter = Arc::clone(&expired);
         let c = SyncCache::builder()
@@ -418,17 +412,55 @@ mod tests {
                 assert_eq!(cause, EvictionCause::Expired);
                 *counter.lock().unwrap() += 1;
             })
-            .clock(move || Duration::from_secs(*reader.lock().unwrap()))
+            .clock(clock.clone())
             .build()
             .unwrap();
         for k in 0..10 {
             c.insert(k, k).unwrap();
         }
-        *now.lock().unwrap() = 5;
+        clock.0.store(5, Ordering::Relaxed);
         assert_eq!(c.get(&0), None);
         assert_eq!(c.purge_expired(), 9);
         assert_eq!(*expired.lock().unwrap(), 10);
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn the_listener_runs_outside_the_shard_lock() {
+        // The listener reads the cache (the same shard: there is one); under
+        // the shard's lock that would never return.
+        let cache: Arc<std::sync::OnceLock<SyncCache<u32, u32>>> = Arc::default();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (inner, log) = (Arc::clone(&cache), Arc::clone(&seen));
+        let built = SyncCache::builder()
+            .max_entries(1)
+            .eviction_listener(move |k, _v, cause| {
+                let c = inner.get().unwrap();
+                log.lock().unwrap().push((k, cause, c.len()));
+            })
+            .build()
+            .unwrap();
+        assert_eq!(built.shard_count(), 1);
+        cache.set(built).unwrap_or_else(|_| unreachable!());
+        let c = cache.get().unwrap();
+        c.insert(1, 1).unwrap();
+        c.insert(2, 2).unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![(1, EvictionCause::Capacity, 1)]);
+    }
+
+    #[test]
+    fn a_panicking_listener_leaves_the_cache_usable() {
+        let c = SyncCache::builder()
+            .max_entries(1)
+            .eviction_listener(|k: u32, _v: u32, _| assert!(k != 1, "listener failed"))
+            .build()
+            .unwrap();
+        c.insert(1, 1).unwrap();
+        let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| c.insert(2, 2)));
+        assert!(r.is_err());
+        assert_eq!((c.len(), c.get(&2)), (1, Some(2)));
+        c.insert(3, 3).unwrap();
+        assert_eq!(c.len(), 1, "the bound holds after the next insert");
     }
 
     #[test]

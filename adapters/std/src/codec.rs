@@ -30,8 +30,8 @@ pub use keyfile::{
     generate_key_bytes, read_key_file, write_key_file,
 };
 pub use mechops_alloc::serialize::{
-    CacheStats, Compression, CompressionPolicy, DEFAULT_LEVEL, DEFAULT_MAX_DECODED_SIZE,
-    DEFAULT_THRESHOLD, Encryption, Error, Format, FrameCache, FrameError, FrameHeader, FrameSpec,
+    Compression, CompressionPolicy, DEFAULT_LEVEL, DEFAULT_MAX_DECODED_SIZE, DEFAULT_THRESHOLD,
+    Encryption, Error, Format, FrameCache, FrameCacheStats, FrameError, FrameHeader, FrameSpec,
     KEY_LEN, Key, MAX_LEVEL, Options, PayloadCodec, Postcard, Serialized, VERSION, Value,
     ValueError, ZLIB_DEFAULT_LEVEL, compress, compression_ratio, inspect, open, peek_format,
 };

@@ -9,20 +9,21 @@
 //!   statistics. Objects held by a local cache count as in use there;
 //! - a local cache holds at most `2 × batch` idle objects and gives all of
 //!   them back when dropped, so no object is lost when a thread ends;
-//! - a panic in a reset hook poisons nothing: the pool keeps serving (the
-//!   object being reset is dropped and its slot stays counted as in use).
+//! - a panic in a reset or create hook poisons nothing and loses no slot:
+//!   the object in flight is dropped and its slot frees.
 //!
-//! Shrinking needs a time: [`SharedPool::maintain`] reads a monotonic
-//! `Instant` and passes the elapsed time since the pool was built to the
-//! store, which never reads a clock itself.
+//! Shrinking needs a time: [`SharedPool::maintain`] reads the
+//! [`SteadyClock`] and hands the store that `Instant`; the store never reads
+//! a clock itself. Evicted objects are dropped after the lock is released.
 
 use core::fmt;
 use core::ops::{Deref, DerefMut};
-use core::time::Duration;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
 
-use mechops_alloc::pool::{ConfigError, PoolBuilder, PoolStats, PoolStore};
+use mechops_alloc::pool::{ConfigError, CreateFn, PoolBuilder, PoolStats, PoolStore};
+use mechops_core::time::{Instant, MonotonicClock};
+
+use crate::clock::SteadyClock;
 
 mod session;
 mod shard_hint;
@@ -30,16 +31,29 @@ mod shard_hint;
 pub use session::{SessionPoolError, SharedSessionPool};
 pub use shard_hint::thread_shard_hint;
 
+/// The store and the hook that creates its objects on the spot.
+struct Inner<T> {
+    store: PoolStore<T>,
+    create: CreateFn<T>,
+}
+
+impl<T> Inner<T> {
+    fn checkout(&mut self) -> Option<T> {
+        self.store.checkout_with(&mut self.create)
+    }
+}
+
 struct Shared<T> {
-    store: Mutex<PoolStore<T>>,
-    origin: Instant,
+    inner: Mutex<Inner<T>>,
+    clock: SteadyClock,
 }
 
 impl<T> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, PoolStore<T>> {
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
         // The store stays consistent if a hook panicked mid-call (the object
-        // in flight is dropped), so a poisoned lock is still usable.
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+        // in flight is dropped and its slot freed), so a poisoned lock is
+        // still usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -67,15 +81,18 @@ impl<T> fmt::Debug for SharedPool<T> {
 impl<T> SharedPool<T> {
     /// Builds a shared pool from a [`PoolBuilder`] (sizes, growth, hooks).
     pub fn new(builder: PoolBuilder<T>) -> Result<Self, ConfigError> {
-        Ok(Self::from_store(builder.build_store()?))
+        let (store, create) = builder.build_parts()?;
+        Ok(Self::from_parts(store, create))
     }
 
-    /// Wraps an already built store.
-    pub fn from_store(store: PoolStore<T>) -> Self {
+    /// Wraps a store and the hook that creates its objects; objects the
+    /// store asks for are created at once.
+    pub fn from_parts(mut store: PoolStore<T>, mut create: CreateFn<T>) -> Self {
+        store.fill_with(&mut create);
         Self {
             shared: Arc::new(Shared {
-                store: Mutex::new(store),
-                origin: Instant::now(),
+                inner: Mutex::new(Inner { store, create }),
+                clock: SteadyClock::new(),
             }),
         }
     }
@@ -86,7 +103,7 @@ impl<T> SharedPool<T> {
     /// [`acquire_owned`](Self::acquire_owned) gives a guard that owns a
     /// handle instead, for objects that must outlive the borrow.
     pub fn acquire(&self) -> Option<SharedPooled<'_, T>> {
-        let obj = self.shared.lock().take()?;
+        let obj = self.shared.lock().checkout()?;
         Some(SharedPooled {
             obj: Some(obj),
             shared: &self.shared,
@@ -95,23 +112,37 @@ impl<T> SharedPool<T> {
 
     /// Like [`acquire`](Self::acquire), with a `'static` guard.
     pub fn acquire_owned(&self) -> Option<OwnedPooled<T>> {
-        let obj = self.shared.lock().take()?;
+        let obj = self.shared.lock().checkout()?;
         Some(OwnedPooled {
             obj: Some(obj),
             shared: Arc::clone(&self.shared),
         })
     }
 
-    /// Shrinks objects idle for a whole idle-timeout interval, timed by the
-    /// monotonic clock; returns how many were dropped.
+    /// Drops objects idle for a whole idle-timeout interval, timed by the
+    /// [`SteadyClock`]; returns how many were dropped.
     pub fn maintain(&self) -> usize {
-        self.maintain_at(self.shared.origin.elapsed())
+        self.maintain_at(self.shared.clock.now())
     }
 
-    /// [`maintain`](Self::maintain) at a given time since the pool was built
-    /// (for tests and simulations).
-    pub fn maintain_at(&self, since_start: Duration) -> usize {
-        self.shared.lock().maintain(since_start)
+    /// [`maintain`](Self::maintain) at a given reading of a monotonic clock
+    /// (for tests and simulations). Objects are dropped outside the lock.
+    pub fn maintain_at(&self, now: Instant) -> usize {
+        let mut dropped = 0;
+        loop {
+            let evicted = self.shared.lock().store.poll_evicted(now);
+            match evicted {
+                Some(obj) => drop(obj),
+                None => return dropped,
+            }
+            dropped += 1;
+        }
+    }
+
+    /// When [`maintain`](Self::maintain) next has work, on the pool's
+    /// [`SteadyClock`]; see `PoolStore::poll_timeout`.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.shared.lock().store.poll_timeout()
     }
 
     /// A per-thread front that moves objects `batch` at a time (clamped to
@@ -130,7 +161,7 @@ impl<T> SharedPool<T> {
 
     /// A snapshot of the statistics.
     pub fn stats(&self) -> PoolStats {
-        self.shared.lock().stats()
+        self.shared.lock().store.stats()
     }
 }
 
@@ -141,9 +172,15 @@ pub struct SharedPooled<'a, T> {
 }
 
 impl<T> SharedPooled<'_, T> {
+    /// Drops the object as broken; its slot frees.
+    pub fn discard(mut self) {
+        drop(self.obj.take());
+        self.shared.lock().store.handle_discarded();
+    }
+
     /// Takes the object out of the pool for good; its slot is freed.
     pub fn detach(mut self) -> T {
-        self.shared.lock().detach();
+        self.shared.lock().store.handle_detached();
         self.obj
             .take()
             .unwrap_or_else(|| unreachable!("the object is present until drop"))
@@ -176,7 +213,7 @@ impl<T: fmt::Debug> fmt::Debug for SharedPooled<'_, T> {
 impl<T> Drop for SharedPooled<'_, T> {
     fn drop(&mut self) {
         if let Some(obj) = self.obj.take() {
-            self.shared.lock().put(obj);
+            self.shared.lock().store.handle_returned(obj);
         }
     }
 }
@@ -189,9 +226,15 @@ pub struct OwnedPooled<T> {
 }
 
 impl<T> OwnedPooled<T> {
+    /// Drops the object as broken; its slot frees.
+    pub fn discard(mut self) {
+        drop(self.obj.take());
+        self.shared.lock().store.handle_discarded();
+    }
+
     /// Takes the object out of the pool for good; its slot is freed.
     pub fn detach(mut self) -> T {
-        self.shared.lock().detach();
+        self.shared.lock().store.handle_detached();
         self.obj
             .take()
             .unwrap_or_else(|| unreachable!("the object is present until drop"))
@@ -224,7 +267,7 @@ impl<T: fmt::Debug> fmt::Debug for OwnedPooled<T> {
 impl<T> Drop for OwnedPooled<T> {
     fn drop(&mut self) {
         if let Some(obj) = self.obj.take() {
-            self.shared.lock().put(obj);
+            self.shared.lock().store.handle_returned(obj);
         }
     }
 }
@@ -270,18 +313,28 @@ impl<T, R: FnMut(&mut T)> LocalCache<T, R> {
     #[cold]
     fn refill(&mut self) -> Option<T> {
         self.refills += 1;
-        self.pool
-            .shared
-            .lock()
-            .take_batch(self.batch, &mut self.idle);
+        let inner = &mut *self.pool.shared.lock();
+        inner
+            .store
+            .checkout_batch_with(self.batch, &mut self.idle, &mut inner.create);
         self.idle.pop()
     }
 
     /// Takes an object back, resetting it; beyond `2 × batch` idle objects
-    /// a batch goes back to the shared pool.
+    /// a batch goes back to the shared pool. If the reset hook panics, the
+    /// object is dropped and its slot in the shared pool frees.
     #[inline]
     pub fn put(&mut self, mut obj: T) {
+        /// Frees the slot of the object being reset if the hook unwinds.
+        struct OnUnwind<'a, T>(&'a Shared<T>);
+        impl<T> Drop for OnUnwind<'_, T> {
+            fn drop(&mut self) {
+                self.0.lock().store.handle_discarded();
+            }
+        }
+        let guard = OnUnwind(&self.pool.shared);
         (self.reset)(&mut obj);
+        core::mem::forget(guard);
         self.idle.push(obj);
         if self.idle.len() > self.batch * 2 {
             self.flush(self.batch);
@@ -300,10 +353,10 @@ impl<T, R: FnMut(&mut T)> LocalCache<T, R> {
 
     #[cold]
     fn flush(&mut self, n: usize) {
-        let mut store = self.pool.shared.lock();
+        let mut inner = self.pool.shared.lock();
         let keep = self.idle.len().saturating_sub(n);
         for obj in self.idle.drain(keep..) {
-            store.put(obj);
+            inner.store.handle_returned(obj);
         }
     }
 
@@ -427,15 +480,42 @@ mod tests {
     }
 
     #[test]
+    fn panicking_hooks_lose_no_slot() {
+        let p = SharedPool::new(
+            PoolBuilder::new(2, || 0u8).reset(|v| assert!(*v == 0, "reset failed")),
+        )
+        .unwrap();
+        for _ in 0..3 {
+            let mut a = p.acquire().unwrap();
+            *a = 1;
+            let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| drop(a)));
+            assert!(r.is_err());
+            let mut local = p.local_cache(1, |v: &mut u8| assert!(*v == 0, "reset failed"));
+            let mut b = local.take().unwrap();
+            b = b.wrapping_add(1);
+            let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| local.put(b)));
+            assert!(r.is_err());
+            drop(local);
+            assert_eq!(p.stats().in_use, 0, "both slots free again");
+        }
+        let broken = p.acquire().unwrap();
+        broken.discard();
+        let s = p.stats();
+        assert_eq!((s.in_use, s.discarded), (0, 7));
+        assert!(p.acquire().is_some());
+    }
+
+    #[test]
     fn maintain_at_shrinks() {
+        use core::time::Duration;
         let p = SharedPool::new(
             PoolBuilder::new(8, || 0u8)
                 .initial_size(8)
                 .idle_timeout(Duration::from_secs(1)),
         )
         .unwrap();
-        assert_eq!(p.maintain_at(Duration::ZERO), 0);
-        assert_eq!(p.maintain_at(Duration::from_secs(2)), 8);
+        assert_eq!(p.maintain_at(Instant::ZERO), 0);
+        assert_eq!(p.maintain_at(Instant::from_secs(2)), 8);
     }
 
     #[test]

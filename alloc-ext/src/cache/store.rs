@@ -1,8 +1,9 @@
-//! The cache itself: a hash table of slot indices over a slab of entries,
-//! with the two S3-FIFO queues threaded through the slab as intrusive
-//! doubly-linked lists so that removing any entry is O(1).
+//! The cache type and its operations: lookups, inserts, removals, expiry.
+//! A hash table of slot indices sits over the slab (`slab.rs`); which entry
+//! leaves when the cache is full is the policy's business (`policy.rs`), and
+//! where it goes the eviction module's (`eviction.rs`).
 
-use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
 use core::cell::Cell;
@@ -11,152 +12,20 @@ use core::hash::{BuildHasher, Hash};
 use core::time::Duration;
 
 use hashbrown::HashTable;
+use mechops_core::time::MonotonicClock;
 
-use super::DefaultHashBuilder;
+use super::CacheHashBuilder;
 use super::builder::{CacheBuilder, ENTRY_LIMIT};
-use super::clock::{Clock, NoClock, nanos};
+use super::clock::StoppedClock;
 use super::ghost::Ghost;
 use super::stats::CacheStats;
 
-/// The end of a list; slot indices are below it.
-const NIL: u32 = u32::MAX;
+use super::eviction::{EvictionCause, Evictions};
+use super::oversized::Oversized;
+use super::slab::{List, Meta, NIL, Queue, Slot, freq_up};
 
-/// Why an entry left the cache through the eviction listener.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EvictionCause {
-    /// Dropped to keep the cache within its entry count or weight.
-    Capacity,
-    /// Its time-to-live or time-to-idle ran out.
-    Expired,
-}
-
-impl fmt::Display for EvictionCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Capacity => "evicted for capacity",
-            Self::Expired => "expired",
-        })
-    }
-}
-
-/// An insert refused because the entry alone weighs more than the cache may
-/// hold; the key and value are handed back, with the value the key held
-/// before, which the refused insert removed so that it is not served stale.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Oversized<K, V> {
-    /// The key that was not stored.
-    pub key: K,
-    /// The value that was not stored.
-    pub value: V,
-    /// The live value the key held before the insert, now removed.
-    pub previous: Option<V>,
-    /// The entry's weight.
-    pub weight: u64,
-    /// The cache's maximum weight.
-    pub max_weight: u64,
-}
-
-impl<K, V> fmt::Debug for Oversized<K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Oversized")
-            .field("weight", &self.weight)
-            .field("max_weight", &self.max_weight)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<K, V> fmt::Display for Oversized<K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cache entry weighs {} but the cache holds at most {}",
-            self.weight, self.max_weight
-        )
-    }
-}
-
-impl<K, V> core::error::Error for Oversized<K, V> {}
-
-/// The boxed weigher of a cache.
-pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
-/// The boxed eviction listener of a cache.
-pub(crate) type Listener<K, V> = Box<dyn FnMut(K, V, EvictionCause) + Send>;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Queue {
-    Small,
-    Main,
-}
-
-/// The access counter saturates here, so an entry read often survives at
-/// most this many extra rounds of the main queue without another read.
-const MAX_FREQ: u8 = 3;
-
-/// Bumps a saturating access counter.
-#[inline]
-fn freq_up(freq: &Cell<u8>) {
-    let f = freq.get();
-    // Hot entries sit at the top count; not storing the same value again
-    // keeps their cache lines clean.
-    if f < MAX_FREQ {
-        freq.set(f + 1);
-    }
-}
-
-/// What a lookup touches, kept small so that more of it stays in cache.
-///
-/// The counter is a `Cell` so that a hit can bump it through the shared
-/// reference the table lookup found, without indexing the slab again.
-struct Slot<K, V> {
-    key: K,
-    value: V,
-    freq: Cell<u8>,
-}
-
-/// What eviction, expiry and the queues need, kept apart from the hot part.
-#[derive(Clone, Copy, Debug)]
-struct Meta {
-    hash: u64,
-    weight: u64,
-    /// Absolute expiry from the time-to-live, `u64::MAX` without one.
-    expires_at: u64,
-    /// Last read or write, for the time-to-idle.
-    accessed_at: u64,
-    prev: u32,
-    next: u32,
-    queue: Queue,
-}
-
-impl Meta {
-    const VACANT: Self = Self {
-        hash: 0,
-        weight: 0,
-        expires_at: u64::MAX,
-        accessed_at: 0,
-        prev: NIL,
-        next: NIL,
-        queue: Queue::Small,
-    };
-}
-
-/// A FIFO threaded through the slab.
-#[derive(Clone, Copy, Debug)]
-struct List {
-    head: u32,
-    tail: u32,
-    len: usize,
-    weight: u64,
-}
-
-impl List {
-    const EMPTY: Self = Self {
-        head: NIL,
-        tail: NIL,
-        len: 0,
-        weight: 0,
-    };
-}
+/// The weigher of a cache, shared by the shards of a sharded one.
+pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 
 /// The validated limits and expiry settings of a cache.
 #[derive(Clone, Copy, Debug)]
@@ -170,25 +39,25 @@ pub(crate) struct Limits {
 /// A growable cache; see the [module docs](super) for its policy and
 /// invariants. Build one with [`Cache::builder`].
 ///
-/// `C` is the monotonic clock for expiry ([`NoClock`] without expiry) and `S`
-/// the hash builder.
-pub struct Cache<K, V, C = NoClock, S = DefaultHashBuilder> {
-    table: HashTable<u32>,
-    slots: Vec<Option<Slot<K, V>>>,
+/// `C` is the monotonic clock for expiry ([`StoppedClock`] without expiry)
+/// and `S` the hash builder.
+pub struct Cache<K, V, C = StoppedClock, S = CacheHashBuilder> {
+    pub(super) table: HashTable<u32>,
+    pub(super) slots: Vec<Option<Slot<K, V>>>,
     /// Parallel to `slots`; meaningful only where the slot is occupied.
-    meta: Vec<Meta>,
-    free: Vec<u32>,
-    small: List,
-    main: List,
-    ghost: Ghost,
-    hasher: S,
-    clock: C,
-    weigher: Option<Weigher<K, V>>,
-    listener: Option<Listener<K, V>>,
-    limits: Limits,
+    pub(super) meta: Vec<Meta>,
+    pub(super) free: Vec<u32>,
+    pub(super) small: List,
+    pub(super) main: List,
+    pub(super) ghost: Ghost,
+    pub(super) hasher: S,
+    pub(super) clock: C,
+    pub(super) weigher: Option<Weigher<K, V>>,
+    pub(super) evictions: Evictions<K, V>,
+    pub(super) limits: Limits,
     /// Whether entries can expire: the clock is read only if so.
-    expiring: bool,
-    stats: CacheStats,
+    pub(super) expiring: bool,
+    pub(super) stats: CacheStats,
 }
 
 impl<K, V, C, S> fmt::Debug for Cache<K, V, C, S> {
@@ -218,13 +87,13 @@ impl<K: Hash + Eq, V> Cache<K, V> {
     }
 }
 
-impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
+impl<K: Hash + Eq, V, C: MonotonicClock, S: BuildHasher> Cache<K, V, C, S> {
     pub(crate) fn from_parts(
         limits: Limits,
         hasher: S,
         clock: C,
         weigher: Option<Weigher<K, V>>,
-        listener: Option<Listener<K, V>>,
+        evictions: Evictions<K, V>,
     ) -> Self {
         Self {
             table: HashTable::new(),
@@ -237,7 +106,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
             hasher,
             clock,
             weigher,
-            listener,
+            evictions,
             expiring: limits.ttl.is_some() || limits.tti.is_some(),
             limits,
             stats: CacheStats::default(),
@@ -257,7 +126,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     }
 
     #[inline]
-    fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
+    pub(super) fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -272,47 +141,21 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
     }
 
     #[inline]
-    fn slot(&self, idx: u32) -> &Slot<K, V> {
-        match &self.slots[idx as usize] {
-            Some(e) => e,
-            None => unreachable!("the table only holds occupied slots"),
-        }
-    }
-
-    #[inline]
-    fn slot_mut(&mut self, idx: u32) -> &mut Slot<K, V> {
-        match &mut self.slots[idx as usize] {
-            Some(e) => e,
-            None => unreachable!("the table only holds occupied slots"),
-        }
-    }
-
-    #[inline]
-    fn meta(&self, idx: u32) -> &Meta {
-        &self.meta[idx as usize]
-    }
-
-    #[inline]
-    fn meta_mut(&mut self, idx: u32) -> &mut Meta {
-        &mut self.meta[idx as usize]
-    }
-
-    #[inline]
-    fn expired_at(&self, idx: u32, now: u64) -> bool {
+    pub(super) fn expired_at(&self, idx: u32, now: u64) -> bool {
         self.is_expired(self.meta(idx), now)
     }
 
     #[inline]
-    fn now(&self) -> u64 {
+    pub(super) fn now(&self) -> u64 {
         if self.expiring {
-            nanos(self.clock.now())
+            self.clock.now().as_nanos()
         } else {
             0
         }
     }
 
     #[inline]
-    fn is_expired(&self, e: &Meta, now: u64) -> bool {
+    pub(super) fn is_expired(&self, e: &Meta, now: u64) -> bool {
         self.expiring
             && (now >= e.expires_at
                 || self
@@ -466,7 +309,7 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
                 m.accessed_at = now;
                 let queue = m.queue;
                 let list = self.list_mut(queue);
-                list.weight = list.weight - old_weight + weight;
+                list.weight = list.weight - u128::from(old_weight) + u128::from(weight);
                 self.enforce_capacity(now);
                 return Ok(Some(old));
             }
@@ -583,9 +426,10 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
         self.table.is_empty()
     }
 
-    /// Total weight stored (the entry count when there is no weigher).
+    /// Total weight stored (the entry count when there is no weigher);
+    /// never above the weight bound after an insert.
     pub fn weight(&self) -> u64 {
-        self.small.weight + self.main.weight
+        u64::try_from(self.small.weight + self.main.weight).unwrap_or(u64::MAX)
     }
 
     /// The entry-count bound.
@@ -614,143 +458,9 @@ impl<K: Hash + Eq, V, C: Clock, S: BuildHasher> Cache<K, V, C, S> {
             }
         }
     }
-
-    fn over_capacity(&self) -> bool {
-        self.table.len() > self.limits.max_entries
-            || self.small.weight + self.main.weight > self.limits.max_weight
-    }
-
-    /// The small queue's share: a fortieth of each bound. The S3-FIFO paper
-    /// suggests a tenth; on Zipf traces (s = 0.8 to 1.2) a smaller probation
-    /// queue keeps more of the frequently read entries, and the ghost queue
-    /// still gives a key evicted unread a direct way into the main queue.
-    fn small_over_target(&self) -> bool {
-        self.small.len > self.limits.max_entries / 40
-            || self.small.weight > self.limits.max_weight / 40
-    }
-
-    fn enforce_capacity(&mut self, now: u64) {
-        while self.over_capacity() {
-            if self.small.len > 0 && (self.small_over_target() || self.main.len == 0) {
-                self.evict_from_small(now);
-            } else {
-                self.evict_from_main(now);
-            }
-        }
-    }
-
-    fn evict_from_small(&mut self, now: u64) {
-        let idx = self.small.head;
-        if self.expired_at(idx, now) {
-            self.evict_entry(idx, EvictionCause::Expired);
-        } else if self.slot(idx).freq.get() > 0 {
-            // Read while on probation: promote with a fresh counter.
-            self.list_remove(idx);
-            self.slot(idx).freq.set(0);
-            self.meta_mut(idx).queue = Queue::Main;
-            self.push_back(idx);
-        } else {
-            let hash = self.meta(idx).hash;
-            // A third of the resident count: tuned on the same Zipf traces,
-            // where a ghost as large as the main queue readmitted too many
-            // keys that were not coming back often.
-            let ghost_capacity = self.table.len().max(16) / 3;
-            self.ghost.push(hash, ghost_capacity);
-            self.evict_entry(idx, EvictionCause::Capacity);
-        }
-    }
-
-    fn evict_from_main(&mut self, now: u64) {
-        let idx = self.main.head;
-        if self.expired_at(idx, now) {
-            self.evict_entry(idx, EvictionCause::Expired);
-        } else if self.slot(idx).freq.get() > 0 {
-            self.list_remove(idx);
-            let e = self.slot(idx);
-            e.freq.set(e.freq.get() - 1);
-            self.push_back(idx);
-        } else {
-            self.evict_entry(idx, EvictionCause::Capacity);
-        }
-    }
-
-    fn evict_entry(&mut self, idx: u32, cause: EvictionCause) {
-        match cause {
-            EvictionCause::Capacity => self.stats.evictions += 1,
-            EvictionCause::Expired => self.stats.expirations += 1,
-        }
-        let (key, value) = self.unlink(idx);
-        if let Some(listener) = self.listener.as_mut() {
-            listener(key, value, cause);
-        }
-    }
-
-    /// Takes the entry out of the table, its queue and the slab.
-    fn unlink(&mut self, idx: u32) -> (K, V) {
-        self.list_remove(idx);
-        let hash = self.meta(idx).hash;
-        if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
-            found.remove();
-        }
-        let Some(e) = self.slots[idx as usize].take() else {
-            unreachable!("unlinking an occupied slot")
-        };
-        self.meta[idx as usize] = Meta::VACANT;
-        self.free.push(idx);
-        (e.key, e.value)
-    }
-
-    fn list_mut(&mut self, queue: Queue) -> &mut List {
-        match queue {
-            Queue::Small => &mut self.small,
-            Queue::Main => &mut self.main,
-        }
-    }
-
-    fn push_back(&mut self, idx: u32) {
-        let Meta { queue, weight, .. } = *self.meta(idx);
-        let list = *self.list_mut(queue);
-        {
-            let e = self.meta_mut(idx);
-            e.prev = list.tail;
-            e.next = NIL;
-        }
-        if list.tail == NIL {
-            self.list_mut(queue).head = idx;
-        } else {
-            self.meta_mut(list.tail).next = idx;
-        }
-        let list = self.list_mut(queue);
-        list.tail = idx;
-        list.len += 1;
-        list.weight += weight;
-    }
-
-    fn list_remove(&mut self, idx: u32) {
-        let Meta {
-            queue,
-            weight,
-            prev,
-            next,
-            ..
-        } = *self.meta(idx);
-        if prev == NIL {
-            self.list_mut(queue).head = next;
-        } else {
-            self.meta_mut(prev).next = next;
-        }
-        if next == NIL {
-            self.list_mut(queue).tail = prev;
-        } else {
-            self.meta_mut(next).prev = prev;
-        }
-        let list = self.list_mut(queue);
-        list.len -= 1;
-        list.weight -= weight;
-    }
 }
 
-impl<K, V, C: Clock, S> Cache<K, V, C, S> {
+impl<K, V, C: MonotonicClock, S> Cache<K, V, C, S> {
     /// Resident time bounds, for introspection.
     pub fn time_to_live(&self) -> Option<Duration> {
         self.limits.ttl.map(Duration::from_nanos)

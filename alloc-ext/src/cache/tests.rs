@@ -9,12 +9,23 @@ use core::time::Duration;
 
 use std::sync::Mutex;
 
+use mechops_core::time::{Instant, MonotonicClock};
+
 use super::*;
 
-fn manual_clock() -> (Rc<Cell<u64>>, impl Fn() -> Duration + Clone) {
+/// A clock in whole seconds that the test sets through the shared cell.
+#[derive(Clone)]
+struct SecondsClock(Rc<Cell<u64>>);
+
+impl MonotonicClock for SecondsClock {
+    fn now(&self) -> Instant {
+        Instant::from_secs(self.0.get())
+    }
+}
+
+fn manual_clock() -> (Rc<Cell<u64>>, SecondsClock) {
     let t = Rc::new(Cell::new(0u64));
-    let t2 = Rc::clone(&t);
-    (t, move || Duration::from_secs(t2.get()))
+    (Rc::clone(&t), SecondsClock(t))
 }
 
 type Log = Arc<Mutex<Vec<(u32, EvictionCause)>>>;
@@ -284,4 +295,51 @@ fn clear_and_reuse_slots() {
     assert_eq!(c.weight(), 0);
     c.insert(1, 1).unwrap();
     assert_eq!(c.get(&1), Some(&1));
+}
+
+#[test]
+fn collected_evictions_wait_to_be_drained() {
+    let (t, clock) = manual_clock();
+    let mut c = Cache::builder()
+        .max_entries(2)
+        .time_to_live(Duration::from_secs(10))
+        .clock(clock)
+        .collect_evictions()
+        .build()
+        .unwrap();
+    for k in 0..3u32 {
+        c.insert(k, k * 10).unwrap();
+    }
+    assert!(c.has_evicted());
+    assert_eq!(c.poll_evicted(), Some((0, 0, EvictionCause::Capacity)));
+    assert_eq!(c.poll_evicted(), None);
+    t.set(10);
+    assert_eq!(c.purge_expired(), 2);
+    let drained: Vec<_> = c.drain_evicted().collect();
+    assert_eq!(
+        drained,
+        [
+            (1, 10, EvictionCause::Expired),
+            (2, 20, EvictionCause::Expired)
+        ]
+    );
+    assert!(!c.has_evicted());
+}
+
+#[test]
+fn weights_near_the_maximum_do_not_overflow() {
+    let mut c = Cache::builder()
+        .max_weight(u64::MAX, |_: &u8, w: &u64| *w)
+        .build()
+        .unwrap();
+    c.insert(1, 1u64 << 63).unwrap();
+    c.insert(2, 1u64 << 63).unwrap();
+    // 2^64 is over the bound by one: one entry went.
+    assert_eq!(c.len(), 1);
+    assert_eq!(c.weight(), 1u64 << 63);
+    c.insert(3, u64::MAX).unwrap();
+    assert_eq!((c.len(), c.weight()), (1, u64::MAX));
+    // Replacing a value re-weighs it without wrapping either.
+    c.insert(3, u64::MAX - 1).unwrap();
+    assert_eq!(c.weight(), u64::MAX - 1);
 }

@@ -4,7 +4,7 @@ use alloc::boxed::Box;
 use core::fmt;
 use core::time::Duration;
 
-use super::guard::Pool;
+use super::growable::GrowablePool;
 use super::store::PoolStore;
 
 /// How a pool grows when it has no idle object and is below its maximum.
@@ -43,8 +43,8 @@ pub struct PoolConfig {
     pub max_size: usize,
     /// How the pool grows on a miss.
     pub growth: Growth,
-    /// Idle objects not needed for this long are dropped by
-    /// [`PoolStore::maintain`]; `None` never shrinks.
+    /// Idle objects not needed for this long leave through
+    /// [`PoolStore::poll_evicted`]; `None` never shrinks.
     pub idle_timeout: Option<Duration>,
 }
 
@@ -131,9 +131,9 @@ impl fmt::Display for ConfigError {
 impl core::error::Error for ConfigError {}
 
 /// The boxed create hook of a pool.
-pub(crate) type CreateFn<T> = Box<dyn FnMut() -> T + Send>;
+pub type CreateFn<T> = Box<dyn FnMut() -> T + Send>;
 /// The boxed reset hook of a pool.
-pub(crate) type ResetFn<T> = Box<dyn FnMut(&mut T) + Send>;
+pub type ResetFn<T> = Box<dyn FnMut(&mut T) + Send>;
 
 /// Builds a pool, in the shape of `createPool({initialSize, maxPoolSize,
 /// createObject, resetObject})`.
@@ -222,16 +222,28 @@ impl<T> PoolBuilder<T> {
         &self.config
     }
 
-    /// Validates the configuration and builds the bare store (for wrappers
-    /// that add their own sharing, such as the std shared pool).
+    /// Validates the configuration and builds the bare store, with the
+    /// reset hook but without the create hook, and nothing created yet: the
+    /// initial objects are asked for through [`PoolStore::poll_create`].
     pub fn build_store(self) -> Result<PoolStore<T>, ConfigError> {
-        self.config.validate()?;
-        Ok(PoolStore::from_parts(self.config, self.create, self.reset))
+        PoolStore::new(self.config, self.reset)
     }
 
-    /// Validates the configuration and builds a single-threaded [`Pool`].
-    pub fn build(self) -> Result<Pool<T>, ConfigError> {
-        self.build_store().map(Pool::from_store)
+    /// Validates the configuration and gives the store, with its initial
+    /// objects already created, and the create hook: the parts of a
+    /// synchronous wrapper that adds its own sharing, such as the std shared
+    /// pool.
+    pub fn build_parts(self) -> Result<(PoolStore<T>, CreateFn<T>), ConfigError> {
+        let mut create = self.create;
+        let mut store = PoolStore::new(self.config, self.reset)?;
+        store.fill_with(&mut create);
+        Ok((store, create))
+    }
+
+    /// Validates the configuration and builds a single-threaded [`GrowablePool`].
+    pub fn build(self) -> Result<GrowablePool<T>, ConfigError> {
+        self.build_parts()
+            .map(|(store, create)| GrowablePool::from_parts(store, create))
     }
 }
 

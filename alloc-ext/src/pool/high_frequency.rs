@@ -8,25 +8,44 @@
 //!
 //! Invariants: the slab never holds more than `max_size` objects; an index is
 //! either on the idle stack or held by exactly one [`HfSlot`] or guard, never
-//! both (tokens are neither `Clone` nor `Copy`); every object is reset before
-//! its index goes back on the stack.
+//! both (tokens are neither `Clone` nor `Copy`, and carry the id of the pool
+//! that issued them, so another pool refuses them); every object goes
+//! through the reset hook before its index goes back on the stack, and a
+//! reset hook that panics still gives the slot back (as the core's fixed
+//! pool does), so a panic loses no slot.
 
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 
+use super::id::PoolId;
 use super::stats::PoolStats;
 
 /// A slot on loan from a [`HighFrequencyPool`]: hand it back with
 /// [`HighFrequencyPool::put`]. A token dropped without being put back keeps
 /// its object out of circulation (counted as in use) until the pool drops.
 ///
-/// A token only makes sense for the pool that issued it: used with another
-/// pool it names that pool's object of the same index (or panics on an
-/// index past its end), which is a logic error but never memory-unsafe.
+/// A token only works with the pool that issued it: another pool refuses it
+/// ([`ForeignSlot`], or `None` from `get`).
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a slot not put back stays out of the pool"]
-pub struct HfSlot(u32);
+pub struct HfSlot {
+    index: u32,
+    pool: PoolId,
+}
+
+/// A slot handed to a pool that did not issue it; the pool is unchanged
+/// and the slot is handed back.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ForeignSlot(pub HfSlot);
+
+impl fmt::Display for ForeignSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the slot was issued by another high-frequency pool")
+    }
+}
+
+impl core::error::Error for ForeignSlot {}
 
 /// A single-owner pool for hot loops; see the module docs.
 pub struct HighFrequencyPool<T, F, R> {
@@ -34,6 +53,7 @@ pub struct HighFrequencyPool<T, F, R> {
     idle: Vec<u32>,
     create: F,
     reset: R,
+    id: PoolId,
     max_size: usize,
     /// The fast path counts only these two; hits and objects in use follow
     /// from them and the cold-path counters.
@@ -76,6 +96,7 @@ where
             idle,
             create,
             reset,
+            id: PoolId::fresh(),
             max_size,
             acquired: 0,
             released: 0,
@@ -100,7 +121,10 @@ where
         if in_use > self.high_water {
             self.high_water = in_use;
         }
-        Some(HfSlot(index))
+        Some(HfSlot {
+            index,
+            pool: self.id,
+        })
     }
 
     #[cold]
@@ -118,30 +142,66 @@ where
         Some(index)
     }
 
-    /// The object behind a slot.
+    /// The object behind a slot; `None` for a slot of another pool.
     #[inline]
-    pub fn get(&self, slot: &HfSlot) -> &T {
-        &self.slab[slot.0 as usize]
+    pub fn get(&self, slot: &HfSlot) -> Option<&T> {
+        if slot.pool != self.id {
+            return None;
+        }
+        self.slab.get(slot.index as usize)
     }
 
-    /// The object behind a slot, for changes.
+    /// The object behind a slot, for changes; `None` for a slot of another
+    /// pool.
     #[inline]
-    pub fn get_mut(&mut self, slot: &HfSlot) -> &mut T {
-        &mut self.slab[slot.0 as usize]
+    pub fn get_mut(&mut self, slot: &HfSlot) -> Option<&mut T> {
+        if slot.pool != self.id {
+            return None;
+        }
+        self.slab.get_mut(slot.index as usize)
     }
 
-    /// Takes a slot back, resetting its object in place.
+    /// Takes a slot back, resetting its object in place; a slot of another
+    /// pool is refused and handed back.
     #[inline]
-    pub fn put(&mut self, slot: HfSlot) {
-        (self.reset)(&mut self.slab[slot.0 as usize]);
-        self.released += 1;
-        self.idle.push(slot.0);
+    pub fn put(&mut self, slot: HfSlot) -> Result<(), ForeignSlot> {
+        if slot.pool != self.id {
+            return Err(ForeignSlot(slot));
+        }
+        self.release(slot.index);
+        Ok(())
+    }
+
+    /// Resets the object at `index` (issued by this pool) and puts the
+    /// index back, even if the reset hook panics.
+    #[inline]
+    fn release(&mut self, index: u32) {
+        /// Gives the slot back if the hook unwinds.
+        struct OnUnwind<'a> {
+            idle: &'a mut Vec<u32>,
+            released: &'a mut u64,
+            index: u32,
+        }
+        impl Drop for OnUnwind<'_> {
+            fn drop(&mut self) {
+                *self.released += 1;
+                self.idle.push(self.index);
+            }
+        }
+        let _guard = OnUnwind {
+            idle: &mut self.idle,
+            released: &mut self.released,
+            index,
+        };
+        if let Some(obj) = self.slab.get_mut(index as usize) {
+            (self.reset)(obj);
+        }
     }
 
     /// Hands out an object in a guard that puts it back on drop.
     #[inline]
     pub fn acquire(&mut self) -> Option<HfPooled<'_, T, F, R>> {
-        let index = self.take()?.0;
+        let index = self.take()?.index;
         Some(HfPooled { index, pool: self })
     }
 
@@ -178,6 +238,7 @@ impl<T, F: FnMut() -> T, R: FnMut(&mut T)> Deref for HfPooled<'_, T, F, R> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
+        // The guard's index came from `take` on this very pool.
         &self.pool.slab[self.index as usize]
     }
 }
@@ -192,7 +253,7 @@ impl<T, F: FnMut() -> T, R: FnMut(&mut T)> DerefMut for HfPooled<'_, T, F, R> {
 impl<T, F: FnMut() -> T, R: FnMut(&mut T)> Drop for HfPooled<'_, T, F, R> {
     #[inline]
     fn drop(&mut self) {
-        self.pool.put(HfSlot(self.index));
+        self.pool.release(self.index);
     }
 }
 
@@ -208,9 +269,9 @@ mod tests {
             g.push(9);
         }
         let s = p.take().unwrap();
-        assert!(p.get(&s).is_empty());
-        p.get_mut(&s).push(1);
-        p.put(s);
+        assert!(p.get(&s).unwrap().is_empty());
+        p.get_mut(&s).unwrap().push(1);
+        p.put(s).unwrap();
         let st = p.stats();
         assert_eq!((st.hits, st.misses, st.created, st.in_use), (2, 0, 1, 0));
     }
@@ -224,8 +285,8 @@ mod tests {
         assert!(p.take().is_none());
         let st = p.stats();
         assert_eq!((st.exhausted, st.misses, st.high_water), (1, 2, 2));
-        p.put(a);
-        p.put(b);
+        p.put(a).unwrap();
+        p.put(b).unwrap();
         assert_eq!(p.idle(), 2);
         assert_eq!(p.stats().in_use, 0);
     }
@@ -244,10 +305,44 @@ mod tests {
         );
         let a = p.take().unwrap();
         let b = p.take().unwrap();
-        p.put(a);
-        p.put(b);
+        p.put(a).unwrap();
+        p.put(b).unwrap();
         let c = p.take().unwrap();
-        assert_eq!(*p.get(&c), 2);
-        p.put(c);
+        assert_eq!(p.get(&c), Some(&2));
+        p.put(c).unwrap();
+    }
+
+    #[test]
+    fn slots_of_another_pool_are_refused() {
+        let mut a = HighFrequencyPool::new(2, 2, || 0u8, |_: &mut u8| {});
+        let mut b = HighFrequencyPool::new(2, 2, || 0u8, |_: &mut u8| {});
+        let from_a = a.take().unwrap();
+        assert_eq!(b.get(&from_a), None);
+        assert_eq!(b.get_mut(&from_a), None);
+        let from_a = b.put(from_a).unwrap_err().0;
+        let st = b.stats();
+        assert_eq!((st.in_use, st.idle, st.released), (0, 2, 0));
+        a.put(from_a).unwrap();
+        assert_eq!(a.stats().in_use, 0);
+    }
+
+    #[test]
+    fn a_panicking_reset_gives_the_slot_back() {
+        let mut p = HighFrequencyPool::new(2, 0, || 0u8, |_: &mut u8| panic!("reset failed"));
+        for _ in 0..3 {
+            let a = p.take().unwrap();
+            let b = p.take().unwrap();
+            for s in [a, b] {
+                let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| p.put(s)));
+                assert!(r.is_err());
+            }
+            assert_eq!(p.idle(), 2, "both slots back");
+            let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                drop(p.acquire());
+            }));
+            assert!(r.is_err());
+            assert_eq!(p.idle(), 2, "the guard's slot is back too");
+        }
+        assert_eq!(p.stats().in_use, 0);
     }
 }

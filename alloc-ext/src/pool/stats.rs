@@ -2,7 +2,8 @@
 
 /// Counters of a pool, as a snapshot.
 ///
-/// The identities `created = in_use + idle + shrunk + detached` and
+/// The identities `created = in_use + idle + shrunk + detached + discarded`
+/// and
 /// `acquired = hits + misses` always hold.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -29,6 +30,10 @@ pub struct PoolStats {
     pub shrunk: u64,
     /// Objects taken out of the pool for good.
     pub detached: u64,
+    /// Objects handed back broken (or whose reset hook panicked) and dropped.
+    pub discarded: u64,
+    /// Creations reported as failed.
+    pub create_failures: u64,
 }
 
 impl PoolStats {

@@ -22,7 +22,7 @@ use super::compress::CompressionPolicy;
 
 /// Counters of a [`FrameCache`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CacheStats {
+pub struct FrameCacheStats {
     /// Lookups answered from the cache.
     pub hits: u64,
     /// Lookups that had to compress.
@@ -57,7 +57,7 @@ pub struct FrameCache {
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
-    stats: CacheStats,
+    stats: FrameCacheStats,
 }
 
 impl FrameCache {
@@ -72,7 +72,7 @@ impl FrameCache {
             bytes: 0,
             max_entries,
             max_bytes,
-            stats: CacheStats::default(),
+            stats: FrameCacheStats::default(),
         }
     }
 
@@ -96,7 +96,7 @@ impl FrameCache {
 
     /// Hit, miss and eviction counters.
     #[must_use]
-    pub fn stats(&self) -> CacheStats {
+    pub fn stats(&self) -> FrameCacheStats {
         self.stats
     }
 
@@ -221,7 +221,7 @@ mod tests {
         assert_eq!(cache.len(), 2);
         assert_eq!(
             cache.stats(),
-            CacheStats {
+            FrameCacheStats {
                 hits: 2,
                 misses: 3,
                 evictions: 1

@@ -7,8 +7,9 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use mechops_alloc::pool::{ConfigError, PoolBuilder, PoolConfig, PoolStats};
-use mechops_alloc::session::{Session, SessionError, v7_millis};
+use mechops_alloc::pool::{
+    ConfigError, PoolBuilder, PoolConfig, PoolStats, Session, SessionError, v7_millis,
+};
 use mechops_core::time::WallClock;
 use mechops_core::uuid::V7Generator;
 use rand_core::{Rng, SeedableRng};

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use mechops_alloc::cache::Cache;
-use mechops_alloc::pool::{HighFrequencyPool, Pool as GrowablePool, PoolConfig};
+use mechops_alloc::pool::{GrowablePool, HighFrequencyPool, PoolConfig};
 use mechops_core::pool::Pool as FixedPool;
 use mechops_std::cache::SyncCache;
 use mechops_std::pool::SharedSessionPool;
@@ -59,7 +59,7 @@ pub(crate) fn table(out: &mut impl Write) -> anyhow::Result<()> {
         || {
             if let Some(slot) = hf.take() {
                 black_box(hf.get_mut(&slot));
-                hf.put(slot);
+                let _ = black_box(hf.put(slot));
             }
         },
     )?;

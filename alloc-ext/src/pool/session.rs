@@ -16,13 +16,12 @@
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use core::fmt;
-use core::time::Duration;
 
-use mechops_core::time::{Timestamp, WallClock};
+use mechops_core::time::{Instant, Timestamp, WallClock};
 use mechops_core::uuid::{Uuid, V7Error, V7Generator};
 use rand_core::Rng;
 
-use crate::pool::{ConfigError, Pool, PoolBuilder, PoolConfig, PoolStats, Pooled};
+use super::{ConfigError, GrowablePool, PoolBuilder, PoolConfig, PoolStats, Pooled};
 
 /// One session: who it is for, where it works, and free-form context data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,7 +143,7 @@ pub fn v7_millis(at: Timestamp) -> u64 {
 
 /// A single-threaded pool of [`Session`]s; see the module docs.
 pub struct SessionPool<R, C> {
-    pool: Pool<Session>,
+    pool: GrowablePool<Session>,
     max_size: usize,
     ids: V7Generator<R>,
     clock: C,
@@ -193,8 +192,8 @@ impl<R: Rng, C: WallClock> SessionPool<R, C> {
     }
 
     /// Drops sessions idle for a whole idle-timeout interval; see
-    /// [`crate::pool::PoolStore::maintain`].
-    pub fn maintain(&self, now: Duration) -> usize {
+    /// [`crate::pool::PoolStore::poll_evicted`].
+    pub fn maintain(&self, now: Instant) -> usize {
         self.pool.maintain(now)
     }
 
