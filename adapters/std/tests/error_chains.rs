@@ -6,7 +6,7 @@ use core::error::Error;
 use std::io;
 
 use mechops_alloc::pool::ConfigError;
-use mechops_alloc::session::SessionError;
+use mechops_alloc::pool::SessionError;
 use mechops_core::codec::accumulator::StreamError as AccumulatorError;
 use mechops_core::codec::header::FrameError;
 use mechops_core::codec::inflate::InflateError;
