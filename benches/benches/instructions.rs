@@ -16,6 +16,10 @@
 //! cargo bench -p mechops-benches --bench instructions -- pool    # groups containing "pool"
 //! ```
 //!
+//! `-- --time` times the same cases instead (no valgrind): the fastest of
+//! many short bursts, for checking a change on a loaded machine; criterion
+//! stays the measure of record.
+//!
 //! A case runs alone with `<binary> --case <group>/<name> <repetitions>`, for
 //! example under `valgrind --tool=callgrind` to annotate it. Each case is an
 //! `#[inline(never)]` function named after it, which `objdump -d` finds.
