@@ -22,14 +22,14 @@
 //!   and store, so the statistics cost no read-modify-write on the hot path;
 //!   [`Slots::stats`] sums the words. Misses happen on the cold path and use
 //!   an ordinary atomic counter.
-//! - A release reads no shared word before its compare-and-swap. The owner
-//!   keeps, in its [`Ticket`], the head word its pop installed and the state
-//!   word its claim wrote. While the slot is out, its `next` still holds the
-//!   index that pop installed (only an owner writes `next`), so if the head
-//!   still holds that word the slot goes back on top as it is; otherwise the
-//!   failed compare-and-swap returns the head to link against. Every load
-//!   between two locked instructions waits for the first to finish on some
-//!   processors (Intel's among them), so a load saved there is latency saved.
+//! - A release reads no free-list head before its compare-and-swap. The
+//!   owner keeps, in its [`Ticket`], the head word its pop installed. While
+//!   the slot is out, its `next` still holds the index that pop installed
+//!   (only an owner writes `next`), so if the head still holds that word the
+//!   slot goes back on top as it is; otherwise the failed compare-and-swap
+//!   returns the head to link against. On some processors (Intel's among
+//!   them) a load that follows a locked instruction waits for it to finish,
+//!   so a load saved between the two compare-and-swaps is latency saved.
 //! - Nothing here allocates, blocks on a lock or reads a clock.
 
 use core::mem::{ManuallyDrop, MaybeUninit};
@@ -120,15 +120,13 @@ pub(super) struct Taken {
 }
 
 /// What the owner of a slot remembers about it, so that the release reads
-/// no shared word before its compare-and-swap (see the module docs).
+/// no free-list head before its compare-and-swap (see the module docs).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Ticket {
     pub(super) index: u32,
     /// The head word the pop installed: the release's first guess of the
     /// head it will find.
     installed: Word,
-    /// The slot's state word as the claim left it.
-    state: usize,
 }
 
 /// A Treiber stack of slot indices with a tagged head, padded to a cache
@@ -295,14 +293,15 @@ impl<T, const N: usize> Slots<T, N> {
     pub(super) fn claim(&self, taken: Taken) -> Ticket {
         let state = &self.slot(taken.index).state;
         // Only the owner writes the state word, so a load and a store suffice.
-        let claimed = state
-            .load(Ordering::Relaxed)
-            .wrapping_add(ONE_ACQUIRE | IN_USE);
-        state.store(claimed, Ordering::Relaxed);
+        state.store(
+            state
+                .load(Ordering::Relaxed)
+                .wrapping_add(ONE_ACQUIRE | IN_USE),
+            Ordering::Relaxed,
+        );
         Ticket {
             index: taken.index,
             installed: taken.installed,
-            state: claimed,
         }
     }
 
@@ -317,12 +316,8 @@ impl<T, const N: usize> Slots<T, N> {
             #[inline]
             fn drop(&mut self) {
                 let ticket = self.1;
-                // Only the owner writes the state word, and the claim left it
-                // at `ticket.state`: no need to read it back.
-                self.0
-                    .slot(ticket.index)
-                    .state
-                    .store(ticket.state & !IN_USE, Ordering::Relaxed);
+                let state = &self.0.slot(ticket.index).state;
+                state.store(state.load(Ordering::Relaxed) & !IN_USE, Ordering::Relaxed);
                 (self.2)(ticket.index, ticket.installed);
             }
         }
