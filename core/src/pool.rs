@@ -24,7 +24,8 @@
 //! # Statistics without read-modify-writes on the hot path
 //!
 //! An acquire and a release cost one CAS each on the shared head, which is
-//! the floor for a lock-free pool. Shared statistics counters would add a
+//! the floor for a lock-free pool; the release reads nothing shared before
+//! its CAS (the guard remembers the head word its acquire installed). Shared statistics counters would add a
 //! contended read-modify-write to each, roughly doubling the cost, so the
 //! pool derives its statistics instead:
 //!
@@ -142,7 +143,7 @@ pub mod sharded;
 mod slots;
 
 pub use sharded::{ShardedPool, ShardedPoolGuard};
-use slots::{FreeList, NIL, Slots};
+use slots::{FreeList, NIL, Slots, Taken, Ticket};
 
 /// Declares a function `const` in normal builds and non-`const` under loom,
 /// whose atomics and cells cannot be built in a constant context.
@@ -233,7 +234,7 @@ impl<T, const N: usize> Pool<T, N> {
     #[inline]
     pub fn try_acquire(&self) -> Option<PoolGuard<'_, T, N>> {
         let taken = self.head.pop(&self.slots).ok();
-        self.slots.count_miss(taken).map(|index| self.guard(index))
+        self.slots.count_miss(taken).map(|taken| self.guard(taken))
     }
 
     /// Hands out a free object, spinning until another thread releases one if
@@ -244,8 +245,8 @@ impl<T, const N: usize> Pool<T, N> {
     /// another thread is sure to release an object; in single-threaded code
     /// an exhausted pool would spin forever, so use [`Pool::try_acquire`].
     pub fn acquire(&self) -> PoolGuard<'_, T, N> {
-        let index = self.slots.take_spinning(|| self.head.pop(&self.slots).ok());
-        self.guard(index)
+        let taken = self.slots.take_spinning(|| self.head.pop(&self.slots).ok());
+        self.guard(taken)
     }
 
     /// A snapshot of the pool's statistics, in O(N).
@@ -264,11 +265,10 @@ impl<T, const N: usize> Pool<T, N> {
     }
 
     #[inline]
-    fn guard(&self, index: u32) -> PoolGuard<'_, T, N> {
-        self.slots.claim(index);
+    fn guard(&self, taken: Taken) -> PoolGuard<'_, T, N> {
         PoolGuard {
             pool: self,
-            index,
+            ticket: self.slots.claim(taken),
             _owns: PhantomData,
         }
     }
@@ -288,7 +288,7 @@ impl<T, const N: usize> fmt::Debug for Pool<T, N> {
 /// `Send` when `T: Send`, `Sync` when `T: Send + Sync`.
 pub struct PoolGuard<'a, T, const N: usize> {
     pool: &'a Pool<T, N>,
-    index: u32,
+    ticket: Ticket,
     /// The guard behaves like `&'a mut T` for `Send` and `Sync`.
     _owns: PhantomData<&'a mut T>,
 }
@@ -298,7 +298,7 @@ impl<T, const N: usize> PoolGuard<'_, T, N> {
     /// tell objects apart in logs and tests).
     #[inline]
     pub fn slot(&self) -> usize {
-        self.index as usize
+        self.ticket.index as usize
     }
 }
 
@@ -307,7 +307,7 @@ impl<T, const N: usize> Deref for PoolGuard<'_, T, N> {
 
     #[inline]
     fn deref(&self) -> &T {
-        self.pool.slots.slot(self.index).value.with(|value| {
+        self.pool.slots.slot(self.ticket.index).value.with(|value| {
             // SAFETY: the guard owns the slot (it was popped off the free list
             // and is pushed back only when the guard drops), so no `&mut T`
             // exists elsewhere; the returned borrow is tied to `&self`.
@@ -319,10 +319,14 @@ impl<T, const N: usize> Deref for PoolGuard<'_, T, N> {
 impl<T, const N: usize> DerefMut for PoolGuard<'_, T, N> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        self.pool.slots.slot(self.index).value.with_mut(|value| {
-            // SAFETY: as in `deref`, and `&mut self` makes this borrow unique.
-            unsafe { &mut *value }
-        })
+        self.pool
+            .slots
+            .slot(self.ticket.index)
+            .value
+            .with_mut(|value| {
+                // SAFETY: as in `deref`, and `&mut self` makes this borrow unique.
+                unsafe { &mut *value }
+            })
     }
 }
 
@@ -330,15 +334,16 @@ impl<T, const N: usize> Drop for PoolGuard<'_, T, N> {
     #[inline]
     fn drop(&mut self) {
         let pool = self.pool;
-        pool.slots
-            .release(self.index, |index| pool.head.push(&pool.slots, index));
+        pool.slots.release(&self.ticket, |index, guess| {
+            pool.head.push(&pool.slots, index, guess);
+        });
     }
 }
 
 impl<T: fmt::Debug, const N: usize> fmt::Debug for PoolGuard<'_, T, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolGuard")
-            .field("slot", &self.index)
+            .field("slot", &self.ticket.index)
             .field("value", &**self)
             .finish()
     }
@@ -372,7 +377,7 @@ impl PoolStats {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::vec::Vec;
 
@@ -429,6 +434,48 @@ mod tests {
         let again = pool.try_acquire();
         assert!(again.is_some());
         core::mem::forget(again);
+    }
+
+    /// Takes both objects of a two-object pool whose reset hook adds one to
+    /// the object and then panics, and drops each guard in its own
+    /// `catch_unwind`, three times over: each unwind must still return its
+    /// slot, or a later round finds the pool empty. Shared with the sharded
+    /// pool's test.
+    pub(super) fn release_through_panicking_hooks<G: Deref<Target = u32>>(
+        acquire: impl Fn() -> Option<G>,
+        stats: impl Fn() -> PoolStats,
+    ) {
+        for round in 1..=3 {
+            let guards = [acquire().unwrap(), acquire().unwrap()];
+            assert!(acquire().is_none());
+            for guard in guards {
+                let unwound = std::panic::catch_unwind(core::panic::AssertUnwindSafe(move || {
+                    drop(guard);
+                }));
+                assert!(unwound.is_err());
+            }
+            let stats = stats();
+            assert_eq!(
+                (stats.in_use, stats.releases, stats.available()),
+                (0, 2 * round, 2)
+            );
+        }
+        // The objects come back as the hook left them.
+        let guards = [acquire().unwrap(), acquire().unwrap()];
+        assert_eq!([*guards[0], *guards[1]], [3, 3]);
+        core::mem::forget(guards);
+    }
+
+    /// The reset hook used with [`release_through_panicking_hooks`].
+    pub(super) fn count_then_panic(uses: &mut u32) {
+        *uses += 1;
+        panic!("reset failed");
+    }
+
+    #[test]
+    fn panicking_reset_hooks_lose_no_slot() {
+        let pool: Pool<u32, 2> = Pool::with_reset([0, 0], count_then_panic);
+        release_through_panicking_hooks(|| pool.try_acquire(), || pool.stats());
     }
 
     #[test]

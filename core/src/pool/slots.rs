@@ -22,6 +22,14 @@
 //!   and store, so the statistics cost no read-modify-write on the hot path;
 //!   [`Slots::stats`] sums the words. Misses happen on the cold path and use
 //!   an ordinary atomic counter.
+//! - A release reads no free-list head before its compare-and-swap. The
+//!   owner keeps, in its [`Ticket`], the head word its pop installed. While
+//!   the slot is out, its `next` still holds the index that pop installed
+//!   (only an owner writes `next`), so if the head still holds that word the
+//!   slot goes back on top as it is; otherwise the failed compare-and-swap
+//!   returns the head to link against. On some processors (Intel's among
+//!   them) a load that follows a locked instruction waits for it to finish,
+//!   so a load saved between the two compare-and-swaps is latency saved.
 //! - Nothing here allocates, blocks on a lock or reads a clock.
 
 use core::mem::{ManuallyDrop, MaybeUninit};
@@ -103,6 +111,24 @@ impl<T> Slot<T> {
     }
 }
 
+/// A slot just popped off a free list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Taken {
+    pub(super) index: u32,
+    /// The head word the pop installed.
+    installed: Word,
+}
+
+/// What the owner of a slot remembers about it, so that the release reads
+/// no free-list head before its compare-and-swap (see the module docs).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Ticket {
+    pub(super) index: u32,
+    /// The head word the pop installed: the release's first guess of the
+    /// head it will find.
+    installed: Word,
+}
+
 /// A Treiber stack of slot indices with a tagged head, padded to a cache
 /// line of its own.
 pub(super) struct FreeList(Padded<AtomicWord>);
@@ -119,7 +145,7 @@ impl FreeList {
     /// Pops a slot of `slots` off this list, or returns the empty head word
     /// it found.
     #[inline]
-    pub(super) fn pop<T, const N: usize>(&self, slots: &Slots<T, N>) -> Result<u32, Word> {
+    pub(super) fn pop<T, const N: usize>(&self, slots: &Slots<T, N>) -> Result<Taken, Word> {
         let head_word = &self.0.0;
         let mut head = head_word.load(Ordering::Acquire);
         loop {
@@ -131,27 +157,30 @@ impl FreeList {
             // the value read then is stale, and the tag in `head` makes the
             // CAS below fail, so a stale `next` is never installed.
             let next = slots.slot(index).next.load(Ordering::Relaxed);
+            let installed = pack(next, next_tag(head));
             match head_word.compare_exchange_weak(
                 head,
-                pack(next, next_tag(head)),
+                installed,
                 Ordering::Acquire,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Ok(index),
+                Ok(_) => return Ok(Taken { index, installed }),
                 Err(actual) => head = actual,
             }
         }
     }
 
     /// Pushes slot `index` of `slots`, which its owner is done with, onto
-    /// this list.
+    /// this list. `guess` is the head word the owner's pop installed (see
+    /// [`Ticket`]): the first attempt expects it, without reading the head.
     #[inline]
-    pub(super) fn push<T, const N: usize>(&self, slots: &Slots<T, N>, index: u32) {
-        let slot = slots.slot(index);
+    pub(super) fn push<T, const N: usize>(&self, slots: &Slots<T, N>, index: u32, guess: Word) {
         let head_word = &self.0.0;
-        let mut head = head_word.load(Ordering::Relaxed);
+        // The slot's `next` still holds `index_of(guess)`: the pop read it
+        // and installed it in `guess`, and only an owner writes `next`. So if
+        // the head still holds `guess`, the slot can go on top as it is.
+        let mut head = guess;
         loop {
-            slot.next.store(index_of(head), Ordering::Relaxed);
             match head_word.compare_exchange_weak(
                 head,
                 pack(index, next_tag(head)),
@@ -159,7 +188,13 @@ impl FreeList {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return,
-                Err(actual) => head = actual,
+                Err(actual) => {
+                    head = actual;
+                    slots
+                        .slot(index)
+                        .next
+                        .store(index_of(head), Ordering::Relaxed);
+                }
             }
         }
     }
@@ -226,7 +261,7 @@ impl<T, const N: usize> Slots<T, N> {
 
     /// `taken`, counting a miss when it is `None`.
     #[inline]
-    pub(super) fn count_miss(&self, taken: Option<u32>) -> Option<u32> {
+    pub(super) fn count_miss(&self, taken: Option<Taken>) -> Option<Taken> {
         if taken.is_none() {
             self.misses.fetch_add(1, Ordering::Relaxed);
         }
@@ -236,9 +271,9 @@ impl<T, const N: usize> Slots<T, N> {
     /// Calls `take` until it yields a slot, backing off between attempts;
     /// a call that has to wait counts as one miss.
     #[inline]
-    pub(super) fn take_spinning(&self, mut take: impl FnMut() -> Option<u32>) -> u32 {
-        if let Some(index) = take() {
-            return index;
+    pub(super) fn take_spinning(&self, mut take: impl FnMut() -> Option<Taken>) -> Taken {
+        if let Some(taken) = take() {
+            return taken;
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let mut spins: u32 = 1;
@@ -246,17 +281,17 @@ impl<T, const N: usize> Slots<T, N> {
             for _ in 0..spins {
                 spin_loop();
             }
-            if let Some(index) = take() {
-                return index;
+            if let Some(taken) = take() {
+                return taken;
             }
             spins = (spins * 2).min(64);
         }
     }
 
-    /// Records that the caller now owns slot `index`.
+    /// Records that the caller now owns the slot it took.
     #[inline]
-    pub(super) fn claim(&self, index: u32) {
-        let state = &self.slot(index).state;
+    pub(super) fn claim(&self, taken: Taken) -> Ticket {
+        let state = &self.slot(taken.index).state;
         // Only the owner writes the state word, so a load and a store suffice.
         state.store(
             state
@@ -264,26 +299,32 @@ impl<T, const N: usize> Slots<T, N> {
                 .wrapping_add(ONE_ACQUIRE | IN_USE),
             Ordering::Relaxed,
         );
+        Ticket {
+            index: taken.index,
+            installed: taken.installed,
+        }
     }
 
-    /// Runs the reset hook on slot `index`, which the caller owns, then marks
-    /// it free and hands it to `push`, even if the hook unwinds.
+    /// Runs the reset hook on the slot of `ticket`, which the caller owns,
+    /// then marks it free and hands it to `push` with the head word to try
+    /// first, even if the hook unwinds.
     #[inline]
-    pub(super) fn release(&self, index: u32, push: impl Fn(u32)) {
+    pub(super) fn release(&self, ticket: &Ticket, push: impl Fn(u32, Word)) {
         /// Returns the slot even if the reset hook unwinds.
-        struct Return<'a, T, const N: usize, P: Fn(u32)>(&'a Slots<T, N>, u32, P);
-        impl<T, const N: usize, P: Fn(u32)> Drop for Return<'_, T, N, P> {
+        struct Return<'a, T, const N: usize, P: Fn(u32, Word)>(&'a Slots<T, N>, Ticket, P);
+        impl<T, const N: usize, P: Fn(u32, Word)> Drop for Return<'_, T, N, P> {
             #[inline]
             fn drop(&mut self) {
-                let state = &self.0.slot(self.1).state;
+                let ticket = self.1;
+                let state = &self.0.slot(ticket.index).state;
                 state.store(state.load(Ordering::Relaxed) & !IN_USE, Ordering::Relaxed);
-                (self.2)(self.1);
+                (self.2)(ticket.index, ticket.installed);
             }
         }
-        let give_back = Return(self, index, push);
+        let give_back = Return(self, *ticket, push);
         if let Some(reset) = self.reset {
-            self.slot(index).value.with_mut(|value| {
-                // SAFETY: the caller owns slot `index` until `give_back` pushes
+            self.slot(ticket.index).value.with_mut(|value| {
+                // SAFETY: the caller owns the slot until `give_back` pushes
                 // it, so this is the only access to the object.
                 reset(unsafe { &mut *value });
             });
@@ -346,9 +387,14 @@ mod tests {
         let next: [u32; 5] = core::array::from_fn(|i| slots.array[i].next.load(Ordering::Relaxed));
         assert_eq!(next, [1, NIL, 3, NIL, NIL]);
         let list = FreeList::new(2);
-        assert_eq!((list.pop(&slots), list.pop(&slots)), (Ok(2), Ok(3)));
+        let (first, second) = (list.pop(&slots).unwrap(), list.pop(&slots).unwrap());
+        assert_eq!((first.index, second.index), (2, 3));
         assert!(list.pop(&slots).is_err());
-        list.push(&slots, 2);
-        assert_eq!(list.pop(&slots), Ok(2));
+        // A stale guess costs a failed compare-and-swap, never a wrong link.
+        list.push(&slots, 2, first.installed);
+        list.push(&slots, 3, second.installed);
+        assert_eq!(list.pop(&slots).map(|t| t.index), Ok(3));
+        assert_eq!(list.pop(&slots).map(|t| t.index), Ok(2));
+        assert!(list.pop(&slots).is_err());
     }
 }

@@ -190,26 +190,28 @@ fn hex32(value: u128, case: Case) -> [u64; 4] {
     }
 }
 
-const HYPHEN: u64 = b'-' as u64;
+const HYPHEN: u8 = b'-';
 
-/// Writes `8-4-4-4-12` as four 8-byte and one 4-byte store: the digit words
-/// are cut and the hyphens placed with shifts in registers, instead of
-/// copying ten small pieces.
+/// Writes `8-4-4-4-12` with overlapping stores of the digits, each group
+/// shifted right by the hyphens before it, then the four hyphens: fewer
+/// instructions than cutting and shifting the digit words in registers.
 #[inline(always)]
 fn write_hyphenated(value: u128, case: Case, out: &mut [u8; HYPHENATED_LEN]) {
     let [w0, w1, w2, w3] = hex32(value, case);
-    // Bytes 8..16: '-', digits 8..12, '-', digits 12..14.
-    let b = HYPHEN | ((w1 & 0xFFFF_FFFF) << 8) | (HYPHEN << 40) | (((w1 >> 32) & 0xFFFF) << 48);
-    // Bytes 16..24: digits 14..16, '-', digits 16..20, '-'.
-    let c = (w1 >> 48) | (HYPHEN << 16) | ((w2 & 0xFFFF_FFFF) << 24) | (HYPHEN << 56);
-    // Bytes 24..32: digits 20..24, digits 24..28.
-    let d = (w2 >> 32) | (w3 << 32);
-    let (head, tail) = out.split_at_mut(32);
-    head[0..8].copy_from_slice(&w0.to_le_bytes());
-    head[8..16].copy_from_slice(&b.to_le_bytes());
-    head[16..24].copy_from_slice(&c.to_le_bytes());
-    head[24..32].copy_from_slice(&d.to_le_bytes());
-    tail.copy_from_slice(&((w3 >> 32) as u32).to_le_bytes());
+    let mut digits = [0u8; SIMPLE_LEN];
+    digits[0..8].copy_from_slice(&w0.to_le_bytes());
+    digits[8..16].copy_from_slice(&w1.to_le_bytes());
+    digits[16..24].copy_from_slice(&w2.to_le_bytes());
+    digits[24..32].copy_from_slice(&w3.to_le_bytes());
+    // Right to left, so each store overwrites only bytes a later one fixes.
+    out[20..36].copy_from_slice(&digits[16..32]);
+    out[19..23].copy_from_slice(&digits[16..20]);
+    out[14..18].copy_from_slice(&digits[12..16]);
+    out[9..13].copy_from_slice(&digits[8..12]);
+    out[0..8].copy_from_slice(&digits[0..8]);
+    for at in [8, 13, 18, 23] {
+        out[at] = HYPHEN;
+    }
 }
 
 #[inline(always)]
