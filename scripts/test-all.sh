@@ -81,7 +81,7 @@ fi
 # PROPTEST_CASES forwarded through it.
 step "miri"
 if have_nightly && nightly_component miri && nightly_component rust-src; then
-    export MIRIFLAGS="${MIRIFLAGS:--Zmiri-isolation-error=warn-nobacktrace -Zmiri-env-forward=PROPTEST_CASES}"
+    export MIRIFLAGS="-Zmiri-isolation-error=warn-nobacktrace -Zmiri-env-forward=PROPTEST_CASES ${MIRIFLAGS:-}"
     miri_cases=${MIRI_PROPTEST_CASES:-4}
     PROPTEST_CASES=$miri_cases cargo +nightly miri test -p mechops-core --lib -- queue:: lru::
     PROPTEST_CASES=$miri_cases cargo +nightly miri test -p mechops-core \
