@@ -58,7 +58,8 @@ fn check_identities(s: &PoolStats, max: usize, opening: usize) -> Result<(), Tes
 type Obj = (u64, bool);
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // Under miri, PROPTEST_CASES (read by the default config) bounds the run.
+    #![proptest_config(if cfg!(miri) { ProptestConfig::default() } else { ProptestConfig::with_cases(256) })]
 
     #[test]
     fn store_matches_the_model(

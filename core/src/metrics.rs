@@ -18,13 +18,13 @@
 
 pub mod histogram;
 
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 pub use histogram::Histogram;
 pub use histogram::{Bucket, FULL_RANGE_BUCKETS, LocalHistogram, Quantile};
 
 use core::fmt;
 
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 use crate::sync::{AtomicU64, Ordering};
 
 /// The fraction `hits / (hits + misses)`, between 0 and 1; 0 when there were
@@ -67,13 +67,13 @@ impl core::error::Error for MetricsError {}
 /// REQUESTS.add(2);
 /// assert_eq!(REQUESTS.get(), 3);
 /// ```
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
 
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 impl Counter {
-    crate::pool::const_unless_loom! {
+    crate::sync::const_unless_loom! {
         /// A counter at zero.
         pub fn new() -> Self {
             Self(AtomicU64::new(0))
@@ -119,7 +119,7 @@ impl Counter {
 /// depth.set(10);
 /// assert_eq!(depth.get(), 10);
 /// ```
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 #[derive(Debug, Default)]
 pub struct Gauge(
     /// The value's two's-complement bits: wrapping `u64` addition of them is
@@ -127,9 +127,9 @@ pub struct Gauge(
     AtomicU64,
 );
 
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 impl Gauge {
-    crate::pool::const_unless_loom! {
+    crate::sync::const_unless_loom! {
         /// A gauge at zero.
         pub fn new() -> Self {
             Self(AtomicU64::new(0))

@@ -145,17 +145,7 @@ mod slots;
 pub use sharded::{ShardedPool, ShardedPoolGuard};
 use slots::{FreeList, NIL, Slots, Taken, Ticket};
 
-/// Declares a function `const` in normal builds and non-`const` under loom,
-/// whose atomics and cells cannot be built in a constant context.
-macro_rules! const_unless_loom {
-    ($(#[$attr:meta])* $vis:vis fn $($rest:tt)*) => {
-        #[cfg(not(loom))]
-        $(#[$attr])* $vis const fn $($rest)*
-        #[cfg(loom)]
-        $(#[$attr])* $vis fn $($rest)*
-    };
-}
-pub(crate) use const_unless_loom;
+use crate::sync::const_unless_loom;
 
 /// The largest capacity a [`Pool`] can have on this target: 2^32 - 1 slots
 /// where 64-bit atomics exist, 2^16 - 1 otherwise.

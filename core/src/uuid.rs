@@ -20,7 +20,7 @@ mod fast;
 mod hybrid;
 mod parse;
 mod secure;
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 mod shared;
 mod v7;
 mod value;
@@ -30,7 +30,7 @@ pub use fast::FastV4;
 pub use hybrid::{HybridGenerator, Mode};
 pub use parse::ParseError;
 pub use secure::SecureV4;
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 pub use shared::SharedV7;
 pub use v7::{MAX_UNIX_MILLIS, V7Error, V7Generator};
 pub use value::{Uuid, Variant, Version};

@@ -136,7 +136,8 @@ fn run<const N: usize, S: BuildHasher>(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    // Under miri, PROPTEST_CASES (read by the default config) bounds the run.
+    #![proptest_config(if cfg!(miri) { ProptestConfig::default() } else { ProptestConfig::with_cases(300) })]
 
     #[test]
     fn matches_the_model_with_the_default_hasher(ops in prop::collection::vec(op(), 0..200)) {

@@ -28,7 +28,8 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    // Under miri, PROPTEST_CASES (read by the default config) bounds the run.
+    #![proptest_config(if cfg!(miri) { ProptestConfig::default() } else { ProptestConfig::with_cases(300) })]
 
     #[test]
     fn matches_per_shard_lifo_stacks(ops in prop::collection::vec(op(), 0..120)) {

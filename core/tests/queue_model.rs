@@ -84,7 +84,8 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    // Under miri, PROPTEST_CASES (read by the default config) bounds the run.
+    #![proptest_config(if cfg!(miri) { ProptestConfig::default() } else { ProptestConfig::with_cases(300) })]
 
     #[test]
     fn matches_the_model(ops in prop::collection::vec(op(), 0..150)) {

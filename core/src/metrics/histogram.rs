@@ -24,7 +24,7 @@
 
 use core::fmt;
 
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 use crate::sync::{AtomicU64, Ordering};
 
 use super::MetricsError;
@@ -343,7 +343,7 @@ impl<const B: usize> fmt::Debug for LocalHistogram<B> {
 /// let median = LATENCY_NS.quantile(Quantile::P50).unwrap();
 /// assert!(median.abs_diff(1_499) <= 15);
 /// ```
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 pub struct Histogram<const B: usize = FULL_RANGE_BUCKETS> {
     counts: [AtomicU64; B],
     sum: AtomicU64,
@@ -351,7 +351,7 @@ pub struct Histogram<const B: usize = FULL_RANGE_BUCKETS> {
     max: AtomicU64,
 }
 
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 impl<const B: usize> Histogram<B> {
     /// An empty histogram. Fails to compile unless `B` is a multiple of 64
     /// between 128 and [`FULL_RANGE_BUCKETS`].
@@ -492,14 +492,14 @@ impl<const B: usize> Histogram<B> {
     }
 }
 
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 impl<const B: usize> Default for Histogram<B> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-#[cfg(any(loom, target_has_atomic = "64"))]
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
 impl<const B: usize> fmt::Debug for Histogram<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Histogram")

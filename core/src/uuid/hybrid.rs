@@ -10,7 +10,7 @@ use core::fmt;
 use rand_core::{CryptoRng, TryCryptoRng};
 
 use super::{FastV4, SecureV4, Uuid};
-use crate::sync::{AtomicBool, Ordering};
+use crate::sync::{AtomicBool, Ordering, const_unless_loom};
 
 /// Which source a [`HybridGenerator`] is using.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,22 +38,11 @@ pub struct HybridGenerator {
 }
 
 impl HybridGenerator {
-    /// A generator starting in `mode`.
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new(mode: Mode) -> Self {
-        Self {
-            fast: AtomicBool::new(matches!(mode, Mode::Fast)),
-        }
-    }
-
-    /// A generator starting in `mode` (loom's atomics are not
-    /// const-constructible).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new(mode: Mode) -> Self {
-        Self {
-            fast: AtomicBool::new(matches!(mode, Mode::Fast)),
+    const_unless_loom! {
+        /// A generator starting in `mode`.
+        #[must_use]
+        pub fn new(mode: Mode) -> Self {
+            Self { fast: AtomicBool::new(matches!(mode, Mode::Fast)) }
         }
     }
 

@@ -22,7 +22,7 @@ use rand_core::Rng;
 use super::Uuid;
 use super::v7::{MAX_UNIX_MILLIS, V7Error, unix_millis_of};
 use super::value::with_version_and_variant;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 use crate::time::Timestamp;
 
 const SEQ_BITS: u32 = 16;
@@ -38,22 +38,11 @@ pub struct SharedV7 {
 }
 
 impl SharedV7 {
-    /// A generator that has handed nothing out yet.
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
-            state: AtomicU64::new(0),
-        }
-    }
-
-    /// A generator that has handed nothing out yet (loom's atomics are not
-    /// const-constructible).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new() -> Self {
-        Self {
-            state: AtomicU64::new(0),
+    const_unless_loom! {
+        /// A generator that has handed nothing out yet.
+        #[must_use]
+        pub fn new() -> Self {
+            Self { state: AtomicU64::new(0) }
         }
     }
 

@@ -4,8 +4,15 @@
 //!
 //! Each exported function calls into one area of the core's public API so the
 //! linker has to keep it: a C host could call these as they stand.
+//!
+//! Features pick what is linked, as a firmware would: `codec` (default) the
+//! frame functions, `portable-atomic` / `critical-section` the atomics that
+//! the target lacks. Without them, the pool needs a target with
+//! compare-and-swap and the shared v7 generator one with 64-bit atomics; the
+//! functions that use them are left out elsewhere.
 #![no_std]
 
+#[cfg(feature = "codec")]
 use mechops_core::codec::{
     aead::{Key, NonceSource},
     frame::{self, Sealer},
@@ -13,14 +20,19 @@ use mechops_core::codec::{
     inflate,
 };
 use mechops_core::lru::LruCache;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
 use mechops_core::pool::Pool;
 use mechops_core::time::{Precision, Rfc3339Format, Timestamp};
-use mechops_core::uuid::{Case, FastV4, SharedV7, Uuid};
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "64"))]
+use mechops_core::uuid::SharedV7;
+use mechops_core::uuid::{Case, FastV4, Uuid};
 
 /// A lock-free v7 generator in a `static`, shared by every caller.
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "64"))]
 static V7: SharedV7 = SharedV7::new();
 
 /// A pool in a `static`: four 64-byte scratch buffers, built at compile time.
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
 static SCRATCH: Pool<[u8; 64], 4> = Pool::with_reset([[0; 64]; 4], |b| *b = [0; 64]);
 
 #[panic_handler]
@@ -98,6 +110,7 @@ pub unsafe extern "C" fn mechops_parse_rfc3339(
     }
 }
 
+#[cfg(feature = "codec")]
 /// Frames `payload` (postcard format), encrypted with `key` and `nonce`;
 /// returns the frame length, or -1.
 ///
@@ -123,6 +136,7 @@ pub unsafe extern "C" fn mechops_seal_frame(
     frame::encode(Format::Postcard, payload, out, Some(sealer)).map_or(-1, |n| n as isize)
 }
 
+#[cfg(feature = "codec")]
 /// Verifies and decrypts a frame in place; returns the payload length (the
 /// payload then starts at `payload_offset`), or -1 on any failure.
 ///
@@ -154,6 +168,7 @@ pub unsafe extern "C" fn mechops_open_frame(
     }
 }
 
+#[cfg(feature = "codec")]
 /// Inflates raw DEFLATE into `out`, refusing output beyond `out_len`;
 /// returns the length, or -1.
 ///
@@ -171,6 +186,7 @@ pub unsafe extern "C" fn mechops_inflate(
     inflate::inflate(data, out).map_or(-1, |n| n as isize)
 }
 
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
 /// Borrows a scratch buffer from the static pool, writes `value` into it and
 /// returns its first byte plus the number of buffers now in use; -1 when the
 /// pool is empty.
@@ -203,6 +219,7 @@ pub unsafe extern "C" fn mechops_lru_hits(keys: *const u32, len: usize) -> u64 {
     cache.stats().hits
 }
 
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "64"))]
 /// Writes a v7 UUID for `now_ms` (random bits from `random`) into `out` as
 /// 16 bytes; returns 0, or -1 when `now_ms` is out of range.
 ///
