@@ -25,6 +25,7 @@ pub mod backoff;
 pub mod codec;
 pub mod lru;
 pub mod metrics;
+pub mod path;
 pub mod pool;
 pub mod queue;
 pub mod time;
