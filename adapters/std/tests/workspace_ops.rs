@@ -1,6 +1,8 @@
 //! The workspace's operations: round trips, compression, integrity, the
 //! cache, listing, cleanup and batches (with a fault after every step).
 
+mod workspace_support;
+
 use core::time::Duration;
 use std::path::PathBuf;
 
@@ -276,12 +278,7 @@ fn a_fault_after_every_step_leaves_all_or_nothing() {
                 }
             }
             assert_eq!(ws.exists("e/f").unwrap(), now == after);
-            let leftovers: Vec<_> = std::fs::read_dir(dir.join(".mechops"))
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .filter(|n| n.starts_with("journal"))
-                .collect();
-            assert!(leftovers.is_empty(), "{leftovers:?}");
+            workspace_support::assert_no_journal(&dir);
             assert!(ws.verify().unwrap().unexpected.is_empty());
         }
     }
