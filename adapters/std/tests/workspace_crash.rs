@@ -71,15 +71,7 @@ fn child(dir: &Path) -> ! {
             path: "counter".into(),
             content: content(0, v),
         });
-        let results = ws
-            .batch(
-                &ops,
-                BatchOptions {
-                    atomic: true,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+        let results = ws.batch(&ops, BatchOptions::atomic()).unwrap();
         assert!(results.iter().all(Result::is_ok));
     }
     unreachable!("the loop runs until the process is killed")

@@ -198,27 +198,11 @@ fn batches_report_per_operation_and_atomic_ones_are_all_or_nothing() {
     drop(ws);
 
     let ws = setup(&dir);
-    let atomic = ws
-        .batch(
-            &bad,
-            BatchOptions {
-                atomic: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let atomic = ws.batch(&bad, BatchOptions::atomic()).unwrap();
     assert!(atomic.iter().all(Result::is_err));
     assert_eq!(state(&ws), before);
 
-    let ok = ws
-        .batch(
-            &sample_batch(),
-            BatchOptions {
-                atomic: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let ok = ws.batch(&sample_batch(), BatchOptions::atomic()).unwrap();
     assert!(ok.iter().all(Result::is_ok));
     let after = state(&ws);
     assert_eq!(
@@ -237,14 +221,7 @@ fn a_fault_after_every_step_leaves_all_or_nothing() {
     let before = state(&ws);
     let steps = ws.batch_steps(&sample_batch()).unwrap();
     let ops = sample_batch();
-    ws.batch(
-        &ops,
-        BatchOptions {
-            atomic: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    ws.batch(&ops, BatchOptions::atomic()).unwrap();
     let after = state(&ws);
     drop(ws);
     for step in 0..=steps + 2 {

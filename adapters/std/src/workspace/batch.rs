@@ -109,6 +109,17 @@ pub struct BatchOptions {
     pub fault: Option<Fault>,
 }
 
+impl BatchOptions {
+    /// An atomic batch with the workspace's durability.
+    #[must_use]
+    pub fn atomic() -> Self {
+        Self {
+            atomic: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// A primitive step of an atomic batch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Step {
@@ -305,6 +316,10 @@ impl Workspace {
                     let clean_to = clean_path(to).map_err(fail)?;
                     if !exists(&view, &clean_from).map_err(fail)? {
                         return Err((i, Error::NotFound { path: from.clone() }));
+                    }
+                    if clean_from == clean_to {
+                        // `rename(2)` onto itself changes nothing.
+                        continue;
                     }
                     if exists(&view, &clean_to).map_err(fail)? {
                         set_aside(&mut journal, &clean_to, i);
