@@ -80,6 +80,7 @@
 //! # Ok::<(), mechops_std::workspace::Error>(())
 //! ```
 
+mod backup;
 pub mod batch;
 mod cleanup;
 mod error;
@@ -101,6 +102,9 @@ use rustix::fs::OFlags;
 
 use crate::cache::SyncCache;
 pub use crate::codec::CompressionPolicy;
+pub use backup::{
+    ArchiveCompression, ArchiveReport, Backup, MANIFEST_NAME, ManifestEntry, parse_manifest,
+};
 pub use batch::{Batch, BatchOp, BatchOptions, Fault, FaultKind};
 pub use cleanup::{Cleanup, CleanupReport};
 pub use error::{Error, Result};

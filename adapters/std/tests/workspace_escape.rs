@@ -1,37 +1,17 @@
 //! The escape corpus: every way out of the root is refused, and afterwards
 //! nothing outside the root has been created, changed or removed.
 
+mod workspace_support;
+
 use core::sync::atomic::{AtomicBool, Ordering};
-use std::collections::BTreeMap;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
+use workspace_support::snapshot;
 
 use core::time::Duration;
 use mechops_core::time::Timestamp;
 use mechops_std::workspace::{BatchOp, BatchOptions, Cleanup, Error, Options, Workspace};
-
-/// Names, kinds, contents and modification times of everything below `dir`.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (bool, Vec<u8>, std::time::SystemTime)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let content = if meta.is_file() {
-                std::fs::read(&path).unwrap()
-            } else {
-                Vec::new()
-            };
-            if meta.is_dir() {
-                stack.push(path.clone());
-            }
-            out.insert(path, (meta.is_dir(), content, meta.modified().unwrap()));
-        }
-    }
-    out
-}
 
 struct Setup {
     base: PathBuf,

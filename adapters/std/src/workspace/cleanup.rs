@@ -9,7 +9,7 @@
 use core::time::Duration;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use globset::{Glob, GlobMatcher};
+use globset::GlobMatcher;
 use mechops_core::time::{Timestamp, WallClock};
 use rustix::fs::FileType;
 
@@ -42,12 +42,7 @@ impl Cleanup {
     /// # Errors
     /// A malformed pattern: [`Error::Io`] of kind `InvalidInput`.
     pub fn glob(mut self, pattern: &str) -> Result<Self> {
-        let glob = Glob::new(pattern).map_err(|e| Error::Io {
-            op: "parse glob",
-            path: pattern.to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
-        })?;
-        self.glob = Some(glob.compile_matcher());
+        self.glob = Some(super::backup::compile_glob(pattern)?);
         Ok(self)
     }
 
@@ -193,4 +188,37 @@ pub(crate) fn remove_temporaries(dir: BorrowedFd<'_>, path: &str) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// Removes the directory `name` of `dir` and everything beneath it without
+/// following links (a link is removed itself); a missing `name` is fine.
+pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> Result<()> {
+    let Some(sub) = sys::open_subdir_if_dir(dir, name).map_err(|e| Error::io("open", name, e))?
+    else {
+        return match sys::unlink(dir, name, false) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", name, e)),
+            _ => Ok(()),
+        };
+    };
+    let (entries, skipped) = sys::read_dir(sub.as_fd()).map_err(|e| Error::io("list", name, e))?;
+    if !skipped.is_empty() {
+        return Err(Error::io(
+            "remove",
+            name,
+            std::io::Error::other("names that are not UTF-8"),
+        ));
+    }
+    for entry in entries {
+        if entry.file_type == FileType::Directory {
+            remove_tree(sub.as_fd(), &entry.name)?;
+        } else {
+            match sys::unlink(sub.as_fd(), &entry.name, false) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io("remove", &entry.name, e));
+                }
+                _ => {}
+            }
+        }
+    }
+    sys::unlink(dir, name, true).map_err(|e| Error::io("remove", name, e))
 }
