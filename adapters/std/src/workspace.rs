@@ -64,7 +64,9 @@
 //! cached entry is returned only if `fstatat` of the path still reports the
 //! same device, inode, size, modification and change time (nanoseconds): a
 //! write by another process in between replaces the inode or changes the
-//! times. In the trusted mode ([`Options::trusted_cache`], one writer: this
+//! times. (As with any metadata check, a same-size rewrite in place by
+//! another program within one tick of the file system's timestamp clock is
+//! not seen; the workspace itself never writes in place.) In the trusted mode ([`Options::trusted_cache`], one writer: this
 //! workspace) entries are returned without that check.
 //!
 //! ```
@@ -434,9 +436,11 @@ impl Workspace {
                 if self.options.trusted_cache {
                     return Ok(hit.content);
                 }
-                let (parent, name) = sys::split(&clean);
-                let now = sys::open_dir(self.root.as_fd(), parent)
-                    .and_then(|dir| sys::stat_nofollow(dir.as_fd(), name));
+                // One `fstatat` of the whole path. It may pass through a
+                // link out of the root, but then it cannot report the
+                // device, inode, size and times of the file that was read
+                // beneath the root, so the entry is refused.
+                let now = sys::stat_nofollow(self.root.as_fd(), &clean);
                 if now.is_ok_and(|stat| FileKey::of(&stat) == hit.key) {
                     return Ok(hit.content);
                 }
@@ -618,6 +622,12 @@ impl Workspace {
         }
     }
 }
+
+// Shared by threads: this stops compiling if `Workspace` loses `Send + Sync`.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Workspace>();
+};
 
 /// A temporary file written and not yet renamed.
 struct Staged {

@@ -383,18 +383,8 @@ impl Workspace {
                 journal.scratch.push(join(sys::split(&clean).0, temp));
             }
         }
-        for (op, _) in ops.iter().zip(staged.iter()) {
-            match op {
-                BatchOp::Write { path, .. } | BatchOp::Delete { path } => {
-                    self.forget(&clean_path(path)?)
-                }
-                BatchOp::Rename { from, to } => {
-                    self.forget(&clean_path(from)?);
-                    self.forget(&clean_path(to)?);
-                }
-                BatchOp::Mkdir { .. } => {}
-            }
-        }
+        // Entries beneath renamed directories would be validated away, but
+        // not in the trusted mode: start afresh.
         if let Some(cache) = &self.cache {
             cache.clear();
         }
@@ -533,25 +523,7 @@ impl<'a> Run<'a> {
         file.write_all(&bytes)
             .and_then(|()| sys::sync(file.as_fd()))
             .map_err(|e| Error::io("journal", id, e))?;
-        let progress = sys::open_beneath(
-            meta,
-            &format!("{id}.done"),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW,
-        )
-        .or_else(|_| {
-            rustix::fs::openat(
-                meta,
-                format!("{id}.done").as_str(),
-                OFlags::WRONLY
-                    | OFlags::CREATE
-                    | OFlags::APPEND
-                    | OFlags::NOFOLLOW
-                    | OFlags::CLOEXEC,
-                rustix::fs::Mode::from_raw_mode(0o600),
-            )
-            .map_err(std::io::Error::from)
-        })
-        .map_err(|e| Error::io("journal", id, e))?;
+        let progress = open_progress(meta, id)?;
         sys::rename(meta, &temp, meta, id)
             .and_then(|()| sys::sync(meta))
             .map_err(|e| Error::io("journal", id, e))?;
@@ -561,7 +533,7 @@ impl<'a> Run<'a> {
             meta,
             id: id.to_owned(),
             journal,
-            progress: File::from(progress),
+            progress,
             done,
             fault,
         };
@@ -583,14 +555,7 @@ impl<'a> Run<'a> {
         .map_err(|e| Error::io("read", id, e))?;
         let journal: Journal = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         let name = format!("{id}.done");
-        let progress = rustix::fs::openat(
-            meta,
-            name.as_str(),
-            OFlags::RDWR | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            rustix::fs::Mode::from_raw_mode(0o600),
-        )
-        .map_err(|e| Error::io("open", &name, e))?;
-        let mut progress = File::from(progress);
+        let mut progress = open_progress(meta, id)?;
         let mut marks = Vec::new();
         progress
             .read_to_end(&mut marks)
@@ -713,6 +678,20 @@ impl<'a> Run<'a> {
         let _ = sys::unlink(self.meta, &format!("{}.done", self.id), false);
         Ok(())
     }
+}
+
+/// Opens (creating) the progress file of journal `id`: a single name
+/// relative to the metadata directory, never following a link.
+fn open_progress(meta: BorrowedFd<'_>, id: &str) -> Result<File> {
+    let name = format!("{id}.done");
+    rustix::fs::openat(
+        meta,
+        name.as_str(),
+        OFlags::RDWR | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .map(File::from)
+    .map_err(|e| Error::io("open", &name, e))
 }
 
 /// Whether a step's effect is present: the move's source gone and its
