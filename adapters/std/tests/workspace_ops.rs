@@ -261,3 +261,34 @@ fn a_fault_after_every_step_leaves_all_or_nothing() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn temporaries_are_hidden_and_removed_on_open_and_the_ledger_survives() {
+    let dir = scratch("temps");
+    let ws = Workspace::open(&dir, Options::default()).unwrap();
+    ws.write("sub/kept", b"kept").unwrap();
+    ws.write("gone", b"gone").unwrap();
+    std::fs::write(
+        dir.join("sub/.mechops-tmp-0123456789abcdef"),
+        b"left by a crash",
+    )
+    .unwrap();
+    assert_eq!(ws.list("").unwrap().len(), 2);
+    drop(ws);
+    // A torn final ledger record, as a crash mid-append leaves.
+    let ledger = dir.join(".mechops/ledger");
+    let mut bytes = std::fs::read(&ledger).unwrap();
+    bytes.extend_from_slice(b"-gon");
+    std::fs::write(&ledger, bytes).unwrap();
+    std::fs::remove_file(dir.join("gone")).unwrap();
+    let ws = Workspace::open(&dir, Options::default()).unwrap();
+    assert!(!dir.join("sub/.mechops-tmp-0123456789abcdef").exists());
+    let report = ws.verify().unwrap();
+    assert_eq!(report.missing, ["gone"]);
+    assert!(report.unexpected.is_empty() && report.modified.is_empty());
+    std::fs::write(dir.join(".mechops/ledger"), b"?junk\0").unwrap();
+    drop(ws);
+    let err = Workspace::open(&dir, Options::default()).unwrap_err();
+    assert!(matches!(err, Error::Metadata { .. }), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
