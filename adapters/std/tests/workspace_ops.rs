@@ -225,7 +225,7 @@ fn a_fault_after_every_step_leaves_all_or_nothing() {
     let after = state(&ws);
     drop(ws);
     for step in 0..=steps + 2 {
-        for kind in [FaultKind::Fail, FaultKind::Crash] {
+        for kind in [FaultKind::Fail, FaultKind::Crash, FaultKind::FailThenCrash] {
             let ws = setup(&dir);
             let fault = Some(Fault {
                 after_step: step,
@@ -243,11 +243,19 @@ fn a_fault_after_every_step_leaves_all_or_nothing() {
             let ws = Workspace::open(&dir, Options::default()).unwrap();
             let now = state(&ws);
             match kind {
-                FaultKind::Fail if step < steps => {
+                FaultKind::Fail | FaultKind::FailThenCrash if step >= steps => {
+                    assert_eq!(now, after, "fail after step {step}");
+                }
+                FaultKind::Fail => {
                     assert!(result.unwrap().iter().all(Result::is_err));
                     assert_eq!(now, before, "fail after step {step}");
                 }
-                FaultKind::Fail => assert_eq!(now, after, "fail after step {step}"),
+                FaultKind::FailThenCrash => {
+                    // A failure before any step leaves nothing to undo; else
+                    // the rollback "crashes" and recovery finishes it.
+                    assert_eq!(step == 0, result.is_ok(), "{step}");
+                    assert_eq!(now, before, "crash while rolling back after step {step}");
+                }
                 FaultKind::Crash => {
                     assert!(matches!(result, Err(Error::InjectedCrash { .. })), "{step}");
                     // Recovery rolls the batch forward.

@@ -32,8 +32,18 @@
 //! abort mark, else rolled forward (all content was staged and synced before
 //! the journal existed, so forward is always possible). Only the step after
 //! the last recorded one can be in doubt, and a move's state shows whether
-//! it happened: the source gone and the target present.
+//! it happened: the source gone and the target present (before a move its
+//! source exists and its target does not, after it the reverse). A crash
+//! while rolling back is finished the same way, backwards.
+//!
+//! Directories created to hold staged files or the targets of moves are
+//! not removed by a rollback; they are left empty.
+//!
+//! A failed `fsync` of a staged file fails its operation (and, in an atomic
+//! batch, the batch) before any change; in a plain batch a failed directory
+//! `fsync` fails every write into that directory.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -84,6 +94,9 @@ pub enum FaultKind {
     /// The batch stops as if the process died: nothing more runs, nothing
     /// is cleaned up; reopening the workspace recovers.
     Crash,
+    /// The next step fails, and the rollback stops as a crash would right
+    /// after undoing its first step, before recording it.
+    FailThenCrash,
 }
 
 /// A fault injected after a numbered step of an atomic batch: step 0 is the
@@ -173,7 +186,7 @@ impl Workspace {
             })
             .collect();
         if durability == Durability::Full {
-            sync_parallel(&staged);
+            sync_parallel(ops, &mut staged);
         }
         if options.atomic {
             if let Some((index, _)) = staged
@@ -215,11 +228,12 @@ impl Workspace {
         staged: Vec<Option<Result<super::Staged>>>,
         durability: Durability,
     ) -> Vec<Result<()>> {
-        let mut dirs: Vec<OwnedFd> = Vec::new();
-        let results = ops
+        let mut dirs: Vec<(usize, OwnedFd)> = Vec::new();
+        let mut results: Vec<Result<()>> = ops
             .iter()
             .zip(staged)
-            .map(|(op, staged)| match (op, staged) {
+            .enumerate()
+            .map(|(index, (op, staged))| match (op, staged) {
                 (BatchOp::Write { path, .. }, Some(staged)) => {
                     let staged = staged?;
                     let clean = clean_path(path)?;
@@ -230,7 +244,7 @@ impl Workspace {
                             let _ = sys::unlink(staged.dir.as_fd(), &staged.temp, false);
                             Error::io("rename", path, e)
                         })?;
-                    dirs.push(staged.dir);
+                    dirs.push((index, staged.dir));
                     self.ledger.add(&clean)
                 }
                 (BatchOp::Delete { path }, _) => {
@@ -246,7 +260,14 @@ impl Workspace {
             })
             .collect();
         if durability == Durability::Full {
-            sync_dirs(dirs.iter().map(AsFd::as_fd));
+            // The directory sync is what makes these writes durable: a
+            // failure fails every write in that directory.
+            for (i, err) in sync_dirs(dirs.iter().map(|(_, d)| d.as_fd())) {
+                let (index, _) = dirs[i];
+                if let BatchOp::Write { path, .. } = &ops[index] {
+                    results[index] = Err(Error::io("fsync", path, err));
+                }
+            }
         }
         results
     }
@@ -255,13 +276,13 @@ impl Workspace {
     /// staged file of write `i`.
     fn plan(&self, ops: &[BatchOp], temps: &[Option<String>]) -> Result<Journal, (usize, Error)> {
         // What earlier operations of the batch did to a path.
-        let mut view: std::collections::HashMap<String, bool> = Default::default();
+        let mut view: HashMap<String, bool> = Default::default();
         let mut journal = Journal {
             steps: Vec::new(),
             scratch: Vec::new(),
             dirs: Vec::new(),
         };
-        let exists = |view: &std::collections::HashMap<String, bool>, path: &str| -> Result<bool> {
+        let exists = |view: &HashMap<String, bool>, path: &str| -> Result<bool> {
             match view.get(path) {
                 Some(&e) => Ok(e),
                 None => self.exists(path),
@@ -453,40 +474,68 @@ fn remove_staged(staged: &mut [Option<Result<super::Staged>>]) {
 }
 
 /// `fsync`s the staged files on up to eight threads.
-fn sync_parallel(staged: &[Option<Result<super::Staged>>]) {
-    let files: Vec<&File> = staged
+fn sync_parallel(ops: &[BatchOp], staged: &mut [Option<Result<super::Staged>>]) {
+    let files: Vec<(usize, &File)> = staged
         .iter()
-        .filter_map(|s| s.as_ref().and_then(|s| s.as_ref().ok()))
-        .map(|s| &s.file)
+        .enumerate()
+        .filter_map(|(i, s)| Some((i, &s.as_ref()?.as_ref().ok()?.file)))
         .collect();
-    if files.len() <= 1 {
-        for file in files {
-            let _ = sys::sync(file.as_fd());
-        }
-        return;
-    }
-    let threads = files.len().min(8);
-    let chunk = files.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        for part in files.chunks(chunk) {
-            scope.spawn(move || {
-                for file in part {
-                    let _ = sys::sync(file.as_fd());
-                }
-            });
-        }
+    let threads = files.len().clamp(1, 8);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let failed: Vec<(usize, std::io::Error)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .filter_map(|(i, file)| sys::sync(file.as_fd()).err().map(|e| (*i, e)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    vec![(usize::MAX, std::io::Error::other("fsync thread panicked"))]
+                })
+            })
+            .collect()
     });
+    for (i, err) in failed {
+        let Some(slot) = staged.get_mut(i) else {
+            continue;
+        };
+        if let Some(Ok(s)) = slot.take() {
+            let _ = sys::unlink(s.dir.as_fd(), &s.temp, false);
+        }
+        let path = match &ops[i] {
+            BatchOp::Write { path, .. } => path.as_str(),
+            _ => "",
+        };
+        *slot = Some(Err(Error::io("fsync", path, err)));
+    }
 }
 
-fn sync_dirs<'a>(dirs: impl Iterator<Item = BorrowedFd<'a>>) {
-    let mut seen = std::collections::HashSet::new();
-    for dir in dirs {
-        if let Ok(stat) = sys::fstat(dir) {
-            if seen.insert((stat.st_dev, stat.st_ino)) {
-                let _ = sys::sync(dir);
-            }
+/// `fsync`s each distinct directory once; returns the failures by index
+/// into `dirs`.
+fn sync_dirs<'a>(dirs: impl Iterator<Item = BorrowedFd<'a>>) -> Vec<(usize, std::io::Error)> {
+    // Per directory (device, inode): `None` once synced, the error if not.
+    let mut synced: HashMap<(u64, u64), Option<(std::io::ErrorKind, String)>> = HashMap::new();
+    let mut failed = Vec::new();
+    for (i, dir) in dirs.enumerate() {
+        let outcome = match sys::fstat(dir) {
+            Err(e) => Some((e.kind(), e.to_string())),
+            Ok(stat) => synced
+                .entry((stat.st_dev, stat.st_ino))
+                .or_insert_with(|| sys::sync(dir).err().map(|e| (e.kind(), e.to_string())))
+                .clone(),
+        };
+        if let Some((kind, message)) = outcome {
+            failed.push((i, std::io::Error::new(kind, message)));
         }
     }
+    failed
 }
 
 /// Why a run stopped.
@@ -604,7 +653,11 @@ impl<'a> Run<'a> {
     }
 
     fn injected_failure(&self, step: usize) -> bool {
-        matches!(self.fault, Some(Fault { after_step, kind: FaultKind::Fail }) if after_step == step)
+        matches!(
+            self.fault,
+            Some(Fault { after_step, kind: FaultKind::Fail | FaultKind::FailThenCrash })
+                if after_step == step
+        )
     }
 
     /// Applies the steps not yet done, in order.
@@ -633,18 +686,30 @@ impl<'a> Run<'a> {
     /// Undoes the steps done, last first.
     fn backward(&mut self) -> Result<(), Failure> {
         self.mark(ABORT).map_err(|e| Failure::Step(0, e))?;
-        for k in (0..self.journal.steps.len()).rev() {
+        // Steps are applied in order and recorded in order, so nothing after
+        // the first unrecorded step ever ran; that one, and the last undo
+        // (which may not be recorded), are the only ones in doubt. Undoing
+        // in reverse, every later step is undone when step `k` is examined,
+        // so the tree is either just before or just after `k` and the
+        // move's own state tells which.
+        let limit = self.done.iter().position(|d| !d).unwrap_or(self.done.len());
+        for k in (0..self.journal.steps.len().min(limit + 1)).rev() {
             let step = self.journal.steps[k].clone();
-            // The step after the last recorded one may have happened.
-            if self.done[k]
-                || (k + 1 == self.journal.steps.len() || !self.done[k + 1])
-                    && applied(self.root, &step)
-            {
+            if applied(self.root, &step) {
                 apply(self.root, &step, true).map_err(|e| Failure::Step(step.op(), e))?;
+                if matches!(
+                    self.fault,
+                    Some(Fault {
+                        kind: FaultKind::FailThenCrash,
+                        ..
+                    })
+                ) {
+                    return Err(Failure::Crash(k + 1));
+                }
                 self.mark(k as u32 | UNDONE)
                     .map_err(|e| Failure::Step(step.op(), e))?;
-                self.done[k] = false;
             }
+            self.done[k] = false;
         }
         Ok(())
     }
@@ -659,7 +724,11 @@ impl<'a> Run<'a> {
             .iter()
             .filter_map(|d| sys::open_dir(self.root, d).ok())
             .collect();
-        sync_dirs(dirs.iter().map(AsFd::as_fd));
+        // Each step synced its own directories already; this pass only
+        // narrows the window in which a power cut could lose a step that a
+        // file system completed out of order, so its failures change
+        // nothing.
+        let _ = sync_dirs(dirs.iter().map(AsFd::as_fd));
         if let Err(Failure::Crash(step)) = self.check_fault(n + 1) {
             return Err(Error::InjectedCrash { step });
         }
