@@ -41,8 +41,13 @@
 //! cut may lose anything not yet `fsync`ed. What survives is always a state
 //! some prefix of the steps produced: temporary files left behind are
 //! removed when a workspace opens, atomic batches are finished or undone by
-//! their journal (see [`batch`]). Opening removes the temporary files of
-//! every writer, so a workspace root is opened by one process at a time.
+//! their journal (see [`batch`]). Each open workspace holds a shared
+//! `flock` on `.mechops/lock`; recovery, the removal of temporary files and
+//! the compaction of the ledger run only when an exclusive lock is
+//! granted, that is when no other workspace, in this process or another,
+//! has the root open, so they never touch work in progress. Several
+//! processes may use one root at once; an atomic batch is all or nothing,
+//! not isolated from concurrent operations.
 //!
 //! # Compression and integrity
 //!
@@ -100,7 +105,7 @@ use std::sync::Arc;
 
 use mechops_core::path::{MAX_PATH_LEN, normalize, normalize_dir};
 use mechops_core::time::Timestamp;
-use rustix::fs::OFlags;
+use rustix::fs::{FlockOperation, OFlags};
 
 use crate::cache::SyncCache;
 pub use crate::codec::CompressionPolicy;
@@ -249,7 +254,12 @@ pub struct Workspace {
     cache: Option<SyncCache<String, Cached>>,
     stale: AtomicU64,
     ledger: Ledger,
+    /// A shared `flock` on `.mechops/lock` while the workspace is open.
+    _lock: OwnedFd,
 }
+
+/// The lock file in the metadata directory.
+const LOCK: &str = "lock";
 
 impl core::fmt::Debug for Workspace {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -295,9 +305,9 @@ pub(crate) fn is_reserved(name: &str) -> bool {
 }
 
 impl Workspace {
-    /// Opens (creating it if needed) the workspace rooted at `root`: runs
-    /// the recovery of interrupted atomic batches, removes temporary files
-    /// and loads the ledger.
+    /// Opens (creating it if needed) the workspace rooted at `root`. When
+    /// no other workspace has the root open, first finishes interrupted
+    /// atomic batches, removes temporary files and compacts the ledger.
     ///
     /// # Errors
     /// When the root cannot be created or opened, or recovery fails.
@@ -316,9 +326,30 @@ impl Workspace {
             }
             Err(e) => return Err(Error::io("open", sys::RESERVED_PREFIX, e)),
         };
-        batch::recover(root_fd.as_fd(), meta.as_fd())?;
-        cleanup::remove_temporaries(root_fd.as_fd(), "")?;
-        let ledger = Ledger::open(meta.as_fd())?;
+        let lock = rustix::fs::openat(
+            &meta,
+            LOCK,
+            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| Error::io("open", LOCK, e))?;
+        // Recovery and the removal of temporary files run only when no
+        // other workspace (in this process or another) has the root open:
+        // their journals and temporary files belong to work in progress.
+        let sole = match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => true,
+            Err(rustix::io::Errno::WOULDBLOCK) => false,
+            Err(e) => return Err(Error::io("lock", LOCK, e)),
+        };
+        if sole {
+            batch::recover(root_fd.as_fd(), meta.as_fd())?;
+            cleanup::remove_temporaries(root_fd.as_fd(), "")?;
+        }
+        let ledger = Ledger::open(meta.as_fd(), sole)?;
+        // Held for the workspace's lifetime; a blocking shared lock waits
+        // for another opener's recovery to finish.
+        rustix::fs::flock(&lock, FlockOperation::LockShared)
+            .map_err(|e| Error::io("lock", LOCK, e))?;
         let cache = if options.cache_bytes == 0 {
             None
         } else {
@@ -341,6 +372,7 @@ impl Workspace {
             cache,
             stale: AtomicU64::new(0),
             ledger,
+            _lock: lock,
         })
     }
 

@@ -300,3 +300,42 @@ fn temporaries_are_hidden_and_removed_on_open_and_the_ledger_survives() {
     assert!(matches!(err, Error::Metadata { .. }), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn recovery_waits_until_no_workspace_has_the_root_open() {
+    let dir = scratch("shared");
+    let first = setup(&dir);
+    let fault = Some(Fault {
+        after_step: 2,
+        kind: FaultKind::Crash,
+    });
+    let crashed = first.batch(
+        &sample_batch(),
+        BatchOptions {
+            fault,
+            ..BatchOptions::atomic()
+        },
+    );
+    assert!(matches!(crashed, Err(Error::InjectedCrash { step: 2 })));
+    // The first workspace is still open: its journal is work in progress.
+    let second = Workspace::open(&dir, Options::default()).unwrap();
+    let journals = |dir: &PathBuf| {
+        std::fs::read_dir(dir.join(".mechops"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("journal-")
+            })
+            .count()
+    };
+    assert_eq!(journals(&dir), 2, "journal and progress file stay");
+    drop(first);
+    drop(second);
+    let third = Workspace::open(&dir, Options::default()).unwrap();
+    assert_eq!(journals(&dir), 0);
+    assert_eq!(third.read("a").unwrap(), b"new a");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,18 +2,24 @@
 //! so that `verify` can report files that went missing.
 //!
 //! The ledger is `.mechops/ledger`, a sequence of records `+PATH\0` (added)
-//! and `-PATH\0` (removed); the last record for a path wins. It is compacted
-//! to one `+` record per path when a workspace opens (a temporary file and
-//! a rename). Records are appended after a file appears and before one
-//! disappears, so a crash between the two steps can only leave a present
-//! file unlisted, never list an absent one, and [`Ledger::add`] is applied
-//! by `verify` to every present file that carries a record: the ledger is
-//! derived state, never needed to read a file back.
+//! and `-PATH\0` (removed); the last record for a path wins. Every change
+//! appends one record with a single `write(2)` on a descriptor opened with
+//! `O_APPEND`, so records of several threads or processes never interleave,
+//! and the set is always read from the file, never from a copy that another
+//! process could have made stale. It is compacted to one `+` record per path
+//! (a temporary file and a rename) only when a workspace opens with no other
+//! workspace open on the root.
+//!
+//! Records are appended after a file appears and before one disappears, so
+//! a crash between the two steps can only leave a present file unlisted,
+//! never list an absent one, and `verify` adds every present file that
+//! carries a record: the ledger is derived state, never needed to read a
+//! file back.
 
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 
 use rustix::fs::OFlags;
@@ -23,10 +29,11 @@ use super::sys;
 
 const LEDGER: &str = "ledger";
 
-/// The set of recorded paths and the append-only file behind it.
+/// The append-only file of recorded paths.
 #[derive(Debug)]
 pub(crate) struct Ledger {
-    state: Mutex<(File, BTreeSet<String>)>,
+    meta: OwnedFd,
+    file: Mutex<File>,
 }
 
 fn meta_err(detail: impl Into<String>) -> Error {
@@ -36,77 +43,76 @@ fn meta_err(detail: impl Into<String>) -> Error {
     }
 }
 
+/// The set the records in `meta/ledger` describe.
+fn load(meta: BorrowedFd<'_>) -> Result<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    let fd = match sys::open_beneath(meta, LEDGER, OFlags::RDONLY | OFlags::NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => return Err(Error::io("open", LEDGER, e)),
+    };
+    let mut bytes = Vec::new();
+    File::from(fd)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", LEDGER, e))?;
+    // A torn final record (no NUL) is what a crash mid-append leaves; it is
+    // dropped.
+    let complete = bytes.iter().rposition(|&b| b == 0).map_or(0, |i| i + 1);
+    for record in bytes[..complete]
+        .split(|&b| b == 0)
+        .filter(|r| !r.is_empty())
+    {
+        let path =
+            core::str::from_utf8(&record[1..]).map_err(|_| meta_err("a path is not UTF-8"))?;
+        match record[0] {
+            b'+' => names.insert(path.to_owned()),
+            b'-' => names.remove(path),
+            other => return Err(meta_err(format!("unknown record kind {other:#04x}"))),
+        };
+    }
+    Ok(names)
+}
+
 impl Ledger {
-    /// Loads and compacts the ledger in the metadata directory `meta`.
-    pub(crate) fn open(meta: BorrowedFd<'_>) -> Result<Self> {
-        let mut names = BTreeSet::new();
-        match sys::open_beneath(meta, LEDGER, OFlags::RDONLY | OFlags::NOFOLLOW) {
-            Ok(fd) => {
-                let mut bytes = Vec::new();
-                File::from(fd)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| Error::io("read", LEDGER, e))?;
-                // A torn final record (no NUL) is what a crash mid-append
-                // leaves; it is dropped.
-                let complete = bytes.iter().rposition(|&b| b == 0).map_or(0, |i| i + 1);
-                for record in bytes[..complete]
-                    .split(|&b| b == 0)
-                    .filter(|r| !r.is_empty())
-                {
-                    let path = core::str::from_utf8(&record[1..])
-                        .map_err(|_| meta_err("a path is not UTF-8"))?;
-                    match record[0] {
-                        b'+' => names.insert(path.to_owned()),
-                        b'-' => names.remove(path),
-                        other => return Err(meta_err(format!("unknown record kind {other:#04x}"))),
-                    };
-                }
+    /// Opens the ledger in the metadata directory `meta`, compacting it
+    /// first when `sole` (no other workspace has the root open).
+    pub(crate) fn open(meta: BorrowedFd<'_>, sole: bool) -> Result<Self> {
+        let names = load(meta)?;
+        if sole {
+            let (mut file, temp) =
+                sys::create_temp(meta).map_err(|e| Error::io("create", LEDGER, e))?;
+            let mut compact = Vec::new();
+            for name in &names {
+                push_record(&mut compact, b'+', name);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("open", LEDGER, e)),
+            file.write_all(&compact)
+                .and_then(|()| sys::sync(file.as_fd()))
+                .and_then(|()| sys::rename(meta, &temp, meta, LEDGER))
+                .and_then(|()| sys::sync(meta))
+                .map_err(|e| Error::io("write", LEDGER, e))?;
         }
-        let (mut file, temp) =
-            sys::create_temp(meta).map_err(|e| Error::io("create", LEDGER, e))?;
-        let mut compact = Vec::new();
-        for name in &names {
-            push_record(&mut compact, b'+', name);
-        }
-        file.write_all(&compact)
-            .and_then(|()| sys::sync(file.as_fd()))
-            .and_then(|()| sys::rename(meta, &temp, meta, LEDGER))
-            .and_then(|()| sys::sync(meta))
-            .map_err(|e| Error::io("write", LEDGER, e))?;
-        drop(file);
-        let file = sys::open_beneath(
+        let file = rustix::fs::openat(
             meta,
             LEDGER,
-            OFlags::WRONLY | OFlags::APPEND | OFlags::NOFOLLOW,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(0o600),
         )
         .map_err(|e| Error::io("open", LEDGER, e))?;
+        let meta = sys::open_dir(meta, "").map_err(|e| Error::io("open", LEDGER, e))?;
         Ok(Self {
-            state: Mutex::new((File::from(file), names)),
+            meta,
+            file: Mutex::new(File::from(file)),
         })
     }
 
     fn append(&self, kind: u8, path: &str) -> Result<()> {
-        let mut state = self
-            .state
+        let mut record = Vec::with_capacity(path.len() + 2);
+        push_record(&mut record, kind, path);
+        self.file
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let changed = if kind == b'+' {
-            state.1.insert(path.to_owned())
-        } else {
-            state.1.remove(path)
-        };
-        if changed {
-            let mut record = Vec::with_capacity(path.len() + 2);
-            push_record(&mut record, kind, path);
-            state
-                .0
-                .write_all(&record)
-                .map_err(|e| Error::io("append", LEDGER, e))?;
-        }
-        Ok(())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .write_all(&record)
+            .map_err(|e| Error::io("append", LEDGER, e))
     }
 
     /// Records that `path` holds a file written through the workspace.
@@ -122,32 +128,18 @@ impl Ledger {
     /// Records a rename: `from` itself and every path beneath it move.
     pub(crate) fn rename(&self, from: &str, to: &str) -> Result<()> {
         let prefix = format!("{from}/");
-        let moved: Vec<String> = {
-            let state = self
-                .state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            state
-                .1
-                .iter()
-                .filter(|p| p.as_str() == from || p.starts_with(&prefix))
-                .cloned()
-                .collect()
-        };
-        for old in moved {
-            self.remove(&old)?;
-            self.add(&format!("{to}{}", &old[from.len()..]))?;
+        for old in self.paths()? {
+            if old == from || old.starts_with(&prefix) {
+                self.remove(&old)?;
+                self.add(&format!("{to}{}", &old[from.len()..]))?;
+            }
         }
         Ok(())
     }
 
-    /// The recorded paths, sorted.
-    pub(crate) fn paths(&self) -> Vec<String> {
-        let state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        state.1.iter().cloned().collect()
+    /// The recorded paths, sorted, as the file says now.
+    pub(crate) fn paths(&self) -> Result<Vec<String>> {
+        Ok(load(self.meta.as_fd())?.into_iter().collect())
     }
 }
 

@@ -254,7 +254,7 @@ impl Workspace {
         report.unexpected.extend(skipped);
         report.missing = self
             .ledger
-            .paths()
+            .paths()?
             .into_iter()
             .filter(|p| !present.contains(p))
             .collect();
