@@ -125,9 +125,11 @@ pub(crate) fn decode(stored: Vec<u8>, record: &Record) -> Result<Vec<u8>, String
         let options = Options::new(Format::Postcard).max_decoded_size(limit);
         let (_, payload) =
             codec::open(&stored, &options).map_err(|e| format!("compressed frame: {e}"))?;
-        let bytes = postcard_bytes(&payload)
+        let mut payload = payload;
+        let start = postcard_bytes_start(&payload)
             .ok_or_else(|| "compressed frame payload is not a byte string".to_owned())?;
-        bytes.to_vec()
+        payload.drain(..start);
+        payload
     } else {
         stored
     };
@@ -135,15 +137,15 @@ pub(crate) fn decode(stored: Vec<u8>, record: &Record) -> Result<Vec<u8>, String
     Ok(content)
 }
 
-/// The bytes of a postcard byte string filling all of `payload`: a LEB128
-/// length, then that many bytes.
-fn postcard_bytes(payload: &[u8]) -> Option<&[u8]> {
+/// Where the bytes of a postcard byte string filling all of `payload`
+/// start: after a LEB128 length equal to the rest's length.
+fn postcard_bytes_start(payload: &[u8]) -> Option<usize> {
     let mut len: u64 = 0;
     for (i, &byte) in payload.iter().enumerate().take(10) {
         len |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
         if byte & 0x80 == 0 {
-            let rest = &payload[i + 1..];
-            return (rest.len() as u64 == len).then_some(rest);
+            let start = i + 1;
+            return ((payload.len() - start) as u64 == len).then_some(start);
         }
     }
     None
