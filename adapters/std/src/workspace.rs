@@ -71,8 +71,19 @@
 //! write by another process in between replaces the inode or changes the
 //! times. (As with any metadata check, a same-size rewrite in place by
 //! another program within one tick of the file system's timestamp clock is
-//! not seen; the workspace itself never writes in place.) In the trusted mode ([`Options::trusted_cache`], one writer: this
-//! workspace) entries are returned without that check.
+//! not seen; the workspace itself never writes in place.) In the trusted
+//! mode ([`Options::trusted_cache`], one writer: this workspace) entries
+//! are returned without that check.
+//!
+//! # Other operations
+//!
+//! [`Workspace::list`], [`Workspace::info`] and [`Workspace::verify`] walk
+//! the tree without following links and never show `.mechops` names;
+//! [`Workspace::cleanup`] removes old files (optionally matching a glob,
+//! optionally as a dry run) and the directories it emptied;
+//! [`Workspace::batch`] runs several operations, atomically if asked
+//! ([`batch`]); [`Workspace::backup`] and [`Workspace::restore`] write and
+//! read verified tar archives ([`backup`]).
 //!
 //! ```
 //! use mechops_std::workspace::{Options, Workspace};
@@ -87,7 +98,7 @@
 //! # Ok::<(), mechops_std::workspace::Error>(())
 //! ```
 
-mod backup;
+pub mod backup;
 pub mod batch;
 mod cleanup;
 mod error;
