@@ -51,6 +51,7 @@ pub mod backoff;
 pub mod codec;
 pub mod lru;
 pub mod metrics;
+pub mod path;
 #[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "ptr"))]
 pub mod pool;
 pub mod queue;

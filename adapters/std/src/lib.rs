@@ -13,3 +13,4 @@ pub mod entropy;
 pub mod pool;
 pub mod tz;
 pub mod uuid;
+pub mod workspace;
