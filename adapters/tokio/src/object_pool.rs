@@ -1446,12 +1446,16 @@ mod tests {
         for task in tasks {
             let _ = within(task).await;
         }
+        // A quiet spell: maintenance evicts down to the minimum.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(pool.stats().idle, 1, "{:?}", pool.stats());
         maintenance.abort();
         let _ = maintenance.await;
         assert!(aborted > 50, "the test aborted tasks ({aborted})");
         let st = pool.stats();
         assert!(st.acquired > 1_000, "{st:?}");
         assert!(st.create_failures > 0 && st.discarded > 0, "{st:?}");
+        assert!(st.shrunk > 0 && st.detached > 0, "{st:?}");
         assert_settled(&pool, &census);
         assert!(st.live() <= MAX as u64);
     }
