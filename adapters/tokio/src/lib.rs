@@ -30,8 +30,12 @@
 //! - [`frame_io`]: [`frame_io::FrameReader`] and [`frame_io::FrameWriter`],
 //!   the frame format of `docs/FORMAT.md` over `AsyncRead` and `AsyncWrite`,
 //!   driving the core's
-//!   [`FrameAccumulator`](mechops_core::codec::accumulator::FrameAccumulator).
+//!   [`FrameAccumulator`](mechops_core::codec::accumulator::FrameAccumulator);
+//! - [`object_pool`]: [`object_pool::AsyncObjectPool`], an async object pool
+//!   with first come, first served waiters and an acquire timeout, driving
+//!   `mechops-alloc`'s [`PoolStore`](mechops_alloc::pool::PoolStore).
 #![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod frame_io;
+pub mod object_pool;
