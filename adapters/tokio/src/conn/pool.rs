@@ -228,19 +228,20 @@ impl<M: Manager> ConnectionPool<M> {
     /// connections, shrinking closes idle ones above `max` and in-use ones
     /// as they come back.
     pub fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
+        let now = self.shared.now();
         let mut state = self.shared.lock();
         state.core.resize(min, max)?;
-        self.shared.drive(&mut state);
+        self.shared.drive(&mut state, now);
         Ok(())
     }
 
     /// Retires every connection open now: idle ones close at once, in-use
     /// ones when given back; new ones replace them as needed.
     pub fn drain(&self) {
-        let mut state = self.shared.lock();
         let now = self.shared.now();
+        let mut state = self.shared.lock();
         state.core.drain(now);
-        self.shared.drive(&mut state);
+        self.shared.drive(&mut state, now);
     }
 
     /// Closes the pool: acquires fail from now on, idle connections close
@@ -251,10 +252,10 @@ impl<M: Manager> ConnectionPool<M> {
     /// `close` waits for the same end.
     pub async fn close(&self, grace: Duration) -> Remaining {
         {
-            let mut state = self.shared.lock();
             let now = self.shared.now();
+            let mut state = self.shared.lock();
             state.core.close(now, now.saturating_add(grace));
-            self.shared.drive(&mut state);
+            self.shared.drive(&mut state, now);
         }
         loop {
             let notified = self.shared.closed.notified();
@@ -296,6 +297,7 @@ impl<M: Manager> Drop for Pending<M> {
             return;
         };
         let shared = &self.shared;
+        let now = shared.now();
         let mut state = shared.lock();
         state.waiters.remove(&waiter);
         let handed = self.rx.take().and_then(|mut rx| rx.try_recv().ok());
@@ -303,7 +305,6 @@ impl<M: Manager> Drop for Pending<M> {
             Some(Handoff::Ready(id, c) | Handoff::Check(id, c)) => Some((id, c)),
             _ => self.checking.take(),
         };
-        let now = shared.now();
         match state.core.cancel_waiter(waiter, now) {
             Cancel::Dequeued | Cancel::Unknown => {
                 if let Some((id, c)) = held {
@@ -324,7 +325,7 @@ impl<M: Manager> Drop for Pending<M> {
                 }
             },
         }
-        shared.drive(&mut state);
+        shared.drive(&mut state, now);
     }
 }
 
@@ -333,8 +334,8 @@ async fn acquire<M: Manager>(
     caller: &'static Location<'static>,
 ) -> Result<Pooled<M>, PoolError> {
     let first = {
-        let mut state = shared.lock();
         let now = shared.now();
+        let mut state = shared.lock();
         let first = match state.core.acquire(now) {
             Ok(first) => first,
             Err(_) => return Err(PoolError::Closed),
@@ -342,7 +343,7 @@ async fn acquire<M: Manager>(
         if let Acquire::Ready(id) = first {
             let conn = take(&mut state.slab, id);
             set_caller(&mut state.callers, id, caller);
-            shared.drive(&mut state);
+            shared.drive(&mut state, now);
             drop(state);
             return match conn {
                 Some(conn) => Ok(Pooled::new(shared, id, conn)),
@@ -382,12 +383,13 @@ async fn acquire<M: Manager>(
                 pending.waiter = Some(waiter);
                 let (tx, rx) = oneshot::channel();
                 {
+                    let now = pending.shared.now();
                     let mut state = pending.shared.lock();
                     state.waiters.insert(waiter, tx);
                     if let Some(permit) = open {
                         pending.shared.spawn_open(permit);
                     }
-                    pending.shared.drive(&mut state);
+                    pending.shared.drive(&mut state, now);
                 }
                 pending.rx = Some(rx);
                 let handoff = match pending.rx.as_mut() {
@@ -425,8 +427,8 @@ async fn check<M: Manager>(pending: &mut Pending<M>, id: ConnId) -> Result<Acqui
         None => false,
     };
     let shared = Arc::clone(&pending.shared);
-    let mut state = shared.lock();
     let now = shared.now();
+    let mut state = shared.lock();
     let next = match state.core.handle_checked(id, healthy, now) {
         Ok(Checked::Ready(id)) => Ok(Acquire::Ready(id)),
         Ok(Checked::Replaced(next)) => {
@@ -444,7 +446,7 @@ async fn check<M: Manager>(pending: &mut Pending<M>, id: ConnId) -> Result<Acqui
             Err(PoolError::Closed)
         }
     };
-    shared.drive(&mut state);
+    shared.drive(&mut state, now);
     next
 }
 
@@ -603,8 +605,8 @@ impl<M: Manager> Shared<M> {
     }
 
     fn release(self: &Arc<Self>, id: ConnId, conn: M::Connection, broken: bool) {
-        let mut state = self.lock();
         let now = self.now();
+        let mut state = self.lock();
         match state.core.release(id, broken, now) {
             Ok(Disposition::Kept) => put(&mut state.slab, id, conn),
             Ok(Disposition::Close(reason)) => {
@@ -615,14 +617,14 @@ impl<M: Manager> Shared<M> {
                 tracing::error!(pool = %self.name, error = %e, "release refused");
             }
         }
-        self.drive(&mut state);
+        self.drive(&mut state, now);
     }
 
     /// Carries out every action the core has due, then makes sure the timer
     /// task wakes by the core's next deadline. Called with the lock held
     /// after every input.
-    fn drive(self: &Arc<Self>, state: &mut State<M::Connection>) {
-        self.run_actions(state);
+    fn drive(self: &Arc<Self>, state: &mut State<M::Connection>, now: Instant) {
+        self.run_actions(state, now);
         if let Some(at) = state.core.poll_timeout() {
             let at = at.as_nanos();
             if at < self.timer_at.load(Ordering::Acquire) {
@@ -633,8 +635,7 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Drains `poll_action`, carrying out each action.
-    fn run_actions(self: &Arc<Self>, state: &mut State<M::Connection>) {
-        let now = self.now();
+    fn run_actions(self: &Arc<Self>, state: &mut State<M::Connection>, now: Instant) {
         while let Some(action) = state.core.poll_action(now) {
             match action {
                 Action::Open(permit) => self.spawn_open(permit),
@@ -762,8 +763,8 @@ impl<M: Manager> Shared<M> {
             let Some(p) = permit.permit.take() else {
                 return;
             };
-            let mut state = shared.lock();
             let now = shared.now();
+            let mut state = shared.lock();
             match result {
                 Ok(Ok(conn)) => match state.core.handle_opened(p, now) {
                     Ok(id) => {
@@ -790,7 +791,7 @@ impl<M: Manager> Shared<M> {
                     let _ = state.core.handle_open_failed(p, now, FailureKind::TimedOut);
                 }
             }
-            shared.drive(&mut state);
+            shared.drive(&mut state, now);
         });
     }
 
@@ -798,9 +799,10 @@ impl<M: Manager> Shared<M> {
         let shared = Arc::clone(self);
         self.runtime.spawn(async move {
             shared.manager.close(conn).await;
+            let now = shared.now();
             let mut state = shared.lock();
             shared.report_closed(&mut state, id);
-            shared.drive(&mut state);
+            shared.drive(&mut state, now);
         });
     }
 
@@ -808,14 +810,14 @@ impl<M: Manager> Shared<M> {
         let shared = Arc::clone(self);
         self.runtime.spawn(async move {
             let healthy = shared.manager.check(&mut conn).await.is_ok();
-            let mut state = shared.lock();
             let now = shared.now();
+            let mut state = shared.lock();
             match state.core.handle_pinged(id, healthy, now) {
                 Ok(Disposition::Kept) => put(&mut state.slab, id, conn),
                 Ok(Disposition::Close(_)) => shared.spawn_close(id, conn),
                 Err(e) => tracing::error!(pool = %shared.name, error = %e, "ping report refused"),
             }
-            shared.drive(&mut state);
+            shared.drive(&mut state, now);
         });
     }
 
@@ -842,12 +844,12 @@ struct OpenGuard<M: Manager> {
 impl<M: Manager> Drop for OpenGuard<M> {
     fn drop(&mut self) {
         if let Some(permit) = self.permit.take() {
-            let mut state = self.shared.lock();
             let now = self.shared.now();
+            let mut state = self.shared.lock();
             let _ = state
                 .core
                 .handle_open_failed(permit, now, FailureKind::Cancelled);
-            self.shared.drive(&mut state);
+            self.shared.drive(&mut state, now);
         }
     }
 }
@@ -867,8 +869,9 @@ async fn timer_task<M: Manager>(weak: Weak<Shared<M>>) {
             let Some(shared) = weak.upgrade() else {
                 return;
             };
+            let now = shared.now();
             let mut state = shared.lock();
-            shared.run_actions(&mut state);
+            shared.run_actions(&mut state, now);
             if state.closed.is_some() {
                 return;
             }
