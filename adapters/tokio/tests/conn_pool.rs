@@ -484,3 +484,36 @@ async fn long_checkouts_are_reported_once_not_reclaimed() {
     assert_eq!((m.leaks, m.in_use), (1, 1));
     drop(held);
 }
+
+/// Many tasks on two worker threads racing for two connections: every
+/// hand-off must reach its waiter (a lost one would leave a waiter asleep
+/// with no deadline left to wake it, and this test would hang).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_offs_across_threads_are_never_lost() {
+    let (pool, server) = pool(0, 2, |_| {});
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    let conn = pool.acquire().await.unwrap();
+                    core::hint::black_box(conn.serial);
+                }
+            })
+        })
+        .collect();
+    let all = async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .is_err()
+    {
+        panic!("acquires hung: {:?}", pool.metrics());
+    }
+    let m = pool.metrics();
+    assert_eq!((m.acquired, m.in_use, m.waiters), (64 * 500, 0, 0));
+    assert!(server.max_open.load(Ordering::SeqCst) <= 2);
+}

@@ -329,68 +329,87 @@ impl<M: Manager> Drop for Pending<M> {
     }
 }
 
+/// The next step of an acquire, decided under the lock in the same
+/// critical section as the core call that produced it, so that a hand-off
+/// can never reach a waiter whose channel is not registered yet.
+enum Step<C> {
+    Got(ConnId, C),
+    Check(WaiterId, ConnId, C),
+    Wait(WaiterId, oneshot::Receiver<Handoff<C>>),
+    Missing(ConnId),
+}
+
+/// Turns the core's answer into a [`Step`]: takes the connection out of
+/// the slab, or registers the waiter's channel and starts its connect.
+fn step<M: Manager>(
+    shared: &Arc<Shared<M>>,
+    state: &mut State<M::Connection>,
+    answer: Acquire,
+    caller: &'static Location<'static>,
+) -> Step<M::Connection> {
+    match answer {
+        Acquire::Ready(id) => match take(&mut state.slab, id) {
+            Some(conn) => {
+                set_caller(&mut state.callers, id, caller);
+                Step::Got(id, conn)
+            }
+            None => Step::Missing(id),
+        },
+        Acquire::Check { waiter, conn: id } => match take(&mut state.slab, id) {
+            Some(conn) => Step::Check(waiter, id, conn),
+            None => Step::Missing(id),
+        },
+        Acquire::Wait { waiter, open } => {
+            let (tx, rx) = oneshot::channel();
+            state.waiters.insert(waiter, tx);
+            if let Some(permit) = open {
+                shared.spawn_open(permit);
+            }
+            Step::Wait(waiter, rx)
+        }
+    }
+}
+
 async fn acquire<M: Manager>(
     shared: Arc<Shared<M>>,
     caller: &'static Location<'static>,
 ) -> Result<Pooled<M>, PoolError> {
-    let first = {
+    let mut next = {
         let now = shared.now();
         let mut state = shared.lock();
-        let first = match state.core.acquire(now) {
-            Ok(first) => first,
-            Err(_) => return Err(PoolError::Closed),
+        let Ok(answer) = state.core.acquire(now) else {
+            return Err(PoolError::Closed);
         };
-        if let Acquire::Ready(id) = first {
-            let conn = take(&mut state.slab, id);
-            set_caller(&mut state.callers, id, caller);
-            shared.drive(&mut state, now);
-            drop(state);
-            return match conn {
-                Some(conn) => Ok(Pooled::new(shared, id, conn)),
-                None => Err(missing(&shared, id)),
-            };
-        }
-        first
+        let next = step(&shared, &mut state, answer, caller);
+        shared.drive(&mut state, now);
+        next
     };
+    if let Step::Got(id, conn) = next {
+        return Ok(Pooled::new(shared, id, conn));
+    }
     let mut pending = Pending {
         shared,
         waiter: None,
         rx: None,
         checking: None,
     };
-    let mut next = first;
     loop {
         match next {
-            Acquire::Ready(id) => {
-                // Only after a check passed: the object is in `checking`.
+            Step::Got(id, conn) => {
                 pending.waiter = None;
-                let Some((_, conn)) = pending.checking.take() else {
-                    return Err(missing(&pending.shared, id));
-                };
-                set_caller(&mut pending.shared.lock().callers, id, caller);
                 return Ok(Pooled::new(Arc::clone(&pending.shared), id, conn));
             }
-            Acquire::Check { waiter, conn: id } => {
-                pending.waiter = Some(waiter);
-                let conn = take(&mut pending.shared.lock().slab, id);
-                let Some(conn) = conn else {
-                    return Err(missing(&pending.shared, id));
-                };
-                pending.checking = Some((id, conn));
-                next = check(&mut pending, id).await?;
+            Step::Missing(id) => {
+                pending.waiter = None;
+                return Err(missing(&pending.shared, id));
             }
-            Acquire::Wait { waiter, open } => {
+            Step::Check(waiter, id, conn) => {
                 pending.waiter = Some(waiter);
-                let (tx, rx) = oneshot::channel();
-                {
-                    let now = pending.shared.now();
-                    let mut state = pending.shared.lock();
-                    state.waiters.insert(waiter, tx);
-                    if let Some(permit) = open {
-                        pending.shared.spawn_open(permit);
-                    }
-                    pending.shared.drive(&mut state, now);
-                }
+                pending.checking = Some((id, conn));
+                next = check(&mut pending, id, caller).await?;
+            }
+            Step::Wait(waiter, rx) => {
+                pending.waiter = Some(waiter);
                 pending.rx = Some(rx);
                 let handoff = match pending.rx.as_mut() {
                     Some(rx) => rx.await,
@@ -405,7 +424,7 @@ async fn acquire<M: Manager>(
                     }
                     Ok(Handoff::Check(id, conn)) => {
                         pending.checking = Some((id, conn));
-                        next = check(&mut pending, id).await?;
+                        next = check(&mut pending, id, caller).await?;
                     }
                     Ok(Handoff::Fail(reason)) => {
                         pending.waiter = None;
@@ -413,7 +432,10 @@ async fn acquire<M: Manager>(
                     }
                     // The pool dropped the sender without an answer: only
                     // when the pool itself is gone.
-                    Err(_) => return Err(PoolError::Closed),
+                    Err(_) => {
+                        pending.waiter = None;
+                        return Err(PoolError::Closed);
+                    }
                 }
             }
         }
@@ -421,7 +443,11 @@ async fn acquire<M: Manager>(
 }
 
 /// Runs a checkout health check on `pending.checking` and reports it.
-async fn check<M: Manager>(pending: &mut Pending<M>, id: ConnId) -> Result<Acquire, PoolError> {
+async fn check<M: Manager>(
+    pending: &mut Pending<M>,
+    id: ConnId,
+    caller: &'static Location<'static>,
+) -> Result<Step<M::Connection>, PoolError> {
     let healthy = match pending.checking.as_mut() {
         Some((_, conn)) => pending.shared.manager.check(conn).await.is_ok(),
         None => false,
@@ -430,12 +456,18 @@ async fn check<M: Manager>(pending: &mut Pending<M>, id: ConnId) -> Result<Acqui
     let now = shared.now();
     let mut state = shared.lock();
     let next = match state.core.handle_checked(id, healthy, now) {
-        Ok(Checked::Ready(id)) => Ok(Acquire::Ready(id)),
-        Ok(Checked::Replaced(next)) => {
+        Ok(Checked::Ready(id)) => match pending.checking.take() {
+            Some((_, conn)) => {
+                set_caller(&mut state.callers, id, caller);
+                Ok(Step::Got(id, conn))
+            }
+            None => Ok(Step::Missing(id)),
+        },
+        Ok(Checked::Replaced(answer)) => {
             if let Some((id, conn)) = pending.checking.take() {
                 shared.spawn_close(id, conn);
             }
-            Ok(next)
+            Ok(step(&shared, &mut state, answer, caller))
         }
         Err(e) => {
             // Unreachable by the core's contract (only this future ends a
