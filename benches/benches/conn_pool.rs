@@ -27,31 +27,12 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mechops_tokio::conn::line::{LineConnection, LineEndpoint, LineError, LineManager};
 use mechops_tokio::conn::line_server::LineServer;
+use mechops_tokio::conn::noop::NoopManager;
 use mechops_tokio::conn::{ConnectionPool, ConnectionPoolConfig, Manager};
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
 const SETTINGS: [(usize, usize); 4] = [(8, 8), (16, 32), (32, 32), (8, 64)];
-
-struct Noop;
-
-impl Manager for Noop {
-    type Endpoint = &'static str;
-    type Connection = u64;
-    type Error = Infallible;
-
-    async fn connect(&self, _endpoint: &&'static str) -> Result<u64, Infallible> {
-        Ok(7)
-    }
-
-    async fn check(&self, _conn: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-
-    fn is_broken(&self, _conn: &u64) -> bool {
-        false
-    }
-}
 
 struct DeadpoolNoop;
 
@@ -126,11 +107,11 @@ where
 }
 
 /// Our pool, filled to `size` no-op connections.
-fn mechops_noop(rt: &Runtime, size: usize) -> ConnectionPool<Noop> {
+fn mechops_noop(rt: &Runtime, size: usize) -> ConnectionPool<NoopManager> {
     rt.block_on(async {
         let mut config = ConnectionPoolConfig::sized(size, size);
         config.pool.check_after_idle = None;
-        let pool = ConnectionPool::new("bench", Noop, vec!["noop"], config).unwrap();
+        let pool = ConnectionPool::new("bench", NoopManager::new(), vec!["noop"], config).unwrap();
         let held: Vec<_> = futures_fill(&pool, size).await;
         drop(held);
         pool
@@ -138,9 +119,9 @@ fn mechops_noop(rt: &Runtime, size: usize) -> ConnectionPool<Noop> {
 }
 
 async fn futures_fill(
-    pool: &ConnectionPool<Noop>,
+    pool: &ConnectionPool<NoopManager>,
     size: usize,
-) -> Vec<mechops_tokio::conn::Pooled<Noop>> {
+) -> Vec<mechops_tokio::conn::Pooled<NoopManager>> {
     let mut held = Vec::with_capacity(size);
     for _ in 0..size {
         held.push(pool.acquire().await.unwrap());

@@ -148,7 +148,17 @@ async fn exhausted_timeout_says_how_many_wait() {
 
 #[tokio::test(start_paused = true)]
 async fn unreachable_timeout_names_the_last_error() {
-    let (pool, server) = pool(0, 2, |c| c.pool.acquire_timeout = Duration::from_secs(2));
+    let (pool, server) = pool(0, 2, |c| {
+        c.pool.acquire_timeout = Duration::from_secs(2);
+        // A backoff cap well under the acquire timeout, so that the
+        // recovering acquire below always sees a trial connect.
+        c.pool.breaker.backoff = mechops_core::backoff::Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_millis(400),
+            32,
+        )
+        .unwrap();
+    });
     server.refuse.store(true, Ordering::SeqCst);
     let err = pool.acquire().await.unwrap_err();
     assert!(

@@ -5,14 +5,14 @@
 //! Live, best of a few rounds on a possibly busy machine; the peers
 //! (deadpool, bb8) are measured only in `benches/benches/conn_pool.rs`.
 
-use core::convert::Infallible;
 use core::hint::black_box;
 use core::time::Duration;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mechops_tokio::conn::{ConnectionPool, ConnectionPoolConfig, Manager};
+use mechops_tokio::conn::noop::NoopManager;
+use mechops_tokio::conn::{ConnectionPool, ConnectionPoolConfig};
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
@@ -22,26 +22,6 @@ const OPS: u64 = 200_000;
 const ROUNDS: u32 = 3;
 /// Pool size / tasks, as in the benchmark notes.
 const SETTINGS: [(usize, usize); 4] = [(8, 8), (16, 32), (32, 32), (8, 64)];
-
-struct Noop;
-
-impl Manager for Noop {
-    type Endpoint = &'static str;
-    type Connection = u64;
-    type Error = Infallible;
-
-    async fn connect(&self, _endpoint: &&'static str) -> Result<u64, Infallible> {
-        Ok(7)
-    }
-
-    async fn check(&self, _conn: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-
-    fn is_broken(&self, _conn: &u64) -> bool {
-        false
-    }
-}
 
 /// Measures and prints the connection pool table.
 pub(crate) fn table(out: &mut impl Write) -> anyhow::Result<()> {
@@ -62,7 +42,7 @@ pub(crate) fn table(out: &mut impl Write) -> anyhow::Result<()> {
         let pool = rt.block_on(async {
             let mut config = ConnectionPoolConfig::sized(size, size);
             config.pool.check_after_idle = None;
-            let pool = ConnectionPool::new("bench", Noop, vec!["noop"], config)?;
+            let pool = ConnectionPool::new("bench", NoopManager::new(), vec!["noop"], config)?;
             let mut held = Vec::with_capacity(size);
             for _ in 0..size {
                 held.push(pool.acquire().await?);
