@@ -35,3 +35,4 @@
 
 pub mod clock;
 pub mod frame_io;
+pub mod jobs;
