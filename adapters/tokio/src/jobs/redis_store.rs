@@ -58,26 +58,32 @@
 //! dropped after its script ran leaves its jobs provisionally leased; they
 //! are queued again when that lease runs out.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::time::Duration;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use mechops_alloc::job::{
-    Claimed, DeadReason, Effect, Effects, Event, FailKind, FencingToken, Job, JobEvent, JobId,
-    JobParts, JobPriority, JobSpec, JobState, Lease, Lifecycle, Progress, Rejected, Retention,
-    RunAt, SpecError, StateKind, Stats,
+    DeadReason, Effect, Effects, Event, FailKind, FencingToken, Job, JobEvent, JobId, JobParts,
+    JobPriority, JobSpec, JobState, Lease, Lifecycle, Progress, Rejected, RunAt, StateKind, Stats,
 };
 use mechops_core::backoff::{Backoff, Jitter, Retry};
 use mechops_core::time::Timestamp;
 use mechops_core::uuid::Uuid;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RetryMethod, Script, Value};
+use tokio::sync::Notify;
+
+use super::store::{
+    ClaimRequest, ClaimedJob, PurgeFilter, Store, StoreConfig, StoreError, StoreFuture, StoreStats,
+    SubmitRefused,
+};
 
 /// The key prefix used unless another is configured.
 pub const DEFAULT_PREFIX: &str = "mechops:jobs:";
 
 /// How often one transition is decided again after losing a race before
-/// the store gives up with [`RedisStoreError::Contended`].
+/// the store gives up.
 const MAX_CONFLICTS: usize = 64;
 
 /// How the store connects and behaves.
@@ -87,10 +93,8 @@ pub struct RedisConfig {
     pub url: String,
     /// Prepended to every key (default [`DEFAULT_PREFIX`]).
     pub prefix: String,
-    /// Lease length, stall limit, progress interval.
-    pub lifecycle: Lifecycle,
-    /// How long finished jobs are kept ([`RedisStore::prune`]).
-    pub retention: Retention,
+    /// Lease length, stall limit, progress interval and retention.
+    pub store: StoreConfig,
     /// The delays between tries when Redis cannot be reached (default
     /// 50 ms doubling to 2 s, equal jitter).
     pub reconnect: Backoff,
@@ -98,8 +102,12 @@ pub struct RedisConfig {
     pub reconnect_for: Duration,
     /// How long one command may wait for its reply (default 10 s).
     pub response_timeout: Duration,
-    /// The most jobs one reaper or pruning script handles (default 256).
+    /// The most jobs one pruning or purging script removes, and the most
+    /// delayed jobs one claim promotes (default 256).
     pub batch: usize,
+    /// How often idle workers look for jobs other processes submitted
+    /// (default 20 ms).
+    pub poll_interval: Duration,
 }
 
 impl RedisConfig {
@@ -113,12 +121,12 @@ impl RedisConfig {
         Self {
             url: url.into(),
             prefix: DEFAULT_PREFIX.to_owned(),
-            lifecycle: Lifecycle::default(),
-            retention: Retention::default(),
+            store: StoreConfig::default(),
             reconnect,
             reconnect_for: Duration::from_secs(60),
             response_timeout: Duration::from_secs(10),
             batch: 256,
+            poll_interval: Duration::from_millis(20),
         }
     }
 
@@ -129,92 +137,21 @@ impl RedisConfig {
         self
     }
 
-    /// The same settings with another lifecycle.
+    /// The same settings with another lifecycle and retention.
     #[must_use]
-    pub fn with_lifecycle(mut self, lifecycle: Lifecycle) -> Self {
-        self.lifecycle = lifecycle;
+    pub fn with_store(mut self, store: StoreConfig) -> Self {
+        self.store = store;
         self
     }
 
-    /// The same settings with another retention.
-    #[must_use]
-    pub fn with_retention(mut self, retention: Retention) -> Self {
-        self.retention = retention;
-        self
-    }
-
-    /// The same settings with another reconnection policy.
+    /// The same settings with another reconnection policy, given up after
+    /// `give_up_after`.
     #[must_use]
     pub fn with_reconnect(mut self, backoff: Backoff, give_up_after: Duration) -> Self {
         self.reconnect = backoff;
         self.reconnect_for = give_up_after;
         self
     }
-}
-
-/// What can go wrong in the Redis store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RedisStoreError {
-    /// The URL is not a Redis URL the store can use.
-    #[error("invalid Redis store URL {url:?}: {reason}")]
-    BadUrl {
-        /// The URL.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// Redis failed, or stayed unreachable for the whole reconnection time.
-    #[error("Redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    /// No job has this ID (never submitted, or pruned).
-    #[error("no job {0}")]
-    NotFound(JobId),
-    /// The submission is invalid.
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    /// The lifecycle refused the event; the job is unchanged.
-    #[error("job {id}: {rejected}")]
-    Rejected {
-        /// The job.
-        id: JobId,
-        /// Why.
-        rejected: Rejected,
-    },
-    /// Another pending job holds the unique key.
-    #[error("unique key {key:?} is held by pending job {holder}")]
-    Duplicate {
-        /// The key.
-        key: String,
-        /// The job holding it.
-        holder: String,
-    },
-    /// A job with this ID exists already.
-    #[error("job {0} already exists")]
-    Exists(JobId),
-    /// A stored record cannot be read back.
-    #[error("stored job {id} is damaged: {reason}")]
-    Corrupt {
-        /// The record's ID as stored.
-        id: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The job changed under every one of many tries.
-    #[error("job {0} kept changing under concurrent writes; try again")]
-    Contended(JobId),
-    /// Purge removes only finished jobs.
-    #[error("cannot purge {0} jobs: only completed, cancelled and dead jobs are purged")]
-    NotPurgeable(StateKind),
-}
-
-/// One claimed job: the claim's lease and the job as it now is.
-#[derive(Clone, Debug)]
-pub struct ClaimedJob {
-    /// The lease.
-    pub claim: Claimed,
-    /// The job, running.
-    pub job: Job,
 }
 
 struct Scripts {
@@ -228,6 +165,8 @@ struct Inner {
     conn: ConnectionManager,
     config: RedisConfig,
     scripts: Scripts,
+    signal: Arc<Notify>,
+    closed: AtomicBool,
 }
 
 /// A job store in Redis. Cheap to clone: clones share one connection, over
@@ -237,8 +176,8 @@ pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for RedisStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RedisStore")
             .field("url", &self.inner.config.url)
             .field("prefix", &self.inner.config.prefix)
@@ -251,13 +190,14 @@ pub fn is_redis_url(url: &str) -> bool {
     url.starts_with("redis://")
 }
 
-fn random_u64() -> u64 {
-    // The OS generator failing leaves only jitter and commit IDs less
-    // random; the clock's nanoseconds still differ between calls.
+/// A commit ID: random, so that a retried write recognises its own earlier
+/// try. The clock stands in if the OS generator fails.
+fn commit_id() -> u64 {
     getrandom::u64().unwrap_or_else(|_| mechops_std::clock::now().unix_nanos() as u64)
 }
 
-/// What a Redis error asks for: try again (after reconnecting) or give up.
+/// Whether a Redis error may pass on its own: the connection dropped or
+/// was refused, the reply timed out, or the server is loading its data.
 fn is_transient(e: &redis::RedisError) -> bool {
     matches!(
         e.retry_method(),
@@ -267,27 +207,39 @@ fn is_transient(e: &redis::RedisError) -> bool {
         || e.is_connection_dropped()
 }
 
+fn backend(e: &redis::RedisError) -> StoreError {
+    StoreError::Backend(format!("Redis: {e}"))
+}
+
+fn corrupt(id: &str, reason: &str) -> StoreError {
+    StoreError::Corrupt(format!("stored job {id:?} in Redis is damaged: {reason}"))
+}
+
+fn holder_id(holder: &str) -> Result<JobId, StoreError> {
+    holder
+        .parse::<Uuid>()
+        .map(JobId::new)
+        .map_err(|_| corrupt(holder, "a unique key names a job ID that is not a UUID"))
+}
+
 impl RedisStore {
     /// Connects to the server `config.url` names, trying for up to
     /// `config.reconnect_for` while it is unreachable.
-    pub async fn connect(config: RedisConfig) -> Result<Self, RedisStoreError> {
+    pub async fn connect(config: RedisConfig) -> Result<Self, StoreError> {
         if !is_redis_url(&config.url) {
-            return Err(RedisStoreError::BadUrl {
-                url: config.url.clone(),
-                reason: "it must start with redis://".to_owned(),
-            });
+            return Err(StoreError::Config(format!(
+                "invalid Redis store URL {:?}: it must start with redis://",
+                config.url
+            )));
         }
         if config.prefix.is_empty() {
-            return Err(RedisStoreError::BadUrl {
-                url: config.url.clone(),
-                reason: "the key prefix is empty".to_owned(),
-            });
+            return Err(StoreError::Config(
+                "the Redis store's key prefix is empty".to_owned(),
+            ));
         }
-        let client =
-            redis::Client::open(config.url.as_str()).map_err(|e| RedisStoreError::BadUrl {
-                url: config.url.clone(),
-                reason: e.to_string(),
-            })?;
+        let client = redis::Client::open(config.url.as_str()).map_err(|e| {
+            StoreError::Config(format!("invalid Redis store URL {:?}: {e}", config.url))
+        })?;
         let manager_config = ConnectionManagerConfig::new()
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(10))
@@ -301,12 +253,12 @@ impl RedisStore {
                 Ok(conn) => break conn,
                 Err(e) if is_transient(&e) && started.elapsed() < config.reconnect_for => {
                     let delay = retry
-                        .next_delay(&config.reconnect, random_u64())
+                        .next_delay(&config.reconnect, commit_id())
                         .unwrap_or(config.reconnect.cap());
                     tracing::warn!(url = %config.url, error = %e, ?delay, "Redis unreachable; trying again");
                     tokio::time::sleep(delay).await;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(backend(&e)),
             }
         };
         Ok(Self {
@@ -319,6 +271,8 @@ impl RedisStore {
                     expired: Script::new(include_str!("redis/expired.lua")),
                     remove: Script::new(include_str!("redis/remove.lua")),
                 },
+                signal: Arc::new(Notify::new()),
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -329,7 +283,7 @@ impl RedisStore {
     }
 
     fn lifecycle(&self) -> &Lifecycle {
-        &self.inner.config.lifecycle
+        &self.inner.config.store.lifecycle
     }
 
     fn key(&self, name: &str) -> String {
@@ -340,155 +294,159 @@ impl RedisStore {
         format!("{}job:{id}", self.inner.config.prefix)
     }
 
-    /// Runs `cmd`, reconnecting and trying again with backoff while Redis
-    /// is unreachable or loading.
-    async fn query<T: redis::FromRedisValue>(
-        &self,
-        cmd: &redis::Cmd,
-    ) -> Result<T, RedisStoreError> {
+    fn open(&self) -> Result<(), StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            Err(StoreError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends one request (a command, a pipeline or a script) made by
+    /// `send`, reconnecting and trying again with backoff while Redis is
+    /// unreachable or loading.
+    async fn send<T, F, Fut>(&self, mut send: F) -> Result<T, StoreError>
+    where
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        self.open()?;
         let mut retry = Retry::new();
         let started = tokio::time::Instant::now();
         loop {
-            let mut conn = self.inner.conn.clone();
-            match cmd.query_async(&mut conn).await {
+            match send(self.inner.conn.clone()).await {
                 Ok(v) => return Ok(v),
                 Err(e)
                     if is_transient(&e) && started.elapsed() < self.inner.config.reconnect_for =>
                 {
-                    self.wait(&mut retry, &e).await;
+                    let policy = &self.inner.config.reconnect;
+                    let delay = retry
+                        .next_delay(policy, commit_id())
+                        .unwrap_or(policy.cap());
+                    tracing::warn!(error = %e, ?delay, "Redis call failed; reconnecting");
+                    tokio::time::sleep(delay).await;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(backend(&e)),
             }
         }
     }
 
-    /// Runs `script` (EVALSHA, loading it when the server does not have it)
-    /// with `args`, trying again like [`Self::query`].
-    async fn eval<T: redis::FromRedisValue>(
+    async fn query<T: redis::FromRedisValue + Send>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        self.send(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
+    }
+
+    async fn query_pipe<T: redis::FromRedisValue + Send>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        self.send(|mut conn| async move { pipe.query_async(&mut conn).await })
+            .await
+    }
+
+    /// Runs `script` by EVALSHA, loading it when the server does not have
+    /// it (after a restart), with `args`.
+    async fn eval<T: redis::FromRedisValue + Send>(
         &self,
         script: &Script,
         args: &[String],
-    ) -> Result<T, RedisStoreError> {
-        let mut retry = Retry::new();
-        let started = tokio::time::Instant::now();
-        loop {
-            let mut conn = self.inner.conn.clone();
+    ) -> Result<T, StoreError> {
+        self.send(|mut conn| async move {
             let mut invocation = script.prepare_invoke();
             invocation.arg(args);
-            match invocation.invoke_async(&mut conn).await {
-                Ok(v) => return Ok(v),
-                Err(e)
-                    if is_transient(&e) && started.elapsed() < self.inner.config.reconnect_for =>
-                {
-                    self.wait(&mut retry, &e).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+            invocation.invoke_async(&mut conn).await
+        })
+        .await
     }
 
-    async fn wait(&self, retry: &mut Retry, e: &redis::RedisError) {
-        let policy = &self.inner.config.reconnect;
-        let delay = retry
-            .next_delay(policy, random_u64())
-            .unwrap_or(policy.cap());
-        tracing::warn!(error = %e, ?delay, "Redis call failed; reconnecting");
-        tokio::time::sleep(delay).await;
-    }
-
-    async fn count(&self, counter: &str) -> Result<(), RedisStoreError> {
+    async fn count(&self, counter: &str) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("HINCRBY");
         cmd.arg(self.key("stats")).arg(counter).arg(1);
         self.query::<i64>(&cmd).await.map(drop)
     }
 
-    /// Submits a job at `now`. Fails with [`RedisStoreError::Duplicate`]
-    /// when its unique key is held by another pending job.
-    pub async fn submit(
-        &self,
-        id: JobId,
-        spec: JobSpec,
-        now: Timestamp,
-    ) -> Result<Job, RedisStoreError> {
-        let mut results = self.submit_many(vec![(id, spec)], now).await?;
-        results.pop().unwrap_or(Err(RedisStoreError::Exists(id)))
-    }
-
-    /// Submits many jobs in one script; one result per job, in order.
-    pub async fn submit_many(
-        &self,
-        jobs: Vec<(JobId, JobSpec)>,
-        now: Timestamp,
-    ) -> Result<Vec<Result<Job, RedisStoreError>>, RedisStoreError> {
-        let mut out = Vec::with_capacity(jobs.len());
-        let mut ops = Vec::new();
-        let mut made = Vec::new();
-        for (id, spec) in jobs {
-            match Job::submit(id, spec, now, self.lifecycle()) {
-                Ok((job, fx)) => {
-                    ops.push(Commit::of(&job, None, &fx, true));
-                    made.push((out.len(), job));
-                    out.push(Err(RedisStoreError::Exists(id)));
-                }
-                Err(e) => out.push(Err(e.into())),
-            }
-        }
-        if ops.is_empty() {
-            return Ok(out);
-        }
-        let replies = self.commit(&ops).await?;
-        for ((slot, job), reply) in made.into_iter().zip(replies) {
-            out[slot] = match reply {
-                Reply::Ok => Ok(job),
-                Reply::Unique(holder) => Err(RedisStoreError::Duplicate {
-                    key: job.spec().unique_key.clone().unwrap_or_default(),
-                    holder,
-                }),
-                Reply::Conflict | Reply::Exists | Reply::Missing => {
-                    Err(RedisStoreError::Exists(job.id()))
-                }
-            };
-        }
-        Ok(out)
-    }
-
-    async fn commit(&self, ops: &[Commit]) -> Result<Vec<Reply>, RedisStoreError> {
+    async fn commit(&self, ops: &[Commit]) -> Result<Vec<Reply>, StoreError> {
         let mut args = vec![self.inner.config.prefix.clone()];
         for op in ops {
             op.push_args(&mut args);
         }
         let replies: Vec<String> = self.eval(&self.inner.scripts.commit, &args).await?;
         if replies.len() != ops.len() {
-            return Err(RedisStoreError::Corrupt {
-                id: String::new(),
-                reason: format!(
-                    "commit script answered {} of {} writes",
-                    replies.len(),
-                    ops.len()
-                ),
-            });
+            return Err(StoreError::Backend(format!(
+                "Redis commit script answered {} of {} writes",
+                replies.len(),
+                ops.len()
+            )));
         }
         Ok(replies.iter().map(|r| Reply::parse(r)).collect())
     }
 
-    /// Claims up to `limit` jobs at `now`, best priority first, promoting
-    /// delayed jobs that are due.
-    pub async fn claim(
+    /// Submits jobs in one script; one result per job, in order.
+    pub async fn submit_jobs(
         &self,
+        jobs: Vec<(JobId, JobSpec)>,
         now: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<ClaimedJob>, RedisStoreError> {
-        if limit == 0 {
+    ) -> Result<Vec<Result<(), SubmitRefused>>, StoreError> {
+        let mut out: Vec<Result<(), SubmitRefused>> = Vec::with_capacity(jobs.len());
+        let mut ops = Vec::new();
+        let mut slots = Vec::new();
+        for (id, spec) in jobs {
+            match Job::submit(id, spec, now, self.lifecycle()) {
+                Ok((job, fx)) => {
+                    ops.push(Commit::of(&job, None, &fx, true, None));
+                    slots.push(out.len());
+                    out.push(Ok(()));
+                }
+                Err(e) => out.push(Err(SubmitRefused::Spec(e))),
+            }
+        }
+        if ops.is_empty() {
+            return Ok(out);
+        }
+        let replies = self.commit(&ops).await?;
+        let mut any = false;
+        for (slot, reply) in slots.into_iter().zip(replies) {
+            out[slot] = match reply {
+                Reply::Ok => {
+                    any = true;
+                    Ok(())
+                }
+                Reply::Unique(holder) => Err(SubmitRefused::DuplicateKey {
+                    existing: holder_id(&holder)?,
+                }),
+                Reply::Conflict | Reply::Exists | Reply::Missing => Err(SubmitRefused::DuplicateId),
+            };
+        }
+        if any {
+            self.inner.signal.notify_waiters();
+        }
+        Ok(out)
+    }
+
+    /// Claims as [`Store::claim`] says.
+    pub async fn claim_jobs(
+        &self,
+        request: &ClaimRequest,
+        now: Timestamp,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        if request.max == 0 {
             return Ok(Vec::new());
         }
         let lease_ms = self.lifecycle().lease.as_millis().max(1);
-        let args = [
+        let mut args = vec![
             self.inner.config.prefix.clone(),
             floor_ms(now).to_string(),
-            limit.to_string(),
+            request.max.to_string(),
             lease_ms.to_string(),
-            self.inner.config.batch.max(limit).to_string(),
+            self.inner.config.batch.max(request.max).to_string(),
         ];
+        for (handler, limit) in request.handler_limits.iter() {
+            args.push(handler.clone());
+            args.push(limit.to_string());
+        }
         let value: Value = self.eval(&self.inner.scripts.claim, &args).await?;
         let records = parse_records(value)?;
         let mut claimed = Vec::with_capacity(records.len());
@@ -499,40 +457,39 @@ impl RedisStore {
             };
             match job.handle(Event::Claim, now, 0, self.lifecycle()) {
                 Ok(fx) => {
-                    ops.push(Commit::of(&job, Some(ver), &fx, false));
-                    claimed.push(job);
+                    let worker = Some(request.worker.0.clone());
+                    ops.push(Commit::of(&job, Some(ver), &fx, false, worker));
+                    claimed.push(Some(job));
                 }
                 // A job that cannot be claimed (a cancel raced the pop) goes
                 // back to the index of its state.
-                Err(_) => ops.push(Commit::reindex(&job, ver)),
+                Err(_) => {
+                    ops.push(Commit::reindex(&job, ver));
+                    claimed.push(None);
+                }
             }
         }
         if ops.is_empty() {
             return Ok(Vec::new());
         }
         let replies = self.commit(&ops).await?;
-        let mut jobs = claimed.into_iter();
         let mut out = Vec::with_capacity(ops.len());
-        for (op, reply) in ops.iter().zip(replies) {
-            if op.reindex_only {
-                continue;
-            }
-            let Some(job) = jobs.next() else { break };
+        for (job, reply) in claimed.into_iter().zip(replies) {
             // A lost race (a cancel between pop and write) leaves the job
             // to whoever won it.
-            if reply != Reply::Ok {
+            let (Some(job), Reply::Ok) = (job, reply) else {
                 continue;
-            }
+            };
             if let JobState::Running { attempt, lease } = *job.state() {
                 out.push(ClaimedJob {
-                    claim: Claimed {
-                        id: job.id(),
-                        token: lease.token,
-                        attempt,
-                        expires_at: lease.expires_at,
-                        deadline: lease.deadline,
-                    },
-                    job,
+                    id: job.id(),
+                    handler: job.spec().handler.clone(),
+                    args: job.spec().args.clone(),
+                    attempt,
+                    max_attempts: job.spec().max_attempts,
+                    token: lease.token,
+                    expires_at: lease.expires_at,
+                    deadline: lease.deadline,
                 });
             }
         }
@@ -548,10 +505,10 @@ impl RedisStore {
         event: Event,
         now: Timestamp,
         random: u64,
-    ) -> Result<(Job, Effects), RedisStoreError> {
+    ) -> Result<(Job, Effects), StoreError> {
         let takes_unique = matches!(event, Event::Retry);
         for _ in 0..MAX_CONFLICTS {
-            let (mut job, ver) = self.load(id).await?.ok_or(RedisStoreError::NotFound(id))?;
+            let (mut job, ver) = self.load(id).await?.ok_or(StoreError::UnknownJob(id))?;
             let fx = match job.handle(event.clone(), now, random, self.lifecycle()) {
                 Ok(fx) => fx,
                 Err(rejected) => {
@@ -561,122 +518,33 @@ impl RedisStore {
                     ) {
                         self.count("fenced").await?;
                     }
-                    return Err(RedisStoreError::Rejected { id, rejected });
+                    return Err(StoreError::rejected(id, rejected));
                 }
             };
-            let op = Commit::of(&job, Some(ver), &fx, takes_unique);
-            match self.commit(std::slice::from_ref(&op)).await?.pop() {
-                Some(Reply::Ok) => return Ok((job, fx)),
-                Some(Reply::Missing) => return Err(RedisStoreError::NotFound(id)),
+            let op = Commit::of(&job, Some(ver), &fx, takes_unique, None);
+            match self.commit(core::slice::from_ref(&op)).await?.pop() {
+                Some(Reply::Ok) => {
+                    if job.state().kind() == StateKind::Queued {
+                        self.inner.signal.notify_waiters();
+                    }
+                    return Ok((job, fx));
+                }
+                Some(Reply::Missing) => return Err(StoreError::UnknownJob(id)),
                 Some(Reply::Unique(holder)) => {
-                    return Err(RedisStoreError::Duplicate {
+                    return Err(StoreError::DuplicateKey {
                         key: job.spec().unique_key.clone().unwrap_or_default(),
-                        holder,
+                        existing: holder_id(&holder)?,
                     });
                 }
                 _ => {}
             }
         }
-        Err(RedisStoreError::Contended(id))
+        Err(StoreError::Backend(format!(
+            "job {id} kept changing under concurrent writes; try again"
+        )))
     }
 
-    /// Renews the lease of `token`; answers the lease, whose
-    /// `cancel_requested` tells the worker to stop.
-    pub async fn heartbeat(
-        &self,
-        id: JobId,
-        token: FencingToken,
-        now: Timestamp,
-    ) -> Result<Lease, RedisStoreError> {
-        let (job, _) = self.apply(id, Event::Heartbeat { token }, now, 0).await?;
-        job.state()
-            .lease()
-            .copied()
-            .ok_or(RedisStoreError::Rejected {
-                id,
-                rejected: Rejected::StaleToken {
-                    presented: token,
-                    current: None,
-                },
-            })
-    }
-
-    /// Records progress. Every call writes: the caller throttles with a
-    /// [`ProgressThrottle`](mechops_alloc::job::ProgressThrottle).
-    pub async fn progress(
-        &self,
-        id: JobId,
-        token: FencingToken,
-        progress: Progress,
-        now: Timestamp,
-    ) -> Result<Job, RedisStoreError> {
-        let event = Event::Progress { token, progress };
-        Ok(self.apply(id, event, now, 0).await?.0)
-    }
-
-    /// Records success.
-    pub async fn complete(
-        &self,
-        id: JobId,
-        token: FencingToken,
-        result: String,
-        now: Timestamp,
-    ) -> Result<Job, RedisStoreError> {
-        let event = Event::Complete { token, result };
-        Ok(self.apply(id, event, now, 0).await?.0)
-    }
-
-    /// Records a failure; a retry, if any, is scheduled after the job's
-    /// backoff with fresh jitter.
-    pub async fn fail(
-        &self,
-        id: JobId,
-        token: FencingToken,
-        error: String,
-        kind: FailKind,
-        now: Timestamp,
-    ) -> Result<Job, RedisStoreError> {
-        let event = Event::Fail { token, error, kind };
-        Ok(self.apply(id, event, now, random_u64()).await?.0)
-    }
-
-    /// Gives a running job back unfinished (graceful shutdown): it is
-    /// claimable at once and the attempt does not count.
-    pub async fn release(
-        &self,
-        id: JobId,
-        token: FencingToken,
-        now: Timestamp,
-    ) -> Result<Job, RedisStoreError> {
-        Ok(self.apply(id, Event::Release { token }, now, 0).await?.0)
-    }
-
-    /// Acknowledges a cancel request: the running job is cancelled.
-    pub async fn ack_cancel(
-        &self,
-        id: JobId,
-        token: FencingToken,
-        now: Timestamp,
-    ) -> Result<Job, RedisStoreError> {
-        Ok(self.apply(id, Event::AckCancel { token }, now, 0).await?.0)
-    }
-
-    /// Cancels a pending job, or asks the worker of a running one to stop.
-    pub async fn cancel(&self, id: JobId, now: Timestamp) -> Result<Job, RedisStoreError> {
-        Ok(self.apply(id, Event::Cancel, now, 0).await?.0)
-    }
-
-    /// Queues a dead or retry-scheduled job again with its attempts reset.
-    pub async fn retry(&self, id: JobId, now: Timestamp) -> Result<Job, RedisStoreError> {
-        Ok(self.apply(id, Event::Retry, now, 0).await?.0)
-    }
-
-    /// The job, if it exists.
-    pub async fn status(&self, id: JobId) -> Result<Option<Job>, RedisStoreError> {
-        Ok(self.load(id).await?.map(|(job, _)| job))
-    }
-
-    async fn load(&self, id: JobId) -> Result<Option<(Job, String)>, RedisStoreError> {
+    async fn load(&self, id: JobId) -> Result<Option<(Job, String)>, StoreError> {
         let raw = id.to_string();
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(self.job_key(&raw));
@@ -688,25 +556,22 @@ impl RedisStore {
         &self,
         raw_id: &str,
         fields: HashMap<String, String>,
-    ) -> Result<Option<(Job, String)>, RedisStoreError> {
+    ) -> Result<Option<(Job, String)>, StoreError> {
         if fields.is_empty() {
             return Ok(None);
         }
         decode(raw_id, &fields, self.lifecycle())
             .map(Some)
-            .map_err(|reason| RedisStoreError::Corrupt {
-                id: raw_id.to_owned(),
-                reason,
-            })
+            .map_err(|reason| corrupt(raw_id, &reason))
     }
 
-    /// Up to `limit` jobs in `state` (all states when `None`), oldest in
-    /// each index first.
-    pub async fn list(
+    /// Up to `limit` jobs in `state` (all states when `None`), each index
+    /// in its own order: ready jobs in claim order, the others by time.
+    pub async fn list_jobs(
         &self,
         state: Option<StateKind>,
         limit: usize,
-    ) -> Result<Vec<Job>, RedisStoreError> {
+    ) -> Result<Vec<Job>, StoreError> {
         let indexes: &[&str] = match state {
             None => &["ready", "delayed", "leases", "done", "dead"],
             Some(kind) => &[index_of(kind)],
@@ -740,28 +605,8 @@ impl RedisStore {
         Ok(out)
     }
 
-    async fn query_pipe<T: redis::FromRedisValue>(
-        &self,
-        pipe: &redis::Pipeline,
-    ) -> Result<T, RedisStoreError> {
-        let mut retry = Retry::new();
-        let started = tokio::time::Instant::now();
-        loop {
-            let mut conn = self.inner.conn.clone();
-            match pipe.query_async(&mut conn).await {
-                Ok(v) => return Ok(v),
-                Err(e)
-                    if is_transient(&e) && started.elapsed() < self.inner.config.reconnect_for =>
-                {
-                    self.wait(&mut retry, &e).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
     /// Counts by state now, and event counters since the queue began.
-    pub async fn stats(&self) -> Result<Stats, RedisStoreError> {
+    pub async fn counts(&self) -> Result<Stats, StoreError> {
         let mut pipe = redis::pipe();
         pipe.cmd("HGETALL").arg(self.key("counts"));
         pipe.cmd("HGETALL").arg(self.key("stats"));
@@ -787,31 +632,39 @@ impl RedisStore {
         })
     }
 
-    /// Recovers up to one batch of expired leases at `now`: each job is
-    /// queued again, timed out, cancelled or dead as the lifecycle says.
-    /// Returns how many it recovered; call again while that is a full
-    /// batch.
-    pub async fn reap(&self, now: Timestamp) -> Result<usize, RedisStoreError> {
+    /// Recovers up to `max_batch` expired leases at `now`: each job is
+    /// queued again, timed out, cancelled or dead as the lifecycle says,
+    /// and a provisional claim that was never written is queued again.
+    /// Returns how many it handled.
+    pub async fn recover(
+        &self,
+        now: Timestamp,
+        max_batch: usize,
+        random: u64,
+    ) -> Result<usize, StoreError> {
         let args = [
             self.inner.config.prefix.clone(),
             floor_ms(now).to_string(),
-            self.inner.config.batch.max(1).to_string(),
+            max_batch.max(1).to_string(),
         ];
         let value: Value = self.eval(&self.inner.scripts.expired, &args).await?;
         let records = parse_records(value)?;
         let mut ops = Vec::with_capacity(records.len());
+        let mut rng = random;
         for (raw_id, fields) in records {
             let Some((mut job, ver)) = self.decode(&raw_id, fields)? else {
                 continue;
             };
             if job.state().kind() == StateKind::Running {
-                match job.handle(Event::Expire, now, random_u64(), self.lifecycle()) {
-                    Ok(fx) => ops.push(Commit::of(&job, Some(ver), &fx, false)),
-                    // Not due in this process's finer clock: the next pass.
+                // One draw per job, so jobs that failed together do not
+                // retry together.
+                rng = splitmix(rng);
+                match job.handle(Event::Expire, now, rng, self.lifecycle()) {
+                    Ok(fx) => ops.push(Commit::of(&job, Some(ver), &fx, false, None)),
+                    // Not due by this process's finer clock: the next pass.
                     Err(_) => continue,
                 }
             } else {
-                // A provisional claim that was never written.
                 ops.push(Commit::reindex(&job, ver));
             }
         }
@@ -819,40 +672,27 @@ impl RedisStore {
             return Ok(0);
         }
         let replies = self.commit(&ops).await?;
-        Ok(replies.iter().filter(|r| **r == Reply::Ok).count())
-    }
-
-    /// Recovers every lease expired at `now`, batch by batch.
-    pub async fn reap_all(&self, now: Timestamp) -> Result<usize, RedisStoreError> {
-        let mut total = 0;
-        loop {
-            let n = self.reap(now).await?;
-            total += n;
-            if n < self.inner.config.batch.max(1) {
-                return Ok(total);
-            }
+        let handled = replies.iter().filter(|r| **r == Reply::Ok).count();
+        if handled > 0 {
+            self.inner.signal.notify_waiters();
         }
+        Ok(handled)
     }
 
     /// Removes completed and cancelled jobs older than the retention's age,
     /// then the oldest beyond its count. Returns how many were removed.
-    pub async fn prune(&self, now: Timestamp) -> Result<u64, RedisStoreError> {
-        let retention = self.inner.config.retention;
-        let before = floor_ms(now)
-            .saturating_sub(i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX));
+    pub async fn prune_jobs(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let retention = self.inner.config.store.retention;
+        let age = i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
+        let before = floor_ms(now).saturating_sub(age);
         let keep = i64::try_from(retention.max_count).unwrap_or(i64::MAX);
         self.remove("done", Some(before), keep, "", "prune").await
     }
 
-    /// Removes finished jobs in `state` (completed, cancelled and dead when
-    /// `None`) that finished before `older_than` (all when `None`).
-    pub async fn purge(
-        &self,
-        state: Option<StateKind>,
-        older_than: Option<Timestamp>,
-    ) -> Result<u64, RedisStoreError> {
-        let before = older_than.map(floor_ms);
-        match state {
+    /// Removes the finished jobs `filter` selects.
+    pub async fn purge_jobs(&self, filter: PurgeFilter) -> Result<usize, StoreError> {
+        let before = filter.finished_before.map(floor_ms);
+        match filter.state {
             None => {
                 let done = self.remove("done", before, -1, "", "purge").await?;
                 Ok(done + self.remove("dead", before, -1, "", "purge").await?)
@@ -862,7 +702,7 @@ impl RedisStore {
                     .await
             }
             Some(StateKind::Dead) => self.remove("dead", before, -1, "", "purge").await,
-            Some(kind) => Err(RedisStoreError::NotPurgeable(kind)),
+            Some(kind) => Err(StoreError::PurgePending(kind)),
         }
     }
 
@@ -873,9 +713,9 @@ impl RedisStore {
         keep: i64,
         state: &str,
         why: &str,
-    ) -> Result<u64, RedisStoreError> {
+    ) -> Result<usize, StoreError> {
         let batch = self.inner.config.batch.max(1);
-        let mut total = 0u64;
+        let mut total = 0usize;
         loop {
             let args = [
                 self.inner.config.prefix.clone(),
@@ -886,16 +726,42 @@ impl RedisStore {
                 state.to_owned(),
                 why.to_owned(),
             ];
-            let n: u64 = self.eval(&self.inner.scripts.remove, &args).await?;
+            let n: usize = self.eval(&self.inner.scripts.remove, &args).await?;
             total += n;
-            if n < batch as u64 {
+            if n < batch {
                 return Ok(total);
             }
         }
     }
 
-    /// Deletes every key of this store's prefix: all jobs and counters.
-    pub async fn clear(&self) -> Result<u64, RedisStoreError> {
+    /// The earliest delayed job's ready time or lease expiry.
+    pub async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZRANGE")
+            .arg(self.key("delayed"))
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES");
+        pipe.cmd("ZRANGE")
+            .arg(self.key("leases"))
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES");
+        type Scored = Vec<(String, f64)>;
+        let (delayed, leases): (Scored, Scored) = self.query_pipe(&pipe).await?;
+        let earliest = delayed
+            .iter()
+            .chain(&leases)
+            .map(|(_, score)| *score)
+            .fold(None, |min: Option<f64>, s| {
+                Some(min.map_or(s, |m| m.min(s)))
+            });
+        // Scores are whole milliseconds well within i64.
+        Ok(earliest.and_then(|ms| Timestamp::from_unix_millis(ms as i64).ok()))
+    }
+
+    /// Deletes every key of this store's prefix: all its jobs and counters.
+    pub async fn clear(&self) -> Result<u64, StoreError> {
         let pattern = format!("{}*", escape_glob(&self.inner.config.prefix));
         let mut cursor = 0u64;
         let mut removed = 0u64;
@@ -917,6 +783,184 @@ impl RedisStore {
             }
             cursor = next;
         }
+    }
+}
+
+/// The next value of a SplitMix64 sequence: spreads one random `u64` over
+/// a batch.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Store for RedisStore {
+    fn submit(&self, id: JobId, spec: JobSpec, now: Timestamp) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let key = spec.unique_key.clone().unwrap_or_default();
+            match self.submit_jobs(vec![(id, spec)], now).await?.pop() {
+                Some(Ok(())) => Ok(()),
+                Some(Err(SubmitRefused::Spec(e))) => Err(StoreError::Spec(e)),
+                Some(Err(SubmitRefused::DuplicateKey { existing })) => {
+                    Err(StoreError::DuplicateKey { key, existing })
+                }
+                Some(Err(SubmitRefused::DuplicateId)) | None => Err(StoreError::DuplicateId(id)),
+            }
+        })
+    }
+
+    fn submit_bulk(
+        &self,
+        jobs: Vec<(JobId, JobSpec)>,
+        now: Timestamp,
+    ) -> StoreFuture<'_, Vec<Result<(), SubmitRefused>>> {
+        Box::pin(self.submit_jobs(jobs, now))
+    }
+
+    fn claim(&self, request: &ClaimRequest, now: Timestamp) -> StoreFuture<'_, Vec<ClaimedJob>> {
+        let request = request.clone();
+        Box::pin(async move { self.claim_jobs(&request, now).await })
+    }
+
+    fn heartbeat(&self, id: JobId, token: FencingToken, now: Timestamp) -> StoreFuture<'_, Lease> {
+        Box::pin(async move {
+            let (job, _) = self.apply(id, Event::Heartbeat { token }, now, 0).await?;
+            job.state().lease().copied().ok_or(StoreError::rejected(
+                id,
+                Rejected::StaleToken {
+                    presented: token,
+                    current: None,
+                },
+            ))
+        })
+    }
+
+    fn progress(
+        &self,
+        id: JobId,
+        token: FencingToken,
+        progress: Progress,
+        now: Timestamp,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let event = Event::Progress { token, progress };
+            self.apply(id, event, now, 0).await.map(drop)
+        })
+    }
+
+    fn complete(
+        &self,
+        id: JobId,
+        token: FencingToken,
+        result: String,
+        now: Timestamp,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let event = Event::Complete { token, result };
+            self.apply(id, event, now, 0).await.map(drop)
+        })
+    }
+
+    fn fail(
+        &self,
+        id: JobId,
+        token: FencingToken,
+        error: String,
+        kind: FailKind,
+        now: Timestamp,
+        random: u64,
+    ) -> StoreFuture<'_, JobState> {
+        Box::pin(async move {
+            let event = Event::Fail { token, error, kind };
+            Ok(*self.apply(id, event, now, random).await?.0.state())
+        })
+    }
+
+    fn release(&self, id: JobId, token: FencingToken, now: Timestamp) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let event = Event::Release { token };
+            self.apply(id, event, now, 0).await.map(drop)
+        })
+    }
+
+    fn ack_cancel(&self, id: JobId, token: FencingToken, now: Timestamp) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let event = Event::AckCancel { token };
+            self.apply(id, event, now, 0).await.map(drop)
+        })
+    }
+
+    fn cancel(&self, id: JobId, now: Timestamp) -> StoreFuture<'_, StateKind> {
+        Box::pin(async move {
+            let (job, _) = self.apply(id, Event::Cancel, now, 0).await?;
+            Ok(job.state().kind())
+        })
+    }
+
+    fn retry(&self, id: JobId, now: Timestamp) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.apply(id, Event::Retry, now, 0).await.map(drop) })
+    }
+
+    fn status(&self, id: JobId) -> StoreFuture<'_, Job> {
+        Box::pin(async move {
+            let (job, _) = self.load(id).await?.ok_or(StoreError::UnknownJob(id))?;
+            Ok(job)
+        })
+    }
+
+    fn list(&self, state: Option<StateKind>, limit: usize) -> StoreFuture<'_, Vec<Job>> {
+        Box::pin(async move {
+            let mut jobs = self.list_jobs(state, usize::MAX).await?;
+            jobs.sort_by_key(|j| (j.created_at(), j.id()));
+            jobs.truncate(limit);
+            Ok(jobs)
+        })
+    }
+
+    fn stats(&self) -> StoreFuture<'_, StoreStats> {
+        Box::pin(async move {
+            Ok(StoreStats {
+                counts: self.counts().await?,
+                wait: None,
+            })
+        })
+    }
+
+    fn recover_expired(
+        &self,
+        now: Timestamp,
+        max_batch: usize,
+        random: u64,
+    ) -> StoreFuture<'_, usize> {
+        Box::pin(self.recover(now, max_batch, random))
+    }
+
+    fn purge(&self, filter: PurgeFilter) -> StoreFuture<'_, usize> {
+        Box::pin(self.purge_jobs(filter))
+    }
+
+    fn prune(&self, now: Timestamp) -> StoreFuture<'_, usize> {
+        Box::pin(self.prune_jobs(now))
+    }
+
+    fn next_due(&self) -> StoreFuture<'_, Option<Timestamp>> {
+        Box::pin(self.next_due_at())
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.inner.signal)
+    }
+
+    fn poll_interval(&self) -> Option<Duration> {
+        Some(self.inner.config.poll_interval)
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.inner.closed.store(true, Ordering::Release);
+            Ok(())
+        })
     }
 }
 
@@ -975,7 +1019,6 @@ struct Commit {
     stats: Vec<&'static str>,
     set: Vec<(&'static str, String)>,
     del: Vec<&'static str>,
-    reindex_only: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -1004,7 +1047,13 @@ impl Reply {
 impl Commit {
     /// The write of `job` after a transition with effects `fx`; `expect`
     /// is the version read (`None` for a new record).
-    fn of(job: &Job, expect: Option<String>, fx: &Effects, takes_unique: bool) -> Self {
+    fn of(
+        job: &Job,
+        expect: Option<String>,
+        fx: &Effects,
+        takes_unique: bool,
+        worker: Option<String>,
+    ) -> Self {
         let inserted = expect.is_none();
         let (index, score) = placement(job);
         let key = job.spec().unique_key.clone().unwrap_or_default();
@@ -1031,11 +1080,14 @@ impl Commit {
                 _ => {}
             }
         }
-        let (set, del) = encode(job, inserted);
+        let (mut set, del) = encode(job, inserted);
+        if let Some(worker) = worker {
+            set.push(("worker", worker));
+        }
         Self {
             id: job.id().to_string(),
             expect,
-            cid: random_u64(),
+            cid: commit_id(),
             state: job.state().kind(),
             index,
             score,
@@ -1043,7 +1095,6 @@ impl Commit {
             stats,
             set,
             del,
-            reindex_only: false,
         }
     }
 
@@ -1054,7 +1105,7 @@ impl Commit {
         Self {
             id: job.id().to_string(),
             expect: Some(expect),
-            cid: random_u64(),
+            cid: commit_id(),
             state: job.state().kind(),
             index,
             score,
@@ -1062,7 +1113,6 @@ impl Commit {
             stats: Vec::new(),
             set: Vec::new(),
             del: Vec::new(),
-            reindex_only: true,
         }
     }
 
@@ -1227,12 +1277,12 @@ fn decode(
             .map(String::as_str)
             .ok_or_else(|| format!("field {k} is missing"))
     }
-    fn num<T: std::str::FromStr>(f: &HashMap<String, String>, k: &str) -> Result<T, String> {
+    fn num<T: core::str::FromStr>(f: &HashMap<String, String>, k: &str) -> Result<T, String> {
         req(f, k)?
             .parse()
             .map_err(|_| format!("field {k} is not a number"))
     }
-    fn opt_num<T: std::str::FromStr>(
+    fn opt_num<T: core::str::FromStr>(
         f: &HashMap<String, String>,
         k: &str,
     ) -> Result<Option<T>, String> {
@@ -1338,10 +1388,14 @@ fn decode(
 
 /// `[id, [field, value, ...], id, ...]` as the claim and expiry scripts
 /// return it.
-fn parse_records(value: Value) -> Result<Vec<(String, HashMap<String, String>)>, RedisStoreError> {
-    let bad = |reason: &str| RedisStoreError::Corrupt {
-        id: String::new(),
-        reason: format!("unexpected script reply: {reason}"),
+/// A record's ID as stored, and its hash fields.
+type RawRecord = (String, HashMap<String, String>);
+
+fn parse_records(value: Value) -> Result<Vec<RawRecord>, StoreError> {
+    let bad = |reason: &str| {
+        StoreError::Backend(format!(
+            "unexpected reply from a Redis job script: {reason}"
+        ))
     };
     let Value::Array(items) = value else {
         return Err(bad("not an array"));

@@ -11,13 +11,15 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use core::net::{Ipv4Addr, SocketAddr};
+use core::sync::atomic::{AtomicU32, Ordering};
+use core::time::Duration;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How the server makes writes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

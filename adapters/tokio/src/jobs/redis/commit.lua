@@ -1,6 +1,6 @@
 -- Writes a batch of job records, each only if its version is still the one
 -- the caller read (compare and set), and moves each job to the index of its
--- new state. One reply per job, in order:
+-- new state, keeping the per-state and per-handler counts. One reply per job, in order:
 --   'ok'        written (or an earlier try of this same commit was)
 --   'conflict'  the record changed since it was read: read it again
 --   'exists'    a new record's ID is taken
@@ -61,7 +61,10 @@ while i <= #ARGV do
     local old = redis.call('HGET', key, 'state')
     if old then redis.call('HINCRBY', p .. 'counts', old, -1) end
     redis.call('HINCRBY', p .. 'counts', state, 1)
-    for _, name in ipairs(indexes) do redis.call('ZREM', p .. name, id) end
+    local was_leased = false
+    for _, name in ipairs(indexes) do
+      if redis.call('ZREM', p .. name, id) == 1 and name == 'leases' then was_leased = true end
+    end
     if index == 'ready' then
       score = tonumber(score) * 1125899906842624 + redis.call('INCR', p .. 'seq')
     end
@@ -69,6 +72,12 @@ while i <= #ARGV do
     if nset > 0 then redis.call('HSET', key, unpack(ARGV, set_at, set_at + 2 * nset - 1)) end
     if ndel > 0 then redis.call('HDEL', key, unpack(ARGV, del_at, del_at + ndel - 1)) end
     redis.call('HSET', key, 'state', state, 'ver', (tonumber(ver) or 0) + 1, 'cid', cid)
+    -- Running jobs per handler: every job in the lease index, provisional
+    -- claims included, for the store-wide handler limits.
+    local leased = index == 'leases'
+    if leased ~= was_leased then
+      redis.call('HINCRBY', p .. 'hrun', redis.call('HGET', key, 'handler'), leased and 1 or -1)
+    end
     for s = stats_at, stats_at + nstats - 1 do
       redis.call('HINCRBY', p .. 'stats', ARGV[s], 1)
     end
