@@ -14,6 +14,14 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 step() { printf '\n==> %s\n' "$*"; }
 started=$(date +%s)
 
+step "redis-server (the Redis store's tests start their own)"
+if ! command -v redis-server >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq redis-server >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+fi
+redis-server --version
+
 step "format"
 cargo fmt --all -- --check
 

@@ -30,8 +30,10 @@
 //! - [`frame_io`]: [`frame_io::FrameReader`] and [`frame_io::FrameWriter`],
 //!   the frame format of `docs/FORMAT.md` over `AsyncRead` and `AsyncWrite`,
 //!   driving the core's
-//!   [`FrameAccumulator`](mechops_core::codec::accumulator::FrameAccumulator).
+//!   [`FrameAccumulator`](mechops_core::codec::accumulator::FrameAccumulator);
+//! - [`jobs`]: the job queue runtime and its stores.
 #![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod frame_io;
+pub mod jobs;
