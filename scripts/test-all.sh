@@ -22,6 +22,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 redis-server --version
 
+step "PostgreSQL (the PostgreSQL pool tests start their own)"
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq postgresql >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+fi
+ls /usr/lib/postgresql/*/bin/initdb
+
 step "format"
 cargo fmt --all -- --check
 
