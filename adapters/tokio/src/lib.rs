@@ -27,6 +27,9 @@
 //!
 //! - [`clock`]: [`clock::TokioClock`], the monotonic clock on tokio's time,
 //!   and conversions between core instants and `tokio::time::Instant`;
+//! - [`conn`]: [`conn::ConnectionPool`], async connection pools over a
+//!   [`conn::Manager`], driving `mechops-alloc`'s sans-IO `PoolCore`, with
+//!   metrics and a process-wide registry of named pools;
 //! - [`frame_io`]: [`frame_io::FrameReader`] and [`frame_io::FrameWriter`],
 //!   the frame format of `docs/FORMAT.md` over `AsyncRead` and `AsyncWrite`,
 //!   driving the core's
@@ -35,5 +38,6 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod conn;
 pub mod frame_io;
 pub mod jobs;

@@ -1,0 +1,70 @@
+//! Async connection pools: [`ConnectionPool`], a thin driver of the sans-IO
+//! [`PoolCore`](mechops_alloc::conn::PoolCore) over a [`Manager`] that
+//! connects, checks, resets and closes.
+//!
+//! Named "connection pool" so it is not confused with the object pools of
+//! `mechops-core` and `mechops-alloc`.
+//!
+//! # How it runs
+//!
+//! Every decision (which endpoint, when to open, check, ping, reap or fail
+//! a waiter, what a breaker does) is the core's. The pool keeps the core
+//! behind a `std::sync::Mutex` held only for one bookkeeping call and the
+//! draining of [`poll_action`](mechops_alloc::conn::PoolCore::poll_action)
+//! that follows it; the I/O runs outside the lock:
+//!
+//! - idle connection objects live in a slab indexed by
+//!   [`ConnId::index`](mechops_alloc::conn::ConnId::index); a checked-out
+//!   one lives in the caller's [`Pooled`] guard;
+//! - a waiter gets its connection (or its failure) through a oneshot
+//!   channel; an acquire served at once touches no channel and allocates
+//!   nothing;
+//! - connects, closes, pings and resets run on spawned tasks; health
+//!   checks before a checkout run inside the caller's acquire future;
+//! - one background task per pool sleeps until the core's
+//!   [`poll_timeout`](mechops_alloc::conn::PoolCore::poll_timeout) and
+//!   drives its timers (acquire timeouts, `min_connections`, idle timeout,
+//!   lifetime, keepalive, leak reports, breaker reopening). It holds only a
+//!   weak reference: dropping every handle and guard ends it.
+//!
+//! # Contract
+//!
+//! - [`ConnectionPool::acquire`] resolves within `acquire_timeout` (plus
+//!   the length of a health check already started) with a connection or a
+//!   [`PoolError`] saying why: the pool was exhausted with so many waiters,
+//!   or no endpoint was reachable, with the last connect error.
+//! - Waiters are served first come, first served.
+//! - Dropping an acquire future at any `.await` leaks nothing: its queue
+//!   place is given up, a connection already handed to it goes back to the
+//!   pool, and one being checked for it is closed (its state is unknown).
+//!   A connect started for it keeps running and serves the next waiter.
+//! - A [`Pooled`] guard gives its connection back on drop. A connection
+//!   marked broken ([`Pooled::mark_broken`]) or that the manager finds
+//!   broken ([`Manager::is_broken`], e.g. dropped with a request in flight)
+//!   is closed and replaced.
+//! - Open connections, connects in flight and connections still closing
+//!   together never exceed `max_connections`, so the server never sees more.
+//! - [`ConnectionPool::resize`] and [`ConnectionPool::drain`] act at run
+//!   time; [`ConnectionPool::close`] waits for checked-out connections up
+//!   to a deadline.
+//! - A checkout held longer than the leak threshold is reported once
+//!   through `tracing` with the location of the `acquire` call; the
+//!   connection stays with its holder.
+//!
+//! The pool spawns onto the runtime it was built in (it keeps a
+//! [`tokio::runtime::Handle`]), so guards may be dropped anywhere.
+
+mod manager;
+mod metrics;
+mod pool;
+mod registry;
+
+pub use manager::Manager;
+pub use metrics::{ConnectionPoolMetrics, render_prometheus};
+pub use pool::{ConnectionPool, ConnectionPoolConfig, PoolError, Pooled};
+pub use registry::{AnyPool, PoolRegistry, RegistryError, registry};
+
+pub use mechops_alloc::conn::{
+    AcquireFailure, Balance, BreakerConfig, BreakerState, CloseReason, ConfigError,
+    EndpointMetrics, FailureKind, PoolConfig, PoolMetrics, Remaining,
+};

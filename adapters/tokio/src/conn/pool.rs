@@ -1,0 +1,891 @@
+//! [`ConnectionPool`], its configuration, its guard and its errors. See the
+//! [parent module](super) for how it runs and what it promises.
+
+use core::fmt;
+use core::ops::{Deref, DerefMut};
+use core::panic::Location;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use mechops_alloc::conn::{
+    Acquire, AcquireFailure, Action, Cancel, Checked, ConfigError, ConnId, Disposition,
+    FailureKind, OpenPermit, PoolConfig, PoolCore, PoolMetrics, Remaining, WaiterId,
+};
+use mechops_core::metrics::LocalHistogram;
+use mechops_core::time::{Instant, MonotonicClock};
+use tokio::sync::{Notify, oneshot};
+
+use super::Manager;
+use crate::clock::TokioClock;
+
+/// The settings of a [`ConnectionPool`]: the core's [`PoolConfig`]
+/// (sizes, acquire timeout, idle timeout, lifetime, keepalive, check
+/// threshold, leak threshold, balance, and the breaker whose backoff spaces
+/// connect retries) and the connect timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionPoolConfig {
+    /// The bookkeeping settings.
+    pub pool: PoolConfig,
+    /// How long one connect (with its handshake) may take before it counts
+    /// as a [`FailureKind::TimedOut`] failure.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectionPoolConfig {
+    /// [`PoolConfig::default`] (0 to 10 connections, 30 s acquire timeout)
+    /// and a 10 s connect timeout.
+    fn default() -> Self {
+        Self {
+            pool: PoolConfig::default(),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ConnectionPoolConfig {
+    /// The defaults with `min` to `max` connections.
+    pub fn sized(min: usize, max: usize) -> Self {
+        let mut config = Self::default();
+        config.pool.min_connections = min;
+        config.pool.max_connections = max;
+        config
+    }
+}
+
+/// Why [`ConnectionPool::acquire`] gave no connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The acquire timeout passed: the reason says whether the pool was
+    /// exhausted (with how many waiters) or no endpoint was reachable.
+    #[error("{reason}{}", last_error.as_ref().map(|e| format!(": last error: {e}")).unwrap_or_default())]
+    Timeout {
+        /// The core's reason.
+        reason: AcquireFailure,
+        /// The last connect error's message, when no endpoint was reachable.
+        last_error: Option<String>,
+    },
+    /// The pool is closing or closed.
+    #[error("connection pool is closed")]
+    Closed,
+}
+
+impl PoolError {
+    /// Whether this is an acquire timeout (either reason).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+}
+
+/// What a waiter is sent.
+enum Handoff<C> {
+    Ready(ConnId, C),
+    Check(ConnId, C),
+    Fail(AcquireFailure),
+}
+
+/// Everything behind the lock.
+struct State<C> {
+    core: PoolCore,
+    /// Idle (and otherwise pool-held) connection objects by slot index.
+    slab: Vec<Option<C>>,
+    /// Where each slot's current checkout was acquired.
+    callers: Vec<Option<&'static Location<'static>>>,
+    waiters: HashMap<WaiterId, oneshot::Sender<Handoff<C>>>,
+    /// The last connect error's message.
+    last_error: Option<String>,
+    /// Set once the core reported [`Action::Closed`].
+    closed: Option<Remaining>,
+}
+
+pub(super) struct Shared<M: Manager> {
+    name: String,
+    manager: M,
+    endpoints: Vec<M::Endpoint>,
+    config: ConnectionPoolConfig,
+    clock: TokioClock,
+    runtime: tokio::runtime::Handle,
+    state: Mutex<State<M::Connection>>,
+    /// Wakes the timer task when the core's deadline moved earlier.
+    timer: Arc<Notify>,
+    /// The deadline the timer task sleeps until, in core nanos.
+    timer_at: AtomicU64,
+    /// Wakes callers of `close`.
+    closed: Notify,
+}
+
+/// A pool of connections made by `M`, over one or more endpoints. Cheap to
+/// clone (a reference count); every clone is the same pool.
+pub struct ConnectionPool<M: Manager> {
+    shared: Arc<Shared<M>>,
+}
+
+impl<M: Manager> Clone for ConnectionPool<M> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for ConnectionPool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionPool")
+            .field("name", &self.shared.name)
+            .field("endpoints", &self.shared.endpoints.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> ConnectionPool<M> {
+    /// A pool named `name` over `endpoints` (in priority order), started on
+    /// the current tokio runtime: the background task begins opening
+    /// `min_connections` at once.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (the pool must have one to spawn onto).
+    pub fn new(
+        name: impl Into<String>,
+        manager: M,
+        endpoints: Vec<M::Endpoint>,
+        config: ConnectionPoolConfig,
+    ) -> Result<Self, ConfigError> {
+        if endpoints.is_empty() {
+            return Err(ConfigError::NoEndpoints);
+        }
+        let seed = seed_from(&endpoints);
+        let core = PoolCore::new(config.pool, endpoints.len(), seed)?;
+        let shared = Arc::new(Shared {
+            name: name.into(),
+            manager,
+            endpoints,
+            config,
+            clock: TokioClock::new(),
+            runtime: tokio::runtime::Handle::current(),
+            state: Mutex::new(State {
+                core,
+                slab: Vec::new(),
+                callers: Vec::new(),
+                waiters: HashMap::new(),
+                last_error: None,
+                closed: None,
+            }),
+            timer: Arc::new(Notify::new()),
+            timer_at: AtomicU64::new(u64::MAX),
+            closed: Notify::new(),
+        });
+        shared.runtime.spawn(timer_task(Arc::downgrade(&shared)));
+        Ok(Self { shared })
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The manager.
+    pub fn manager(&self) -> &M {
+        &self.shared.manager
+    }
+
+    /// The endpoints, in priority order.
+    pub fn endpoints(&self) -> &[M::Endpoint] {
+        &self.shared.endpoints
+    }
+
+    /// The settings the pool was built with (sizes as built; see
+    /// [`ConnectionPool::metrics`] for the current ones).
+    pub fn config(&self) -> &ConnectionPoolConfig {
+        &self.shared.config
+    }
+
+    /// Checks a connection out, waiting up to `acquire_timeout`.
+    ///
+    /// Cancellation: dropping the future at any point leaks nothing (see
+    /// the [module docs](super)). The caller's location is kept for leak
+    /// reports.
+    #[track_caller]
+    pub fn acquire(&self) -> impl Future<Output = Result<Pooled<M>, PoolError>> + Send + 'static {
+        let caller = Location::caller();
+        let shared = Arc::clone(&self.shared);
+        async move { acquire(shared, caller).await }
+    }
+
+    /// A snapshot of the pool's gauges and counters.
+    pub fn metrics(&self) -> PoolMetrics {
+        self.shared.lock().core.metrics()
+    }
+
+    /// A copy of the acquire wait histogram (nanoseconds).
+    pub fn wait_histogram(&self) -> LocalHistogram {
+        self.shared.lock().core.wait_histogram().clone()
+    }
+
+    /// Changes the sizes at run time: growing serves waiters with new
+    /// connections, shrinking closes idle ones above `max` and in-use ones
+    /// as they come back.
+    pub fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
+        let mut state = self.shared.lock();
+        state.core.resize(min, max)?;
+        self.shared.drive(&mut state);
+        Ok(())
+    }
+
+    /// Retires every connection open now: idle ones close at once, in-use
+    /// ones when given back; new ones replace them as needed.
+    pub fn drain(&self) {
+        let mut state = self.shared.lock();
+        let now = self.shared.now();
+        state.core.drain(now);
+        self.shared.drive(&mut state);
+    }
+
+    /// Closes the pool: acquires fail from now on, idle connections close
+    /// at once, checked-out ones when given back. Resolves when everything
+    /// is back and closed or `grace` has passed, with what was left.
+    ///
+    /// Cancellation: dropping the future leaves the pool closing; a later
+    /// `close` waits for the same end.
+    pub async fn close(&self, grace: Duration) -> Remaining {
+        {
+            let mut state = self.shared.lock();
+            let now = self.shared.now();
+            state.core.close(now, now.saturating_add(grace));
+            self.shared.drive(&mut state);
+        }
+        loop {
+            let notified = self.shared.closed.notified();
+            if let Some(remaining) = self.shared.lock().closed {
+                return remaining;
+            }
+            notified.await;
+        }
+    }
+
+    /// Whether [`ConnectionPool::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().core.is_closing()
+    }
+}
+
+/// Seeds the lifetime jitter: different pools spread differently.
+fn seed_from<E: fmt::Display>(endpoints: &[E]) -> u64 {
+    use core::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    for e in endpoints {
+        e.to_string().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// What an acquire future holds, so that dropping it at any `.await` gives
+/// everything back.
+struct Pending<M: Manager> {
+    shared: Arc<Shared<M>>,
+    waiter: Option<WaiterId>,
+    rx: Option<oneshot::Receiver<Handoff<M::Connection>>>,
+    checking: Option<(ConnId, M::Connection)>,
+}
+
+impl<M: Manager> Drop for Pending<M> {
+    fn drop(&mut self) {
+        let Some(waiter) = self.waiter.take() else {
+            return;
+        };
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        state.waiters.remove(&waiter);
+        let handed = self.rx.take().and_then(|mut rx| rx.try_recv().ok());
+        let held = match handed {
+            Some(Handoff::Ready(id, c) | Handoff::Check(id, c)) => Some((id, c)),
+            _ => self.checking.take(),
+        };
+        let now = shared.now();
+        match state.core.cancel_waiter(waiter, now) {
+            Cancel::Dequeued | Cancel::Unknown => {
+                if let Some((id, c)) = held {
+                    // Unreachable by the core's contract (an unknown waiter
+                    // holds nothing); close rather than lose track.
+                    shared.spawn_close(id, c);
+                }
+            }
+            Cancel::Returned(id) => match held {
+                Some((_, c)) => put(&mut state.slab, id, c),
+                None => tracing::error!(pool = %shared.name, %id, "returned connection missing"),
+            },
+            Cancel::Close(id) => match held {
+                Some((_, c)) => shared.spawn_close(id, c),
+                None => {
+                    tracing::error!(pool = %shared.name, %id, "closing connection missing");
+                    shared.report_closed(&mut state, id);
+                }
+            },
+        }
+        shared.drive(&mut state);
+    }
+}
+
+async fn acquire<M: Manager>(
+    shared: Arc<Shared<M>>,
+    caller: &'static Location<'static>,
+) -> Result<Pooled<M>, PoolError> {
+    let first = {
+        let mut state = shared.lock();
+        let now = shared.now();
+        let first = match state.core.acquire(now) {
+            Ok(first) => first,
+            Err(_) => return Err(PoolError::Closed),
+        };
+        if let Acquire::Ready(id) = first {
+            let conn = take(&mut state.slab, id);
+            set_caller(&mut state.callers, id, caller);
+            shared.drive(&mut state);
+            drop(state);
+            return match conn {
+                Some(conn) => Ok(Pooled::new(shared, id, conn)),
+                None => Err(missing(&shared, id)),
+            };
+        }
+        first
+    };
+    let mut pending = Pending {
+        shared,
+        waiter: None,
+        rx: None,
+        checking: None,
+    };
+    let mut next = first;
+    loop {
+        match next {
+            Acquire::Ready(id) => {
+                // Only after a check passed: the object is in `checking`.
+                pending.waiter = None;
+                let Some((_, conn)) = pending.checking.take() else {
+                    return Err(missing(&pending.shared, id));
+                };
+                set_caller(&mut pending.shared.lock().callers, id, caller);
+                return Ok(Pooled::new(Arc::clone(&pending.shared), id, conn));
+            }
+            Acquire::Check { waiter, conn: id } => {
+                pending.waiter = Some(waiter);
+                let conn = take(&mut pending.shared.lock().slab, id);
+                let Some(conn) = conn else {
+                    return Err(missing(&pending.shared, id));
+                };
+                pending.checking = Some((id, conn));
+                next = check(&mut pending, id).await?;
+            }
+            Acquire::Wait { waiter, open } => {
+                pending.waiter = Some(waiter);
+                let (tx, rx) = oneshot::channel();
+                {
+                    let mut state = pending.shared.lock();
+                    state.waiters.insert(waiter, tx);
+                    if let Some(permit) = open {
+                        pending.shared.spawn_open(permit);
+                    }
+                    pending.shared.drive(&mut state);
+                }
+                pending.rx = Some(rx);
+                let handoff = match pending.rx.as_mut() {
+                    Some(rx) => rx.await,
+                    None => return Err(PoolError::Closed),
+                };
+                pending.rx = None;
+                match handoff {
+                    Ok(Handoff::Ready(id, conn)) => {
+                        pending.waiter = None;
+                        set_caller(&mut pending.shared.lock().callers, id, caller);
+                        return Ok(Pooled::new(Arc::clone(&pending.shared), id, conn));
+                    }
+                    Ok(Handoff::Check(id, conn)) => {
+                        pending.checking = Some((id, conn));
+                        next = check(&mut pending, id).await?;
+                    }
+                    Ok(Handoff::Fail(reason)) => {
+                        pending.waiter = None;
+                        return Err(pending.shared.failure(reason));
+                    }
+                    // The pool dropped the sender without an answer: only
+                    // when the pool itself is gone.
+                    Err(_) => return Err(PoolError::Closed),
+                }
+            }
+        }
+    }
+}
+
+/// Runs a checkout health check on `pending.checking` and reports it.
+async fn check<M: Manager>(pending: &mut Pending<M>, id: ConnId) -> Result<Acquire, PoolError> {
+    let healthy = match pending.checking.as_mut() {
+        Some((_, conn)) => pending.shared.manager.check(conn).await.is_ok(),
+        None => false,
+    };
+    let shared = Arc::clone(&pending.shared);
+    let mut state = shared.lock();
+    let now = shared.now();
+    let next = match state.core.handle_checked(id, healthy, now) {
+        Ok(Checked::Ready(id)) => Ok(Acquire::Ready(id)),
+        Ok(Checked::Replaced(next)) => {
+            if let Some((id, conn)) = pending.checking.take() {
+                shared.spawn_close(id, conn);
+            }
+            Ok(next)
+        }
+        Err(e) => {
+            // Unreachable by the core's contract (only this future ends a
+            // check it started); drop the connection rather than lose it.
+            tracing::error!(pool = %shared.name, error = %e, "check result refused");
+            pending.waiter = None;
+            pending.checking = None;
+            Err(PoolError::Closed)
+        }
+    };
+    shared.drive(&mut state);
+    next
+}
+
+fn take<C>(slab: &mut [Option<C>], id: ConnId) -> Option<C> {
+    slab.get_mut(id.index()).and_then(Option::take)
+}
+
+fn put<C>(slab: &mut Vec<Option<C>>, id: ConnId, conn: C) {
+    let index = id.index();
+    if slab.len() <= index {
+        slab.resize_with(index + 1, || None);
+    }
+    slab[index] = Some(conn);
+}
+
+fn set_caller(
+    callers: &mut Vec<Option<&'static Location<'static>>>,
+    id: ConnId,
+    caller: &'static Location<'static>,
+) {
+    let index = id.index();
+    if callers.len() <= index {
+        callers.resize(index + 1, None);
+    }
+    callers[index] = Some(caller);
+}
+
+fn missing<M: Manager>(shared: &Shared<M>, id: ConnId) -> PoolError {
+    tracing::error!(pool = %shared.name, %id, "connection object missing from the pool");
+    PoolError::Closed
+}
+
+/// A checked-out connection. Dereferences to the manager's connection and
+/// gives it back to the pool on drop: closed and replaced when broken
+/// ([`Pooled::mark_broken`] or [`Manager::is_broken`]), reset first when
+/// [`Manager::needs_reset`] says so.
+pub struct Pooled<M: Manager> {
+    shared: Arc<Shared<M>>,
+    id: ConnId,
+    conn: Option<M::Connection>,
+    broken: bool,
+}
+
+impl<M: Manager> Pooled<M> {
+    fn new(shared: Arc<Shared<M>>, id: ConnId, conn: M::Connection) -> Self {
+        Self {
+            shared,
+            id,
+            conn: Some(conn),
+            broken: false,
+        }
+    }
+
+    /// Marks the connection unusable: it is closed instead of going back to
+    /// the pool. For managers and callers that saw it fail, or that give it
+    /// up with work in flight.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Whether [`Pooled::mark_broken`] was called.
+    pub fn is_marked_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// The connection's id in the pool.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The index of the endpoint it is connected to.
+    pub fn endpoint_index(&self) -> usize {
+        self.shared
+            .lock()
+            .core
+            .endpoint_of(self.id)
+            .map_or(0, |e| e.index())
+    }
+
+    /// The endpoint it is connected to.
+    pub fn endpoint(&self) -> &M::Endpoint {
+        &self.shared.endpoints[self.endpoint_index()]
+    }
+}
+
+impl<M: Manager> Deref for Pooled<M> {
+    type Target = M::Connection;
+
+    fn deref(&self) -> &M::Connection {
+        match &self.conn {
+            Some(conn) => conn,
+            // `conn` is only taken in `drop`.
+            None => unreachable!("a guard holds its connection until dropped"),
+        }
+    }
+}
+
+impl<M: Manager> DerefMut for Pooled<M> {
+    fn deref_mut(&mut self) -> &mut M::Connection {
+        match &mut self.conn {
+            Some(conn) => conn,
+            None => unreachable!("a guard holds its connection until dropped"),
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for Pooled<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pooled")
+            .field("pool", &self.shared.name)
+            .field("id", &self.id)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> Drop for Pooled<M> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        let shared = &self.shared;
+        let broken = self.broken || shared.manager.is_broken(&conn);
+        if !broken && shared.manager.needs_reset(&conn) {
+            shared.spawn_reset(self.id, conn);
+            return;
+        }
+        shared.release(self.id, conn, broken);
+    }
+}
+
+impl<M: Manager> Shared<M> {
+    fn lock(&self) -> MutexGuard<'_, State<M::Connection>> {
+        // A panic while holding the lock (a manager's `Display`, say)
+        // leaves the bookkeeping consistent: every core call completes
+        // before anything else runs.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    fn failure(&self, reason: AcquireFailure) -> PoolError {
+        match reason {
+            AcquireFailure::Closed => PoolError::Closed,
+            AcquireFailure::Unreachable { .. } => PoolError::Timeout {
+                reason,
+                last_error: self.lock().last_error.clone(),
+            },
+            _ => PoolError::Timeout {
+                reason,
+                last_error: None,
+            },
+        }
+    }
+
+    fn release(self: &Arc<Self>, id: ConnId, conn: M::Connection, broken: bool) {
+        let mut state = self.lock();
+        let now = self.now();
+        match state.core.release(id, broken, now) {
+            Ok(Disposition::Kept) => put(&mut state.slab, id, conn),
+            Ok(Disposition::Close(reason)) => {
+                tracing::debug!(pool = %self.name, %id, %reason, "closing connection");
+                self.spawn_close(id, conn);
+            }
+            Err(e) => {
+                tracing::error!(pool = %self.name, error = %e, "release refused");
+            }
+        }
+        self.drive(&mut state);
+    }
+
+    /// Carries out every action the core has due, then makes sure the timer
+    /// task wakes by the core's next deadline. Called with the lock held
+    /// after every input.
+    fn drive(self: &Arc<Self>, state: &mut State<M::Connection>) {
+        self.run_actions(state);
+        if let Some(at) = state.core.poll_timeout() {
+            let at = at.as_nanos();
+            if at < self.timer_at.load(Ordering::Acquire) {
+                self.timer_at.store(at, Ordering::Release);
+                self.timer.notify_one();
+            }
+        }
+    }
+
+    /// Drains `poll_action`, carrying out each action.
+    fn run_actions(self: &Arc<Self>, state: &mut State<M::Connection>) {
+        let now = self.now();
+        while let Some(action) = state.core.poll_action(now) {
+            match action {
+                Action::Open(permit) => self.spawn_open(permit),
+                Action::Hand { waiter, conn: id } => {
+                    let conn = take(&mut state.slab, id);
+                    self.send(state, waiter, id, conn, Handoff::Ready);
+                }
+                Action::Check { waiter, conn: id } => {
+                    let conn = take(&mut state.slab, id);
+                    self.send(state, waiter, id, conn, Handoff::Check);
+                }
+                Action::Fail { waiter, reason } => {
+                    if let Some(tx) = state.waiters.remove(&waiter) {
+                        // A receiver already gone cancels through the core
+                        // itself, which finds the waiter unknown.
+                        let _ = tx.send(Handoff::Fail(reason));
+                    }
+                }
+                Action::Close { conn: id, reason } => {
+                    tracing::debug!(pool = %self.name, %id, %reason, "closing connection");
+                    match take(&mut state.slab, id) {
+                        Some(conn) => self.spawn_close(id, conn),
+                        None => self.report_closed(state, id),
+                    }
+                }
+                Action::Ping(id) => match take(&mut state.slab, id) {
+                    Some(conn) => self.spawn_ping(id, conn),
+                    None => {
+                        let _ = state.core.handle_pinged(id, false, now);
+                    }
+                },
+                Action::Leak {
+                    conn: id,
+                    checkout,
+                    held,
+                } => {
+                    let caller = state.callers.get(id.index()).copied().flatten();
+                    tracing::warn!(
+                        pool = %self.name,
+                        %id,
+                        checkout,
+                        held_ms = held.as_millis() as u64,
+                        acquired_at = %caller.map_or_else(|| "unknown".to_owned(), |l| l.to_string()),
+                        "connection checked out longer than the leak threshold"
+                    );
+                }
+                Action::Closed(remaining) => {
+                    tracing::info!(
+                        pool = %self.name,
+                        in_use = remaining.in_use,
+                        opening = remaining.opening,
+                        closing = remaining.closing,
+                        "connection pool closed"
+                    );
+                    state.closed = Some(remaining);
+                    // Waiters still queued were failed by the core; wake
+                    // `close` callers.
+                    self.closed.notify_waiters();
+                }
+            }
+        }
+    }
+
+    /// Sends a handed connection to its waiter; if the waiter is already
+    /// gone, its cancellation (under this same lock, later) finds the
+    /// connection in its channel.
+    fn send(
+        self: &Arc<Self>,
+        state: &mut State<M::Connection>,
+        waiter: WaiterId,
+        id: ConnId,
+        conn: Option<M::Connection>,
+        wrap: fn(ConnId, M::Connection) -> Handoff<M::Connection>,
+    ) {
+        let Some(conn) = conn else {
+            tracing::error!(pool = %self.name, %id, "handed connection missing");
+            return;
+        };
+        match state.waiters.remove(&waiter) {
+            Some(tx) => {
+                if let Err(Handoff::Ready(_, conn) | Handoff::Check(_, conn)) =
+                    tx.send(wrap(id, conn))
+                {
+                    // The receiver was dropped without cancelling, which
+                    // only a panic inside the acquire future can do: give
+                    // the connection back through the core.
+                    let now = self.now();
+                    match state.core.cancel_waiter(waiter, now) {
+                        Cancel::Returned(id) => put(&mut state.slab, id, conn),
+                        Cancel::Close(id) => self.spawn_close(id, conn),
+                        Cancel::Dequeued | Cancel::Unknown => {}
+                    }
+                }
+            }
+            None => {
+                tracing::error!(pool = %self.name, %id, "waiter missing for handed connection");
+                put(&mut state.slab, id, conn);
+            }
+        }
+    }
+
+    fn report_closed(&self, state: &mut State<M::Connection>, id: ConnId) {
+        if let Err(e) = state.core.handle_closed(id) {
+            tracing::error!(pool = %self.name, error = %e, "close report refused");
+        }
+    }
+
+    fn spawn_open(self: &Arc<Self>, permit: OpenPermit) {
+        let shared = Arc::clone(self);
+        self.runtime.spawn(async move {
+            let mut permit = OpenGuard {
+                shared,
+                permit: Some(permit),
+            };
+            let shared = Arc::clone(&permit.shared);
+            let Some(index) = permit.permit.as_ref().map(|p| p.endpoint().index()) else {
+                return;
+            };
+            let endpoint = &shared.endpoints[index];
+            let result = tokio::time::timeout(
+                shared.config.connect_timeout,
+                shared.manager.connect(endpoint),
+            )
+            .await;
+            let Some(p) = permit.permit.take() else {
+                return;
+            };
+            let mut state = shared.lock();
+            let now = shared.now();
+            match result {
+                Ok(Ok(conn)) => match state.core.handle_opened(p, now) {
+                    Ok(id) => {
+                        tracing::debug!(pool = %shared.name, %endpoint, %id, "connection opened");
+                        put(&mut state.slab, id, conn);
+                    }
+                    Err(e) => {
+                        tracing::error!(pool = %shared.name, error = %e, "open report refused");
+                        drop(conn);
+                    }
+                },
+                Ok(Err(e)) => {
+                    let kind = shared.manager.classify(&e);
+                    tracing::warn!(pool = %shared.name, %endpoint, error = %e, "connect failed");
+                    state.last_error = Some(format!("{endpoint}: {e}"));
+                    let _ = state.core.handle_open_failed(p, now, kind);
+                }
+                Err(_) => {
+                    tracing::warn!(pool = %shared.name, %endpoint, "connect timed out");
+                    state.last_error = Some(format!(
+                        "{endpoint}: connect timed out after {:?}",
+                        shared.config.connect_timeout
+                    ));
+                    let _ = state.core.handle_open_failed(p, now, FailureKind::TimedOut);
+                }
+            }
+            shared.drive(&mut state);
+        });
+    }
+
+    fn spawn_close(self: &Arc<Self>, id: ConnId, conn: M::Connection) {
+        let shared = Arc::clone(self);
+        self.runtime.spawn(async move {
+            shared.manager.close(conn).await;
+            let mut state = shared.lock();
+            shared.report_closed(&mut state, id);
+            shared.drive(&mut state);
+        });
+    }
+
+    fn spawn_ping(self: &Arc<Self>, id: ConnId, mut conn: M::Connection) {
+        let shared = Arc::clone(self);
+        self.runtime.spawn(async move {
+            let healthy = shared.manager.check(&mut conn).await.is_ok();
+            let mut state = shared.lock();
+            let now = shared.now();
+            match state.core.handle_pinged(id, healthy, now) {
+                Ok(Disposition::Kept) => put(&mut state.slab, id, conn),
+                Ok(Disposition::Close(_)) => shared.spawn_close(id, conn),
+                Err(e) => tracing::error!(pool = %shared.name, error = %e, "ping report refused"),
+            }
+            shared.drive(&mut state);
+        });
+    }
+
+    fn spawn_reset(self: &Arc<Self>, id: ConnId, mut conn: M::Connection) {
+        let shared = Arc::clone(self);
+        self.runtime.spawn(async move {
+            // If this task is dropped mid-reset (runtime shutdown), the
+            // connection is dropped with it and its slot stays checked out
+            // until the pool goes: there is no runtime left to close it on.
+            let ok = shared.manager.reset(&mut conn).await.is_ok();
+            let broken = !ok || shared.manager.is_broken(&conn);
+            shared.release(id, conn, broken);
+        });
+    }
+}
+
+/// Gives an abandoned connect's permit back as cancelled, so a task
+/// dropped mid-connect (runtime shutdown) frees its slot.
+struct OpenGuard<M: Manager> {
+    shared: Arc<Shared<M>>,
+    permit: Option<OpenPermit>,
+}
+
+impl<M: Manager> Drop for OpenGuard<M> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            let mut state = self.shared.lock();
+            let now = self.shared.now();
+            let _ = state
+                .core
+                .handle_open_failed(permit, now, FailureKind::Cancelled);
+            self.shared.drive(&mut state);
+        }
+    }
+}
+
+/// Sleeps until the core's next deadline (or an earlier one announced by
+/// an input), then drives the core. Holds the pool only while driving, so
+/// a pool whose handles and guards are all gone is dropped and the task
+/// ends.
+async fn timer_task<M: Manager>(weak: Weak<Shared<M>>) {
+    let (timer, clock) = match weak.upgrade() {
+        Some(shared) => (Arc::clone(&shared.timer), shared.clock),
+        None => return,
+    };
+    loop {
+        let notified = timer.notified();
+        let at = {
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            let mut state = shared.lock();
+            shared.run_actions(&mut state);
+            if state.closed.is_some() {
+                return;
+            }
+            let at = state.core.poll_timeout();
+            shared
+                .timer_at
+                .store(at.map_or(u64::MAX, Instant::as_nanos), Ordering::Release);
+            at
+        };
+        match at {
+            Some(at) => {
+                tokio::select! {
+                    () = clock.sleep_until(at) => {}
+                    () = notified => {}
+                }
+            }
+            None => notified.await,
+        }
+    }
+}
