@@ -57,6 +57,8 @@
 mod manager;
 mod metrics;
 mod pool;
+pub mod postgres;
+pub mod redis;
 mod registry;
 
 pub use manager::Manager;
