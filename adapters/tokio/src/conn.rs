@@ -54,6 +54,8 @@
 //! The pool spawns onto the runtime it was built in (it keeps a
 //! [`tokio::runtime::Handle`]), so guards may be dropped anywhere.
 
+pub mod line;
+pub mod line_server;
 mod manager;
 mod metrics;
 mod pool;
