@@ -10,6 +10,7 @@ use core::time::Duration;
 use std::path::Path;
 use std::sync::Arc;
 
+use mechops_core::backoff::{Backoff, Jitter};
 use mechops_tokio::conn::postgres::{PostgresEndpoint, PostgresManager, PostgresTls};
 use mechops_tokio::conn::{ConnectionPool, ConnectionPoolConfig};
 use support::conn_pool::{closed_at_least, config, eventually};
@@ -322,4 +323,99 @@ async fn the_pool_recovers_after_a_server_restart() {
     for conn in &conns {
         conn.query_one("SELECT 1", &[]).await.unwrap();
     }
+}
+
+/// A CA and a certificate for `localhost` signed by it: the CA's
+/// certificate (DER), and the server's chain and key (PEM).
+fn certificates() -> (rustls_pki_types::CertificateDer<'static>, String, String) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca.der().clone(), cert.pem(), key.serialize_pem())
+}
+
+/// A client configuration trusting only `ca`.
+fn trusting(ca: rustls_pki_types::CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+fn tls_endpoint(server: &PostgresServer) -> PostgresEndpoint {
+    PostgresEndpoint::parse(&format!(
+        "postgres://{}@localhost:{}/{}?sslmode=require",
+        support::postgres_server::USER,
+        server.port(),
+        support::postgres_server::DATABASE
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_are_encrypted() {
+    let (ca, cert, key) = certificates();
+    let Some(server) =
+        PostgresServer::start_with_tls(Path::new(env!("CARGO_TARGET_TMPDIR")), &cert, &key)
+    else {
+        return;
+    };
+    let manager = PostgresManager::new(PostgresTls::Rustls(trusting(ca)));
+    let pool =
+        ConnectionPool::new("tls", manager, vec![tls_endpoint(&server)], config(0, 2)).unwrap();
+    let conn = pool.acquire().await.unwrap();
+    let row = conn
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0), "the connection is not encrypted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_refuses_a_server_it_does_not_trust() {
+    let (_, cert, key) = certificates();
+    let (other_ca, _, _) = certificates();
+    let Some(server) =
+        PostgresServer::start_with_tls(Path::new(env!("CARGO_TARGET_TMPDIR")), &cert, &key)
+    else {
+        return;
+    };
+    let mut config = config(0, 1);
+    config.pool.acquire_timeout = Duration::from_secs(3);
+    // After the first failed handshake the breaker stays open past the
+    // acquire timeout, so the timeout's reason is that failure.
+    config.pool.breaker.backoff = Backoff::new(Duration::from_secs(60), Duration::from_secs(60), 1)
+        .unwrap()
+        .with_jitter(Jitter::None);
+
+    // Another CA: the handshake fails and the error says why.
+    let manager = PostgresManager::new(PostgresTls::Rustls(trusting(other_ca)));
+    let pool = ConnectionPool::new("tls", manager, vec![tls_endpoint(&server)], config).unwrap();
+    let err = pool.acquire().await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let text = err.to_string().to_lowercase();
+    assert!(
+        text.contains("tls handshake failed") && text.contains("certificate"),
+        "{err}"
+    );
+
+    // No TLS at all, with `sslmode=require`: no connection either.
+    let manager = PostgresManager::new(PostgresTls::None);
+    let pool = ConnectionPool::new("plain", manager, vec![tls_endpoint(&server)], config).unwrap();
+    assert!(pool.acquire().await.is_err());
 }

@@ -264,10 +264,53 @@ where
     });
 }
 
+/// What a [`PostgresManager`] fails with: a `tokio-postgres` error shown
+/// with its causes (`tokio-postgres` alone shows "db error" or "error
+/// performing TLS handshake" and keeps the reason in its source chain).
+#[derive(Debug)]
+pub struct PostgresError(tokio_postgres::Error);
+
+impl PostgresError {
+    /// The `tokio-postgres` error.
+    #[must_use]
+    pub const fn get_ref(&self) -> &tokio_postgres::Error {
+        &self.0
+    }
+
+    /// The `tokio-postgres` error, by value.
+    #[must_use]
+    pub fn into_inner(self) -> tokio_postgres::Error {
+        self.0
+    }
+}
+
+impl From<tokio_postgres::Error> for PostgresError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self(error)
+    }
+}
+
+impl fmt::Display for PostgresError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use core::error::Error as _;
+
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// The causes are part of the message, so none is given as a source.
+impl core::error::Error for PostgresError {}
+
 impl Manager for PostgresManager {
     type Endpoint = PostgresEndpoint;
     type Connection = PostgresConnection;
-    type Error = tokio_postgres::Error;
+    type Error = PostgresError;
 
     async fn connect(
         &self,
@@ -289,7 +332,8 @@ impl Manager for PostgresManager {
     }
 
     async fn check(&self, conn: &mut PostgresConnection) -> Result<(), Self::Error> {
-        conn.client.simple_query("").await.map(drop)
+        conn.client.simple_query("").await?;
+        Ok(())
     }
 
     fn needs_reset(&self, _conn: &PostgresConnection) -> bool {
@@ -297,14 +341,16 @@ impl Manager for PostgresManager {
     }
 
     async fn reset(&self, conn: &mut PostgresConnection) -> Result<(), Self::Error> {
-        conn.client.batch_execute(RESET).await
+        conn.client.batch_execute(RESET).await?;
+        Ok(())
     }
 
     fn is_broken(&self, conn: &PostgresConnection) -> bool {
         conn.client.is_closed()
     }
 
-    fn classify(&self, error: &tokio_postgres::Error) -> FailureKind {
+    fn classify(&self, error: &PostgresError) -> FailureKind {
+        let error = &error.0;
         use core::error::Error as _;
         use tokio_postgres::error::SqlState;
 

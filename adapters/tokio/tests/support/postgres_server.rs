@@ -52,6 +52,7 @@ pub struct PostgresServer {
     bin: PathBuf,
     port: u16,
     dir: PathBuf,
+    tls: bool,
     child: Option<Child>,
 }
 
@@ -122,6 +123,23 @@ fn server_command(program: &Path) -> Command {
     cmd
 }
 
+/// Writes `contents` to `path` readable by its owner only, owned by the
+/// server's user (PostgreSQL refuses a key others can read).
+fn write_private(path: &Path, contents: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).expect("write a server file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .expect("make a server file private");
+    if running_as_root() {
+        run(
+            Command::new("chown")
+                .arg(format!("{}:{}", NOBODY.0, NOBODY.1))
+                .arg(path),
+            "chown a server file to nobody",
+        );
+    }
+}
+
 fn run(cmd: &mut Command, what: &str) {
     let out = cmd
         .stdin(Stdio::null())
@@ -142,6 +160,17 @@ impl PostgresServer {
     /// [`DATABASE`]. `None`, with a printed reason, when PostgreSQL is
     /// absent and cannot be installed outside CI.
     pub fn start(base: &Path) -> Option<Self> {
+        Self::start_inner(base, None)
+    }
+
+    /// Like [`PostgresServer::start`], with TLS on (`ssl=on`) using the
+    /// PEM certificate chain `cert` and its private key `key`; clients may
+    /// still connect without TLS.
+    pub fn start_with_tls(base: &Path, cert: &str, key: &str) -> Option<Self> {
+        Self::start_inner(base, Some((cert, key)))
+    }
+
+    fn start_inner(base: &Path, tls: Option<(&str, &str)>) -> Option<Self> {
         let Some(bin) = bin_dir() else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -178,6 +207,10 @@ impl PostgresServer {
                 .args(["--encoding", "UTF8", "--no-sync"]),
             "initdb",
         );
+        if let Some((cert, key)) = tls {
+            write_private(&dir.join("server.crt"), cert);
+            write_private(&dir.join("server.key"), key);
+        }
         // Another process may take the port between our probe and the
         // server's bind; try again on a new one.
         for _ in 0..20 {
@@ -185,6 +218,7 @@ impl PostgresServer {
                 bin: bin.clone(),
                 port: free_port(),
                 dir: dir.clone(),
+                tls: tls.is_some(),
                 child: None,
             };
             if server.spawn() {
@@ -277,8 +311,8 @@ impl PostgresServer {
             .open(self.dir.join("postgres.log"))
             .expect("open the server log");
         let err = log.try_clone().expect("clone the log handle");
-        let mut child = server_command(&self.bin.join("postgres"))
-            .arg("-D")
+        let mut cmd = server_command(&self.bin.join("postgres"));
+        cmd.arg("-D")
             .arg(self.dir.join("data"))
             .args(["-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
@@ -287,7 +321,21 @@ impl PostgresServer {
             .arg(format!("unix_socket_directories={}", self.dir.display()))
             // A test server: durability is not what is tested here.
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=100"])
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=100"]);
+        if self.tls {
+            cmd.args(["-c", "ssl=on"])
+                .arg("-c")
+                .arg(format!(
+                    "ssl_cert_file={}",
+                    self.dir.join("server.crt").display()
+                ))
+                .arg("-c")
+                .arg(format!(
+                    "ssl_key_file={}",
+                    self.dir.join("server.key").display()
+                ));
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
