@@ -53,6 +53,9 @@
 //!
 //! The pool spawns onto the runtime it was built in (it keeps a
 //! [`tokio::runtime::Handle`]), so guards may be dropped anywhere.
+//!
+//! Managers for databases: [`redis::RedisManager`] and
+//! [`postgres::PostgresManager`].
 
 pub mod line;
 pub mod line_server;

@@ -107,11 +107,14 @@ fn free_port() -> u16 {
 }
 
 fn running_as_root() -> bool {
+    static ROOT: OnceLock<bool> = OnceLock::new();
     // `id -u` rather than libc, so the harness needs no unsafe code.
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+    *ROOT.get_or_init(|| {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+    })
 }
 
 /// A command for a server program, run as `nobody` when we are root.
