@@ -25,6 +25,8 @@ enum Command {
     Uuid(cmd::uuid::UuidArgs),
     /// Format, parse and compute with timestamps.
     Time(cmd::time::TimeArgs),
+    /// Soak or ping a line server through a connection pool.
+    Pool(cmd::pool::PoolArgs),
     /// Measure the library live and print the results beside the reference figures.
     Bench(cmd::bench::BenchArgs),
     /// Read JSON and write it as a mechops frame.
@@ -44,7 +46,9 @@ impl Command {
             Self::Keygen(_) => false,
             Self::Pack(args) => args.writes_stdout(),
             Self::Unpack(args) => args.writes_stdout(),
-            Self::Uuid(_) | Self::Time(_) | Self::Bench(_) | Self::Inspect(_) => true,
+            Self::Uuid(_) | Self::Time(_) | Self::Bench(_) | Self::Inspect(_) | Self::Pool(_) => {
+                true
+            }
         }
     }
 }
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Uuid(args) => output::writing_stdout(cmd::uuid::run(args)),
         Command::Time(args) => output::writing_stdout(cmd::time::run(args)),
         Command::Bench(args) => output::writing_stdout(cmd::bench::run(args)),
+        Command::Pool(args) => cmd::pool::run(args),
         Command::Pack(args) => cmd::codec::pack(args),
         Command::Unpack(args) => cmd::codec::unpack(args),
         Command::Inspect(args) => cmd::codec::inspect(args),

@@ -51,6 +51,10 @@
 //!   through `tracing` with the location of the `acquire` call; the
 //!   connection stays with its holder.
 //!
+//! Managers and helpers: [`line`] (line protocols over TCP or rustls TLS),
+//! [`line_server`] (a line server with faults to play, for tests and
+//! soaks), [`noop`] (connections that are numbers, for benchmarks).
+//!
 //! The pool spawns onto the runtime it was built in (it keeps a
 //! [`tokio::runtime::Handle`]), so guards may be dropped anywhere.
 //!
@@ -61,6 +65,7 @@ pub mod line;
 pub mod line_server;
 mod manager;
 mod metrics;
+pub mod noop;
 mod pool;
 pub mod postgres;
 pub mod redis;

@@ -240,6 +240,9 @@ async fn max_lifetime_recycles_connections() {
 struct Certs {
     dir: PathBuf,
     server: Arc<rustls::ServerConfig>,
+    /// The same server certificate, requiring a client certificate signed
+    /// by the CA.
+    mutual: Arc<rustls::ServerConfig>,
 }
 
 impl Drop for Certs {
@@ -261,22 +264,41 @@ fn certs(tag: &str) -> Certs {
         .unwrap()
         .signed_by(&key, &issuer)
         .unwrap();
+    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client = client_params.signed_by(&client_key, &issuer).unwrap();
     let dir = std::env::temp_dir().join(format!("mechops-conn-tls-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("client.pem"), client.pem()).unwrap();
+    std::fs::write(dir.join("client.key"), client_key.serialize_pem()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider)
+    let server_key = || rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
+        .with_single_cert(vec![cert.der().clone()], server_key())
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .unwrap();
+    let mutual = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![cert.der().clone()], server_key())
         .unwrap();
     Certs {
         dir,
         server: Arc::new(server),
+        mutual: Arc::new(mutual),
     }
 }
 
@@ -358,4 +380,46 @@ async fn tls_endpoint_without_tls_settings_fails_clearly() {
         matches!(err, LineError::NoTls(_) | LineError::Io(_)),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_certificate_is_presented_when_given() {
+    let certs = certs("mutual");
+    let server = LineServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Some(Arc::clone(&certs.mutual)),
+    )
+    .await
+    .unwrap();
+    let endpoint: LineEndpoint = server.url().parse().unwrap();
+    let ca = certs.dir.join("ca.pem");
+    let (chain, key) = (certs.dir.join("client.pem"), certs.dir.join("client.key"));
+    let with = LineTls::new(Some(&ca), Some((&chain, &key)), Some("localhost".into())).unwrap();
+    let pool = ConnectionPool::new(
+        "mtls",
+        LineManager::new(Duration::from_secs(2), Some(with)),
+        vec![endpoint.clone()],
+        config(0, 1),
+    )
+    .unwrap();
+    let mut conn = guard("acquire", pool.acquire()).await.unwrap();
+    assert_eq!(conn.execute("PING").await.unwrap(), "PONG");
+    drop(conn);
+
+    // Without a client certificate the server refuses the session: the
+    // handshake may look complete to the client under TLS 1.3, so the
+    // refusal shows on the first request at the latest.
+    let without = LineTls::new(Some(&ca), None, Some("localhost".into())).unwrap();
+    let pool = ConnectionPool::new(
+        "no-cert",
+        LineManager::new(Duration::from_secs(2), Some(without)),
+        vec![endpoint],
+        config(0, 1),
+    )
+    .unwrap();
+    let refused = match guard("acquire", pool.acquire()).await {
+        Err(_) => true,
+        Ok(mut conn) => conn.execute("PING").await.is_err(),
+    };
+    assert!(refused);
 }

@@ -148,7 +148,17 @@ async fn exhausted_timeout_says_how_many_wait() {
 
 #[tokio::test(start_paused = true)]
 async fn unreachable_timeout_names_the_last_error() {
-    let (pool, server) = pool(0, 2, |c| c.pool.acquire_timeout = Duration::from_secs(2));
+    let (pool, server) = pool(0, 2, |c| {
+        c.pool.acquire_timeout = Duration::from_secs(2);
+        // A backoff cap well under the acquire timeout, so that the
+        // recovering acquire below always sees a trial connect.
+        c.pool.breaker.backoff = mechops_core::backoff::Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_millis(400),
+            32,
+        )
+        .unwrap();
+    });
     server.refuse.store(true, Ordering::SeqCst);
     let err = pool.acquire().await.unwrap_err();
     assert!(
@@ -483,4 +493,37 @@ async fn long_checkouts_are_reported_once_not_reclaimed() {
     let m = pool.metrics();
     assert_eq!((m.leaks, m.in_use), (1, 1));
     drop(held);
+}
+
+/// Many tasks on two worker threads racing for two connections: every
+/// hand-off must reach its waiter (a lost one would leave a waiter asleep
+/// with no deadline left to wake it, and this test would hang).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_offs_across_threads_are_never_lost() {
+    let (pool, server) = pool(0, 2, |_| {});
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    let conn = pool.acquire().await.unwrap();
+                    core::hint::black_box(conn.serial);
+                }
+            })
+        })
+        .collect();
+    let all = async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .is_err()
+    {
+        panic!("acquires hung: {:?}", pool.metrics());
+    }
+    let m = pool.metrics();
+    assert_eq!((m.acquired, m.in_use, m.waiters), (64 * 500, 0, 0));
+    assert!(server.max_open.load(Ordering::SeqCst) <= 2);
 }

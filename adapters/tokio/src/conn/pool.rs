@@ -228,19 +228,20 @@ impl<M: Manager> ConnectionPool<M> {
     /// connections, shrinking closes idle ones above `max` and in-use ones
     /// as they come back.
     pub fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
+        let now = self.shared.now();
         let mut state = self.shared.lock();
         state.core.resize(min, max)?;
-        self.shared.drive(&mut state);
+        self.shared.drive(&mut state, now);
         Ok(())
     }
 
     /// Retires every connection open now: idle ones close at once, in-use
     /// ones when given back; new ones replace them as needed.
     pub fn drain(&self) {
-        let mut state = self.shared.lock();
         let now = self.shared.now();
+        let mut state = self.shared.lock();
         state.core.drain(now);
-        self.shared.drive(&mut state);
+        self.shared.drive(&mut state, now);
     }
 
     /// Closes the pool: acquires fail from now on, idle connections close
@@ -251,10 +252,10 @@ impl<M: Manager> ConnectionPool<M> {
     /// `close` waits for the same end.
     pub async fn close(&self, grace: Duration) -> Remaining {
         {
-            let mut state = self.shared.lock();
             let now = self.shared.now();
+            let mut state = self.shared.lock();
             state.core.close(now, now.saturating_add(grace));
-            self.shared.drive(&mut state);
+            self.shared.drive(&mut state, now);
         }
         loop {
             let notified = self.shared.closed.notified();
@@ -296,6 +297,7 @@ impl<M: Manager> Drop for Pending<M> {
             return;
         };
         let shared = &self.shared;
+        let now = shared.now();
         let mut state = shared.lock();
         state.waiters.remove(&waiter);
         let handed = self.rx.take().and_then(|mut rx| rx.try_recv().ok());
@@ -303,7 +305,6 @@ impl<M: Manager> Drop for Pending<M> {
             Some(Handoff::Ready(id, c) | Handoff::Check(id, c)) => Some((id, c)),
             _ => self.checking.take(),
         };
-        let now = shared.now();
         match state.core.cancel_waiter(waiter, now) {
             Cancel::Dequeued | Cancel::Unknown => {
                 if let Some((id, c)) = held {
@@ -324,7 +325,48 @@ impl<M: Manager> Drop for Pending<M> {
                 }
             },
         }
-        shared.drive(&mut state);
+        shared.drive(&mut state, now);
+    }
+}
+
+/// The next step of an acquire, decided under the lock in the same
+/// critical section as the core call that produced it, so that a hand-off
+/// can never reach a waiter whose channel is not registered yet.
+enum Step<C> {
+    Got(ConnId, C),
+    Check(WaiterId, ConnId, C),
+    Wait(WaiterId, oneshot::Receiver<Handoff<C>>),
+    Missing(ConnId),
+}
+
+/// Turns the core's answer into a [`Step`]: takes the connection out of
+/// the slab, or registers the waiter's channel and starts its connect.
+fn step<M: Manager>(
+    shared: &Arc<Shared<M>>,
+    state: &mut State<M::Connection>,
+    answer: Acquire,
+    caller: &'static Location<'static>,
+) -> Step<M::Connection> {
+    match answer {
+        Acquire::Ready(id) => match take(&mut state.slab, id) {
+            Some(conn) => {
+                set_caller(&mut state.callers, id, caller);
+                Step::Got(id, conn)
+            }
+            None => Step::Missing(id),
+        },
+        Acquire::Check { waiter, conn: id } => match take(&mut state.slab, id) {
+            Some(conn) => Step::Check(waiter, id, conn),
+            None => Step::Missing(id),
+        },
+        Acquire::Wait { waiter, open } => {
+            let (tx, rx) = oneshot::channel();
+            state.waiters.insert(waiter, tx);
+            if let Some(permit) = open {
+                shared.spawn_open(permit);
+            }
+            Step::Wait(waiter, rx)
+        }
     }
 }
 
@@ -332,63 +374,42 @@ async fn acquire<M: Manager>(
     shared: Arc<Shared<M>>,
     caller: &'static Location<'static>,
 ) -> Result<Pooled<M>, PoolError> {
-    let first = {
-        let mut state = shared.lock();
+    let mut next = {
         let now = shared.now();
-        let first = match state.core.acquire(now) {
-            Ok(first) => first,
-            Err(_) => return Err(PoolError::Closed),
+        let mut state = shared.lock();
+        let Ok(answer) = state.core.acquire(now) else {
+            return Err(PoolError::Closed);
         };
-        if let Acquire::Ready(id) = first {
-            let conn = take(&mut state.slab, id);
-            set_caller(&mut state.callers, id, caller);
-            shared.drive(&mut state);
-            drop(state);
-            return match conn {
-                Some(conn) => Ok(Pooled::new(shared, id, conn)),
-                None => Err(missing(&shared, id)),
-            };
-        }
-        first
+        let next = step(&shared, &mut state, answer, caller);
+        shared.drive(&mut state, now);
+        next
     };
+    if let Step::Got(id, conn) = next {
+        return Ok(Pooled::new(shared, id, conn));
+    }
     let mut pending = Pending {
         shared,
         waiter: None,
         rx: None,
         checking: None,
     };
-    let mut next = first;
     loop {
         match next {
-            Acquire::Ready(id) => {
-                // Only after a check passed: the object is in `checking`.
+            Step::Got(id, conn) => {
                 pending.waiter = None;
-                let Some((_, conn)) = pending.checking.take() else {
-                    return Err(missing(&pending.shared, id));
-                };
-                set_caller(&mut pending.shared.lock().callers, id, caller);
                 return Ok(Pooled::new(Arc::clone(&pending.shared), id, conn));
             }
-            Acquire::Check { waiter, conn: id } => {
-                pending.waiter = Some(waiter);
-                let conn = take(&mut pending.shared.lock().slab, id);
-                let Some(conn) = conn else {
-                    return Err(missing(&pending.shared, id));
-                };
-                pending.checking = Some((id, conn));
-                next = check(&mut pending, id).await?;
+            Step::Missing(id) => {
+                pending.waiter = None;
+                return Err(missing(&pending.shared, id));
             }
-            Acquire::Wait { waiter, open } => {
+            Step::Check(waiter, id, conn) => {
                 pending.waiter = Some(waiter);
-                let (tx, rx) = oneshot::channel();
-                {
-                    let mut state = pending.shared.lock();
-                    state.waiters.insert(waiter, tx);
-                    if let Some(permit) = open {
-                        pending.shared.spawn_open(permit);
-                    }
-                    pending.shared.drive(&mut state);
-                }
+                pending.checking = Some((id, conn));
+                next = check(&mut pending, id, caller).await?;
+            }
+            Step::Wait(waiter, rx) => {
+                pending.waiter = Some(waiter);
                 pending.rx = Some(rx);
                 let handoff = match pending.rx.as_mut() {
                     Some(rx) => rx.await,
@@ -403,7 +424,7 @@ async fn acquire<M: Manager>(
                     }
                     Ok(Handoff::Check(id, conn)) => {
                         pending.checking = Some((id, conn));
-                        next = check(&mut pending, id).await?;
+                        next = check(&mut pending, id, caller).await?;
                     }
                     Ok(Handoff::Fail(reason)) => {
                         pending.waiter = None;
@@ -411,7 +432,10 @@ async fn acquire<M: Manager>(
                     }
                     // The pool dropped the sender without an answer: only
                     // when the pool itself is gone.
-                    Err(_) => return Err(PoolError::Closed),
+                    Err(_) => {
+                        pending.waiter = None;
+                        return Err(PoolError::Closed);
+                    }
                 }
             }
         }
@@ -419,21 +443,31 @@ async fn acquire<M: Manager>(
 }
 
 /// Runs a checkout health check on `pending.checking` and reports it.
-async fn check<M: Manager>(pending: &mut Pending<M>, id: ConnId) -> Result<Acquire, PoolError> {
+async fn check<M: Manager>(
+    pending: &mut Pending<M>,
+    id: ConnId,
+    caller: &'static Location<'static>,
+) -> Result<Step<M::Connection>, PoolError> {
     let healthy = match pending.checking.as_mut() {
         Some((_, conn)) => pending.shared.manager.check(conn).await.is_ok(),
         None => false,
     };
     let shared = Arc::clone(&pending.shared);
-    let mut state = shared.lock();
     let now = shared.now();
+    let mut state = shared.lock();
     let next = match state.core.handle_checked(id, healthy, now) {
-        Ok(Checked::Ready(id)) => Ok(Acquire::Ready(id)),
-        Ok(Checked::Replaced(next)) => {
+        Ok(Checked::Ready(id)) => match pending.checking.take() {
+            Some((_, conn)) => {
+                set_caller(&mut state.callers, id, caller);
+                Ok(Step::Got(id, conn))
+            }
+            None => Ok(Step::Missing(id)),
+        },
+        Ok(Checked::Replaced(answer)) => {
             if let Some((id, conn)) = pending.checking.take() {
                 shared.spawn_close(id, conn);
             }
-            Ok(next)
+            Ok(step(&shared, &mut state, answer, caller))
         }
         Err(e) => {
             // Unreachable by the core's contract (only this future ends a
@@ -444,7 +478,7 @@ async fn check<M: Manager>(pending: &mut Pending<M>, id: ConnId) -> Result<Acqui
             Err(PoolError::Closed)
         }
     };
-    shared.drive(&mut state);
+    shared.drive(&mut state, now);
     next
 }
 
@@ -603,8 +637,8 @@ impl<M: Manager> Shared<M> {
     }
 
     fn release(self: &Arc<Self>, id: ConnId, conn: M::Connection, broken: bool) {
-        let mut state = self.lock();
         let now = self.now();
+        let mut state = self.lock();
         match state.core.release(id, broken, now) {
             Ok(Disposition::Kept) => put(&mut state.slab, id, conn),
             Ok(Disposition::Close(reason)) => {
@@ -615,14 +649,14 @@ impl<M: Manager> Shared<M> {
                 tracing::error!(pool = %self.name, error = %e, "release refused");
             }
         }
-        self.drive(&mut state);
+        self.drive(&mut state, now);
     }
 
     /// Carries out every action the core has due, then makes sure the timer
     /// task wakes by the core's next deadline. Called with the lock held
     /// after every input.
-    fn drive(self: &Arc<Self>, state: &mut State<M::Connection>) {
-        self.run_actions(state);
+    fn drive(self: &Arc<Self>, state: &mut State<M::Connection>, now: Instant) {
+        self.run_actions(state, now);
         if let Some(at) = state.core.poll_timeout() {
             let at = at.as_nanos();
             if at < self.timer_at.load(Ordering::Acquire) {
@@ -633,8 +667,7 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Drains `poll_action`, carrying out each action.
-    fn run_actions(self: &Arc<Self>, state: &mut State<M::Connection>) {
-        let now = self.now();
+    fn run_actions(self: &Arc<Self>, state: &mut State<M::Connection>, now: Instant) {
         while let Some(action) = state.core.poll_action(now) {
             match action {
                 Action::Open(permit) => self.spawn_open(permit),
@@ -762,8 +795,8 @@ impl<M: Manager> Shared<M> {
             let Some(p) = permit.permit.take() else {
                 return;
             };
-            let mut state = shared.lock();
             let now = shared.now();
+            let mut state = shared.lock();
             match result {
                 Ok(Ok(conn)) => match state.core.handle_opened(p, now) {
                     Ok(id) => {
@@ -790,7 +823,7 @@ impl<M: Manager> Shared<M> {
                     let _ = state.core.handle_open_failed(p, now, FailureKind::TimedOut);
                 }
             }
-            shared.drive(&mut state);
+            shared.drive(&mut state, now);
         });
     }
 
@@ -798,9 +831,10 @@ impl<M: Manager> Shared<M> {
         let shared = Arc::clone(self);
         self.runtime.spawn(async move {
             shared.manager.close(conn).await;
+            let now = shared.now();
             let mut state = shared.lock();
             shared.report_closed(&mut state, id);
-            shared.drive(&mut state);
+            shared.drive(&mut state, now);
         });
     }
 
@@ -808,14 +842,14 @@ impl<M: Manager> Shared<M> {
         let shared = Arc::clone(self);
         self.runtime.spawn(async move {
             let healthy = shared.manager.check(&mut conn).await.is_ok();
-            let mut state = shared.lock();
             let now = shared.now();
+            let mut state = shared.lock();
             match state.core.handle_pinged(id, healthy, now) {
                 Ok(Disposition::Kept) => put(&mut state.slab, id, conn),
                 Ok(Disposition::Close(_)) => shared.spawn_close(id, conn),
                 Err(e) => tracing::error!(pool = %shared.name, error = %e, "ping report refused"),
             }
-            shared.drive(&mut state);
+            shared.drive(&mut state, now);
         });
     }
 
@@ -842,12 +876,12 @@ struct OpenGuard<M: Manager> {
 impl<M: Manager> Drop for OpenGuard<M> {
     fn drop(&mut self) {
         if let Some(permit) = self.permit.take() {
-            let mut state = self.shared.lock();
             let now = self.shared.now();
+            let mut state = self.shared.lock();
             let _ = state
                 .core
                 .handle_open_failed(permit, now, FailureKind::Cancelled);
-            self.shared.drive(&mut state);
+            self.shared.drive(&mut state, now);
         }
     }
 }
@@ -867,8 +901,9 @@ async fn timer_task<M: Manager>(weak: Weak<Shared<M>>) {
             let Some(shared) = weak.upgrade() else {
                 return;
             };
+            let now = shared.now();
             let mut state = shared.lock();
-            shared.run_actions(&mut state);
+            shared.run_actions(&mut state, now);
             if state.closed.is_some() {
                 return;
             }
