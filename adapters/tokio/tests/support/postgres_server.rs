@@ -12,8 +12,9 @@
 //! runs as root, the server's directory is handed to the unprivileged
 //! `nobody` user (`chown`) and those programs are started with that user's
 //! uid and gid (`CommandExt::uid`/`gid`, so no `runuser` or `sudo` is
-//! needed). The directories above the target directory must be
-//! traversable by `nobody` (mode `o+x`), as they are in a usual checkout.
+//! needed). When a folder above the target directory is closed to
+//! `nobody` (no `o+x`, as in a checkout inside a private folder), the
+//! server's directory moves to the system's temporary folder instead.
 //! Clients (`pg_isready`, `createdb`, the tests) connect over TCP and run
 //! as whoever runs the test.
 //!
@@ -126,6 +127,29 @@ fn server_command(program: &Path) -> Command {
     cmd
 }
 
+/// Makes `dir` afresh, owned by the server's user.
+fn prepare_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("create the server's directory");
+    if running_as_root() {
+        run(
+            Command::new("chown")
+                .arg(format!("{}:{}", NOBODY.0, NOBODY.1))
+                .arg(dir),
+            "chown the server's directory to nobody",
+        );
+    }
+}
+
+/// Whether the server's user can enter `dir` (and so every folder above).
+fn server_user_reaches(dir: &Path) -> bool {
+    server_command(Path::new("test"))
+        .arg("-x")
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Writes `contents` to `path` readable by its owner only, owned by the
 /// server's user (PostgreSQL refuses a key others can read).
 fn write_private(path: &Path, contents: &str) {
@@ -187,20 +211,25 @@ impl PostgresServer {
             return None;
         };
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = base.join(format!(
+        let name = format!(
             "pg-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the server's directory");
-        if running_as_root() {
-            run(
-                Command::new("chown")
-                    .arg(format!("{}:{}", NOBODY.0, NOBODY.1))
-                    .arg(&dir),
-                "chown the server's directory to nobody",
+        );
+        let mut dir = base.join(&name);
+        prepare_dir(&dir);
+        if !server_user_reaches(&dir) {
+            // A parent of `base` is closed to `nobody` (a checkout in a
+            // private folder): fall back to the system's temporary folder.
+            let fallback = std::env::temp_dir().join(format!("mechops-{name}"));
+            eprintln!(
+                "{} is not reachable by the nobody user; the PostgreSQL server runs in {}",
+                base.display(),
+                fallback.display()
             );
+            let _ = std::fs::remove_dir_all(&dir);
+            dir = fallback;
+            prepare_dir(&dir);
         }
         run(
             server_command(&bin.join("initdb"))
