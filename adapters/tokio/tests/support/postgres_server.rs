@@ -127,18 +127,23 @@ fn server_command(program: &Path) -> Command {
     cmd
 }
 
-/// Makes `dir` afresh, owned by the server's user.
-fn prepare_dir(dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).expect("create the server's directory");
+/// Hands `path` to `nobody` when we are root.
+fn give_to_server_user(path: &Path) {
     if running_as_root() {
         run(
             Command::new("chown")
                 .arg(format!("{}:{}", NOBODY.0, NOBODY.1))
-                .arg(dir),
-            "chown the server's directory to nobody",
+                .arg(path),
+            "chown to nobody",
         );
     }
+}
+
+/// Makes `dir` afresh, owned by the server's user.
+fn prepare_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("create the server's directory");
+    give_to_server_user(dir);
 }
 
 /// Whether the server's user can enter `dir` (and so every folder above).
@@ -157,14 +162,7 @@ fn write_private(path: &Path, contents: &str) {
     std::fs::write(path, contents).expect("write a server file");
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .expect("make a server file private");
-    if running_as_root() {
-        run(
-            Command::new("chown")
-                .arg(format!("{}:{}", NOBODY.0, NOBODY.1))
-                .arg(path),
-            "chown a server file to nobody",
-        );
-    }
+    give_to_server_user(path);
 }
 
 fn run(cmd: &mut Command, what: &str) {
