@@ -30,7 +30,8 @@
 //! # Contract
 //!
 //! - [`ConnectionPool::acquire`] resolves within `acquire_timeout` (plus
-//!   the length of a health check already started) with a connection or a
+//!   at most one health check already started, itself bounded by the
+//!   connect timeout) with a connection or a
 //!   [`PoolError`] saying why: the pool was exhausted with so many waiters,
 //!   or no endpoint was reachable, with the last connect error.
 //! - Waiters are served first come, first served.

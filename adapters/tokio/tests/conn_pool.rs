@@ -18,6 +18,7 @@ struct Server {
     connects: AtomicUsize,
     refuse: AtomicBool,
     check_fails: AtomicBool,
+    check_hangs: AtomicBool,
     resets: AtomicUsize,
 }
 
@@ -70,6 +71,9 @@ impl Manager for Fake {
 
     async fn check(&self, _conn: &mut FakeConn) -> io::Result<()> {
         tokio::time::sleep(Duration::from_millis(1)).await;
+        if self.server.check_hangs.load(Ordering::SeqCst) {
+            core::future::pending::<()>().await;
+        }
         if self.server.check_fails.load(Ordering::SeqCst) {
             return Err(io::Error::other("check failed"));
         }
@@ -526,4 +530,20 @@ async fn hand_offs_across_threads_are_never_lost() {
     let m = pool.metrics();
     assert_eq!((m.acquired, m.in_use, m.waiters), (64 * 500, 0, 0));
     assert!(server.max_open.load(Ordering::SeqCst) <= 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_never_ends_is_cut_off_by_the_connect_timeout() {
+    let (pool, server) = pool(0, 1, |c| {
+        c.pool.check_after_idle = Some(Duration::from_secs(1));
+        c.connect_timeout = Duration::from_secs(2);
+    });
+    let first = pool.acquire().await.unwrap().serial;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    server.check_hangs.store(true, Ordering::SeqCst);
+    // The stuck check counts as failed; a fresh connection serves the
+    // acquire (it is new, so it is not checked).
+    let second = pool.acquire().await.unwrap().serial;
+    assert_ne!(first, second);
+    assert_eq!(pool.metrics().broken, 1);
 }

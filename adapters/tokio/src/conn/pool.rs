@@ -4,7 +4,6 @@
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::panic::Location;
-use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -29,7 +28,9 @@ pub struct ConnectionPoolConfig {
     /// The bookkeeping settings.
     pub pool: PoolConfig,
     /// How long one connect (with its handshake) may take before it counts
-    /// as a [`FailureKind::TimedOut`] failure.
+    /// as a [`FailureKind::TimedOut`] failure. Health checks, pings, resets
+    /// and closes are bounded by it too: one that takes longer counts as
+    /// failed (and a close as done).
     pub connect_timeout: Duration,
 }
 
@@ -98,6 +99,8 @@ struct State<C> {
     last_error: Option<String>,
     /// Set once the core reported [`Action::Closed`].
     closed: Option<Remaining>,
+    /// The deadline the timer task sleeps until (`None`: no deadline).
+    timer_at: Option<Instant>,
 }
 
 pub(super) struct Shared<M: Manager> {
@@ -110,8 +113,6 @@ pub(super) struct Shared<M: Manager> {
     state: Mutex<State<M::Connection>>,
     /// Wakes the timer task when the core's deadline moved earlier.
     timer: Arc<Notify>,
-    /// The deadline the timer task sleeps until, in core nanos.
-    timer_at: AtomicU64,
     /// Wakes callers of `close`.
     closed: Notify,
 }
@@ -172,9 +173,9 @@ impl<M: Manager> ConnectionPool<M> {
                 waiters: HashMap::new(),
                 last_error: None,
                 closed: None,
+                timer_at: None,
             }),
             timer: Arc::new(Notify::new()),
-            timer_at: AtomicU64::new(u64::MAX),
             closed: Notify::new(),
         });
         shared.runtime.spawn(timer_task(Arc::downgrade(&shared)));
@@ -449,7 +450,10 @@ async fn check<M: Manager>(
     caller: &'static Location<'static>,
 ) -> Result<Step<M::Connection>, PoolError> {
     let healthy = match pending.checking.as_mut() {
-        Some((_, conn)) => pending.shared.manager.check(conn).await.is_ok(),
+        Some((_, conn)) => {
+            let shared = &pending.shared;
+            bounded(shared.config.connect_timeout, shared.manager.check(conn)).await
+        }
         None => false,
     };
     let shared = Arc::clone(&pending.shared);
@@ -480,6 +484,13 @@ async fn check<M: Manager>(
     };
     shared.drive(&mut state, now);
     next
+}
+
+/// Whether `f` succeeded within `limit`; a check, ping or reset that takes
+/// longer counts as failed, so a stuck server cannot hold an acquire or a
+/// slot for ever.
+async fn bounded<E>(limit: Duration, f: impl Future<Output = Result<(), E>>) -> bool {
+    matches!(tokio::time::timeout(limit, f).await, Ok(Ok(())))
 }
 
 fn take<C>(slab: &mut [Option<C>], id: ConnId) -> Option<C> {
@@ -658,9 +669,8 @@ impl<M: Manager> Shared<M> {
     fn drive(self: &Arc<Self>, state: &mut State<M::Connection>, now: Instant) {
         self.run_actions(state, now);
         if let Some(at) = state.core.poll_timeout() {
-            let at = at.as_nanos();
-            if at < self.timer_at.load(Ordering::Acquire) {
-                self.timer_at.store(at, Ordering::Release);
+            if state.timer_at.is_none_or(|current| at < current) {
+                state.timer_at = Some(at);
                 self.timer.notify_one();
             }
         }
@@ -830,7 +840,9 @@ impl<M: Manager> Shared<M> {
     fn spawn_close(self: &Arc<Self>, id: ConnId, conn: M::Connection) {
         let shared = Arc::clone(self);
         self.runtime.spawn(async move {
-            shared.manager.close(conn).await;
+            // A close that never ends would hold its slot for ever.
+            let _ = tokio::time::timeout(shared.config.connect_timeout, shared.manager.close(conn))
+                .await;
             let now = shared.now();
             let mut state = shared.lock();
             shared.report_closed(&mut state, id);
@@ -841,7 +853,11 @@ impl<M: Manager> Shared<M> {
     fn spawn_ping(self: &Arc<Self>, id: ConnId, mut conn: M::Connection) {
         let shared = Arc::clone(self);
         self.runtime.spawn(async move {
-            let healthy = shared.manager.check(&mut conn).await.is_ok();
+            let healthy = bounded(
+                shared.config.connect_timeout,
+                shared.manager.check(&mut conn),
+            )
+            .await;
             let now = shared.now();
             let mut state = shared.lock();
             match state.core.handle_pinged(id, healthy, now) {
@@ -859,7 +875,11 @@ impl<M: Manager> Shared<M> {
             // If this task is dropped mid-reset (runtime shutdown), the
             // connection is dropped with it and its slot stays checked out
             // until the pool goes: there is no runtime left to close it on.
-            let ok = shared.manager.reset(&mut conn).await.is_ok();
+            let ok = bounded(
+                shared.config.connect_timeout,
+                shared.manager.reset(&mut conn),
+            )
+            .await;
             let broken = !ok || shared.manager.is_broken(&conn);
             shared.release(id, conn, broken);
         });
@@ -908,9 +928,7 @@ async fn timer_task<M: Manager>(weak: Weak<Shared<M>>) {
                 return;
             }
             let at = state.core.poll_timeout();
-            shared
-                .timer_at
-                .store(at.map_or(u64::MAX, Instant::as_nanos), Ordering::Release);
+            state.timer_at = at;
             at
         };
         match at {
