@@ -18,6 +18,22 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 step() { printf '\n==> %s\n' "$*"; }
 started=$(date +%s)
 
+step "redis-server (the Redis store's tests start their own)"
+if ! command -v redis-server >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq redis-server >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+fi
+redis-server --version
+
+step "PostgreSQL (the PostgreSQL pool tests start their own)"
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq postgresql >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+fi
+ls /usr/lib/postgresql/*/bin/initdb
+
 have_nightly() { rustup toolchain list 2>/dev/null | grep -q '^nightly'; }
 # Adds a nightly component when missing; false (with a message) when it cannot.
 nightly_component() {

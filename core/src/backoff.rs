@@ -161,6 +161,11 @@ impl Backoff {
         self.jitter
     }
 
+    /// The factor each delay grows by (2 unless set otherwise).
+    pub const fn multiplier(&self) -> u32 {
+        self.multiplier
+    }
+
     /// The delay before retry `attempt` (0 for the first retry) without
     /// jitter: `min(cap, base * multiplier^attempt)`, or `None` once the
     /// attempts are exhausted.

@@ -58,6 +58,9 @@
 //!
 //! The pool spawns onto the runtime it was built in (it keeps a
 //! [`tokio::runtime::Handle`]), so guards may be dropped anywhere.
+//!
+//! Managers for databases: [`redis::RedisManager`] and
+//! [`postgres::PostgresManager`].
 
 pub mod line;
 pub mod line_server;
@@ -65,6 +68,8 @@ mod manager;
 mod metrics;
 pub mod noop;
 mod pool;
+pub mod postgres;
+pub mod redis;
 mod registry;
 
 pub use manager::Manager;

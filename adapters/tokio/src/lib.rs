@@ -34,6 +34,7 @@
 //!   the frame format of `docs/FORMAT.md` over `AsyncRead` and `AsyncWrite`,
 //!   driving the core's
 //!   [`FrameAccumulator`](mechops_core::codec::accumulator::FrameAccumulator);
+//! - [`jobs`]: the job queue runtime and its stores.
 //! - [`object_pool`]: [`object_pool::AsyncObjectPool`], an async object pool
 //!   with first come, first served waiters and an acquire timeout, driving
 //!   `mechops-alloc`'s [`PoolStore`](mechops_alloc::pool::PoolStore).
@@ -42,4 +43,5 @@
 pub mod clock;
 pub mod conn;
 pub mod frame_io;
+pub mod jobs;
 pub mod object_pool;

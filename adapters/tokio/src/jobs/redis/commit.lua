@@ -1,0 +1,89 @@
+-- Writes a batch of job records, each only if its version is still the one
+-- the caller read (compare and set), and moves each job to the index of its
+-- new state, keeping the per-state and per-handler counts. One reply per job, in order:
+--   'ok'        written (or an earlier try of this same commit was)
+--   'conflict'  the record changed since it was read: read it again
+--   'exists'    a new record's ID is taken
+--   'missing'   the record is gone (pruned or purged)
+--   'unique:ID' the unique key is held by pending job ID
+--
+-- ARGV[1] is the key prefix; then, per job:
+--   id, expected version ('' for a new record), commit id (random, so a
+--   retried commit recognises its own earlier write), new state, index
+--   (ready | delayed | leases | done | dead), score (for 'ready': the
+--   priority rank, and the script adds the submission sequence), unique op
+--   ('' | 'take' | 'free'), unique key,
+--   n, n event counter names,
+--   n, n field/value pairs to set,
+--   n, n fields to delete.
+local p = ARGV[1]
+local indexes = { 'ready', 'delayed', 'leases', 'done', 'dead' }
+local pending = { queued = true, delayed = true, running = true, retry_scheduled = true }
+local replies = {}
+local i = 2
+while i <= #ARGV do
+  local id, expect, cid = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local state, index, score = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  local uop, ukey = ARGV[i + 6], ARGV[i + 7]
+  i = i + 8
+  local nstats = tonumber(ARGV[i])
+  local stats_at = i + 1
+  i = stats_at + nstats
+  local nset = tonumber(ARGV[i])
+  local set_at = i + 1
+  i = set_at + 2 * nset
+  local ndel = tonumber(ARGV[i])
+  local del_at = i + 1
+  i = del_at + ndel
+
+  local key = p .. 'job:' .. id
+  local ver = redis.call('HGET', key, 'ver')
+  local reply = 'ok'
+  if expect == '' then
+    if ver then reply = 'exists' end
+  elseif not ver then
+    reply = 'missing'
+  elseif ver ~= expect then
+    reply = 'conflict'
+  end
+  if reply == 'ok' and uop == 'take' then
+    local holder = redis.call('HGET', p .. 'unique', ukey)
+    if holder and holder ~= id and pending[redis.call('HGET', p .. 'job:' .. holder, 'state')] then
+      reply = 'unique:' .. holder
+    end
+  end
+  if reply == 'ok' then
+    if uop == 'take' then
+      redis.call('HSET', p .. 'unique', ukey, id)
+    elseif uop == 'free' and redis.call('HGET', p .. 'unique', ukey) == id then
+      redis.call('HDEL', p .. 'unique', ukey)
+    end
+    local old = redis.call('HGET', key, 'state')
+    if old then redis.call('HINCRBY', p .. 'counts', old, -1) end
+    redis.call('HINCRBY', p .. 'counts', state, 1)
+    local was_leased = false
+    for _, name in ipairs(indexes) do
+      if redis.call('ZREM', p .. name, id) == 1 and name == 'leases' then was_leased = true end
+    end
+    if index == 'ready' then
+      score = tonumber(score) * 1125899906842624 + redis.call('INCR', p .. 'seq')
+    end
+    redis.call('ZADD', p .. index, score, id)
+    if nset > 0 then redis.call('HSET', key, unpack(ARGV, set_at, set_at + 2 * nset - 1)) end
+    if ndel > 0 then redis.call('HDEL', key, unpack(ARGV, del_at, del_at + ndel - 1)) end
+    redis.call('HSET', key, 'state', state, 'ver', (tonumber(ver) or 0) + 1, 'cid', cid)
+    -- Running jobs per handler: every job in the lease index, provisional
+    -- claims included, for the store-wide handler limits.
+    local leased = index == 'leases'
+    if leased ~= was_leased then
+      redis.call('HINCRBY', p .. 'hrun', redis.call('HGET', key, 'handler'), leased and 1 or -1)
+    end
+    for s = stats_at, stats_at + nstats - 1 do
+      redis.call('HINCRBY', p .. 'stats', ARGV[s], 1)
+    end
+  elseif (reply == 'conflict' or reply == 'exists') and redis.call('HGET', key, 'cid') == cid then
+    reply = 'ok'
+  end
+  replies[#replies + 1] = reply
+end
+return replies

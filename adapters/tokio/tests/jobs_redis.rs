@@ -1,0 +1,766 @@
+//! The Redis job store against a real `redis-server` of each test's own:
+//! the store contract, two workers, a server restart, and workers killed
+//! with `SIGKILL`.
+
+mod support;
+
+use core::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use mechops_alloc::job::{
+    FailKind, JobId, JobPriority, JobSpec, JobState, Lifecycle, Progress, Retention, RunAt,
+    StateKind,
+};
+use mechops_core::backoff::{Backoff, Jitter};
+use mechops_core::time::Timestamp;
+use mechops_tokio::jobs::redis_store::{RedisConfig, RedisStore};
+use mechops_tokio::jobs::store::{
+    ClaimRequest, PurgeFilter, Store, StoreConfig, StoreError, SubmitRefused, WorkerId,
+};
+use support::redis_server::{AppendFsync, Persistence, RedisServer};
+
+fn base() -> &'static Path {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+}
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_unix_millis(ms).unwrap()
+}
+
+/// A fixed origin well after 1970, so that ages and delays stay positive.
+const T0: i64 = 1_800_000_000_000;
+
+fn id() -> JobId {
+    JobId::new(mechops_std::uuid::generate_v7())
+}
+
+fn request(max: usize) -> ClaimRequest {
+    ClaimRequest {
+        worker: WorkerId("test".into()),
+        max,
+        handler_limits: Arc::from(Vec::new()),
+    }
+}
+
+fn lifecycle() -> Lifecycle {
+    Lifecycle {
+        lease: Duration::from_secs(10),
+        ..Lifecycle::default()
+    }
+}
+
+async fn open(server: &RedisServer, store: StoreConfig) -> RedisStore {
+    let config = RedisConfig::new(server.url()).with_store(store);
+    RedisStore::connect(config).await.unwrap()
+}
+
+async fn default_store(server: &RedisServer) -> RedisStore {
+    open(
+        server,
+        StoreConfig {
+            lifecycle: lifecycle(),
+            retention: Retention::default(),
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn submit_claim_complete_and_status() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let job = id();
+    store
+        .submit(job, JobSpec::new("echo", r#"{"x":1}"#), at(T0))
+        .await
+        .unwrap();
+    let queued = store.status(job).await.unwrap();
+    assert_eq!(queued.state(), &JobState::Queued);
+    assert_eq!(queued.spec().args, r#"{"x":1}"#);
+
+    let claimed = store.claim(&request(10), at(T0 + 5)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let c = &claimed[0];
+    assert_eq!((c.id, c.handler.as_str(), c.attempt), (job, "echo", 1));
+    assert_eq!(c.expires_at, at(T0 + 5 + 10_000));
+    assert!(
+        store
+            .claim(&request(10), at(T0 + 6))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let p = Progress::new(0.5, "half").unwrap();
+    store.progress(job, c.token, p, at(T0 + 7)).await.unwrap();
+    let running = store.status(job).await.unwrap();
+    assert_eq!(running.progress().unwrap().message(), "half");
+    assert_eq!(running.state().kind(), StateKind::Running);
+
+    store
+        .complete(job, c.token, "42".into(), at(T0 + 9))
+        .await
+        .unwrap();
+    let done = store.status(job).await.unwrap();
+    assert_eq!(done.state(), &JobState::Completed);
+    assert_eq!(done.result(), Some("42"));
+    assert_eq!(done.finished_at(), Some(at(T0 + 9)));
+    assert_eq!(done.started_at(), Some(at(T0 + 5)));
+
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.counts.completed, 1);
+    assert_eq!(stats.counts.completed_total, 1);
+    assert_eq!(stats.counts.queue_size, 0);
+    assert_eq!(stats.counts.running, 0);
+    assert!(stats.is_idle());
+    // Completed is final.
+    let again = store.complete(job, c.token, "1".into(), at(T0 + 10)).await;
+    assert!(matches!(again, Err(StoreError::Fenced { .. })), "{again:?}");
+    assert!(matches!(
+        store.status(id()).await,
+        Err(StoreError::UnknownJob(_))
+    ));
+}
+
+#[tokio::test]
+async fn claims_follow_priority_then_submission_order() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let mut ids = HashMap::new();
+    for (n, p) in [
+        (0, JobPriority::Low),
+        (1, JobPriority::Normal),
+        (2, JobPriority::High),
+        (3, JobPriority::Normal),
+        (4, JobPriority::High),
+    ] {
+        let job = id();
+        ids.insert(job, n);
+        let spec = JobSpec::new("noop", "null").with_priority(p);
+        store.submit(job, spec, at(T0 + n)).await.unwrap();
+    }
+    let claimed = store.claim(&request(10), at(T0 + 10)).await.unwrap();
+    let order: Vec<i64> = claimed.iter().map(|c| ids[&c.id]).collect();
+    assert_eq!(order, [2, 4, 1, 3, 0]);
+}
+
+#[tokio::test]
+async fn bulk_submit_refuses_each_bad_job_alone() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let first = id();
+    let jobs = vec![
+        (first, JobSpec::new("a", "1").with_unique_key("k")),
+        (id(), JobSpec::new("b", "not json")),
+        (id(), JobSpec::new("c", "2").with_unique_key("k")),
+        (first, JobSpec::new("d", "3")),
+        (id(), JobSpec::new("e", "4")),
+    ];
+    let results = store.submit_bulk(jobs, at(T0)).await.unwrap();
+    assert_eq!(results[0], Ok(()));
+    assert!(matches!(results[1], Err(SubmitRefused::Spec(_))));
+    assert_eq!(
+        results[2],
+        Err(SubmitRefused::DuplicateKey { existing: first })
+    );
+    assert_eq!(results[3], Err(SubmitRefused::DuplicateId));
+    assert_eq!(results[4], Ok(()));
+    assert_eq!(store.stats().await.unwrap().counts.queue_size, 2);
+}
+
+#[tokio::test]
+async fn delayed_jobs_wait_for_their_time() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let job = id();
+    let spec = JobSpec::new("noop", "null").with_run_at(RunAt::After(Duration::from_secs(5)));
+    store.submit(job, spec, at(T0)).await.unwrap();
+    assert_eq!(
+        store.status(job).await.unwrap().state(),
+        &JobState::Delayed {
+            ready_at: at(T0 + 5_000)
+        }
+    );
+    assert_eq!(store.stats().await.unwrap().counts.delayed, 1);
+    assert_eq!(store.next_due().await.unwrap(), Some(at(T0 + 5_000)));
+    assert!(
+        store
+            .claim(&request(1), at(T0 + 4_999))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store.claim(&request(1), at(T0 + 5_000)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, job);
+    assert_eq!(store.stats().await.unwrap().counts.delayed, 0);
+}
+
+#[tokio::test]
+async fn retries_follow_the_backoff_then_the_job_is_dead() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let job = id();
+    let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60), u32::MAX)
+        .unwrap()
+        .with_jitter(Jitter::None);
+    let spec = JobSpec::new("flaky", "null")
+        .with_max_attempts(3)
+        .with_backoff(backoff);
+    store.submit(job, spec, at(T0)).await.unwrap();
+
+    let mut now = T0;
+    for (attempt, delay) in [(1, 1_000), (2, 2_000)] {
+        let c = store.claim(&request(1), at(now)).await.unwrap().remove(0);
+        assert_eq!(c.attempt, attempt);
+        let state = store
+            .fail(job, c.token, "boom".into(), FailKind::Retryable, at(now), 7)
+            .await
+            .unwrap();
+        assert_eq!(
+            state,
+            JobState::RetryScheduled {
+                at: at(now + delay)
+            }
+        );
+        // Not before its time.
+        assert!(
+            store
+                .claim(&request(1), at(now + delay - 1))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        now += delay;
+    }
+    let c = store.claim(&request(1), at(now)).await.unwrap().remove(0);
+    assert_eq!(c.attempt, 3);
+    let state = store
+        .fail(job, c.token, "boom".into(), FailKind::Retryable, at(now), 7)
+        .await
+        .unwrap();
+    assert_eq!(state.kind(), StateKind::Dead);
+    let stats = store.stats().await.unwrap().counts;
+    assert_eq!((stats.dead, stats.failed), (1, 3));
+
+    // The retry command brings it back with its attempts reset.
+    store.retry(job, at(now + 1)).await.unwrap();
+    let c = store
+        .claim(&request(1), at(now + 2))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(c.attempt, 1);
+    let state = store
+        .fail(
+            job,
+            c.token,
+            "no".into(),
+            FailKind::Permanent,
+            at(now + 3),
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(state.kind(), StateKind::Dead);
+    assert_eq!(store.status(job).await.unwrap().error(), Some("no"));
+}
+
+#[tokio::test]
+async fn cancel_queued_and_running_jobs() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let queued = id();
+    let running = id();
+    store
+        .submit(running, JobSpec::new("long", "null"), at(T0))
+        .await
+        .unwrap();
+    let c = store.claim(&request(1), at(T0)).await.unwrap().remove(0);
+    store
+        .submit(queued, JobSpec::new("long", "null"), at(T0))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.cancel(queued, at(T0 + 1)).await.unwrap(),
+        StateKind::Cancelled
+    );
+    assert!(
+        store
+            .claim(&request(1), at(T0 + 2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        store.cancel(running, at(T0 + 3)).await.unwrap(),
+        StateKind::Running
+    );
+    let lease = store.heartbeat(running, c.token, at(T0 + 4)).await.unwrap();
+    assert!(lease.cancel_requested);
+    store
+        .ack_cancel(running, c.token, at(T0 + 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.status(running).await.unwrap().state(),
+        &JobState::Cancelled
+    );
+    assert!(matches!(
+        store.cancel(running, at(T0 + 6)).await,
+        Err(StoreError::Rejected { .. })
+    ));
+    assert_eq!(store.stats().await.unwrap().counts.cancelled, 2);
+}
+
+#[tokio::test]
+async fn unique_keys_refuse_duplicates_while_pending() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let first = id();
+    let spec = || JobSpec::new("report", "null").with_unique_key("march");
+    store.submit(first, spec(), at(T0)).await.unwrap();
+    let dup = store.submit(id(), spec(), at(T0 + 1)).await;
+    match dup {
+        Err(StoreError::DuplicateKey { key, existing }) => {
+            assert_eq!((key.as_str(), existing), ("march", first));
+        }
+        other => panic!("expected a duplicate key, got {other:?}"),
+    }
+    let c = store
+        .claim(&request(1), at(T0 + 2))
+        .await
+        .unwrap()
+        .remove(0);
+    // Still pending while running.
+    assert!(store.submit(id(), spec(), at(T0 + 3)).await.is_err());
+    store
+        .complete(first, c.token, "null".into(), at(T0 + 4))
+        .await
+        .unwrap();
+    let second = id();
+    store.submit(second, spec(), at(T0 + 5)).await.unwrap();
+    assert_eq!(store.stats().await.unwrap().counts.queue_size, 1);
+}
+
+#[tokio::test]
+async fn expired_leases_are_recovered_and_the_old_worker_is_fenced() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let job = id();
+    store
+        .submit(job, JobSpec::new("slow", "null"), at(T0))
+        .await
+        .unwrap();
+    let old = store.claim(&request(1), at(T0)).await.unwrap().remove(0);
+    // A heartbeat extends the lease.
+    let lease = store
+        .heartbeat(job, old.token, at(T0 + 5_000))
+        .await
+        .unwrap();
+    assert_eq!(lease.expires_at, at(T0 + 15_000));
+    assert_eq!(
+        store.recover_expired(at(T0 + 14_999), 10, 1).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.recover_expired(at(T0 + 15_000), 10, 1).await.unwrap(),
+        1
+    );
+    assert_eq!(store.status(job).await.unwrap().state(), &JobState::Queued);
+
+    let new = store
+        .claim(&request(1), at(T0 + 15_001))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(new.token > old.token);
+    let fenced = store
+        .complete(job, old.token, "stale".into(), at(T0 + 15_002))
+        .await;
+    assert!(
+        matches!(fenced, Err(StoreError::Fenced { .. })),
+        "{fenced:?}"
+    );
+    store
+        .complete(job, new.token, "fresh".into(), at(T0 + 15_003))
+        .await
+        .unwrap();
+    assert_eq!(store.status(job).await.unwrap().result(), Some("fresh"));
+    let stats = store.stats().await.unwrap().counts;
+    assert_eq!((stats.stalls_recovered, stats.fenced), (1, 1));
+}
+
+#[tokio::test]
+async fn stalling_too_often_makes_a_job_dead() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let job = id();
+    store
+        .submit(job, JobSpec::new("hang", "null"), at(T0))
+        .await
+        .unwrap();
+    let mut now = T0;
+    for _ in 0..2 {
+        store.claim(&request(1), at(now)).await.unwrap().remove(0);
+        now += 10_000;
+        assert_eq!(store.recover_expired(at(now), 10, 1).await.unwrap(), 1);
+    }
+    let state = *store.status(job).await.unwrap().state();
+    assert_eq!(state.kind(), StateKind::Dead, "{state:?}");
+}
+
+#[tokio::test]
+async fn recovery_runs_in_batches() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let jobs: Vec<_> = (0..25)
+        .map(|_| (id(), JobSpec::new("noop", "null")))
+        .collect();
+    store.submit_bulk(jobs, at(T0)).await.unwrap();
+    assert_eq!(store.claim(&request(25), at(T0)).await.unwrap().len(), 25);
+    let later = at(T0 + 10_000);
+    assert_eq!(store.recover_expired(later, 10, 3).await.unwrap(), 10);
+    assert_eq!(store.recover_expired(later, 10, 3).await.unwrap(), 10);
+    assert_eq!(store.recover_expired(later, 10, 3).await.unwrap(), 5);
+    assert_eq!(store.recover_expired(later, 10, 3).await.unwrap(), 0);
+    let stats = store.stats().await.unwrap().counts;
+    assert_eq!((stats.queue_size, stats.running), (25, 0));
+}
+
+#[tokio::test]
+async fn release_gives_the_attempt_back() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let job = id();
+    store
+        .submit(job, JobSpec::new("noop", "null"), at(T0))
+        .await
+        .unwrap();
+    let c = store.claim(&request(1), at(T0)).await.unwrap().remove(0);
+    store.release(job, c.token, at(T0 + 1)).await.unwrap();
+    let j = store.status(job).await.unwrap();
+    assert_eq!((j.state(), j.attempts()), (&JobState::Queued, 0));
+    let c = store
+        .claim(&request(1), at(T0 + 2))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(c.attempt, 1);
+}
+
+#[tokio::test]
+async fn handler_limits_hold_across_workers() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let jobs: Vec<_> = (0..6)
+        .map(|n| {
+            (
+                id(),
+                JobSpec::new(if n < 4 { "heavy" } else { "light" }, "null"),
+            )
+        })
+        .collect();
+    store.submit_bulk(jobs, at(T0)).await.unwrap();
+    let limited = ClaimRequest {
+        worker: WorkerId("a".into()),
+        max: 10,
+        handler_limits: Arc::from(vec![("heavy".to_owned(), 2)]),
+    };
+    let first = store.claim(&limited, at(T0)).await.unwrap();
+    let heavy = first.iter().filter(|c| c.handler == "heavy").count();
+    assert_eq!((first.len(), heavy), (4, 2));
+    // Another worker sees the same store-wide limit.
+    assert!(store.claim(&limited, at(T0)).await.unwrap().is_empty());
+    let done = first.iter().find(|c| c.handler == "heavy").unwrap();
+    store
+        .complete(done.id, done.token, "null".into(), at(T0 + 1))
+        .await
+        .unwrap();
+    let next = store.claim(&limited, at(T0 + 2)).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].handler, "heavy");
+}
+
+#[tokio::test]
+async fn prune_and_purge_remove_finished_jobs() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = open(
+        &server,
+        StoreConfig {
+            lifecycle: lifecycle(),
+            retention: Retention {
+                max_age: Duration::from_secs(60),
+                max_count: 3,
+            },
+        },
+    )
+    .await;
+    let mut finished = Vec::new();
+    for n in 0..6 {
+        let job = id();
+        store
+            .submit(job, JobSpec::new("noop", "null"), at(T0 + n))
+            .await
+            .unwrap();
+        let c = store
+            .claim(&request(1), at(T0 + n))
+            .await
+            .unwrap()
+            .remove(0);
+        store
+            .complete(job, c.token, "null".into(), at(T0 + n * 1_000))
+            .await
+            .unwrap();
+        finished.push(job);
+    }
+    let dead = id();
+    store
+        .submit(dead, JobSpec::new("noop", "null"), at(T0))
+        .await
+        .unwrap();
+    let c = store.claim(&request(1), at(T0)).await.unwrap().remove(0);
+    store
+        .fail(dead, c.token, "x".into(), FailKind::Permanent, at(T0), 0)
+        .await
+        .unwrap();
+
+    // Count first: the three oldest go.
+    assert_eq!(store.prune(at(T0 + 10_000)).await.unwrap(), 3);
+    for (n, job) in finished.iter().enumerate() {
+        assert_eq!(store.status(*job).await.is_ok(), n >= 3, "job {n}");
+    }
+    // Then age: finished more than 60 s before now.
+    assert_eq!(store.prune(at(T0 + 63_500)).await.unwrap(), 1);
+    let stats = store.stats().await.unwrap().counts;
+    assert_eq!((stats.completed, stats.dead, stats.pruned), (2, 1, 4));
+    // Dead jobs stay until purged.
+    assert!(matches!(
+        store
+            .purge(PurgeFilter {
+                state: Some(StateKind::Queued),
+                finished_before: None
+            })
+            .await,
+        Err(StoreError::PurgePending(StateKind::Queued))
+    ));
+    let dead_only = PurgeFilter {
+        state: Some(StateKind::Dead),
+        finished_before: None,
+    };
+    assert_eq!(store.purge(dead_only).await.unwrap(), 1);
+    assert_eq!(store.purge(PurgeFilter::default()).await.unwrap(), 2);
+    assert!(store.list(None, 100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn list_filters_by_state() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let delayed = id();
+    let spec = JobSpec::new("noop", "null").with_run_at(RunAt::After(Duration::from_secs(9)));
+    store.submit(delayed, spec, at(T0)).await.unwrap();
+    let queued: Vec<_> = (0..3).map(|_| id()).collect();
+    for (n, job) in queued.iter().enumerate() {
+        store
+            .submit(*job, JobSpec::new("noop", "null"), at(T0 + 1 + n as i64))
+            .await
+            .unwrap();
+    }
+    let listed: Vec<_> = store
+        .list(Some(StateKind::Queued), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id())
+        .collect();
+    assert_eq!(listed, queued);
+    let all = store.list(None, 2).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].id(), delayed);
+    let delayed_list = store.list(Some(StateKind::Delayed), 10).await.unwrap();
+    assert_eq!(delayed_list.len(), 1);
+}
+
+#[tokio::test]
+async fn prefixes_keep_queues_apart_on_one_server() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let a = RedisStore::connect(RedisConfig::new(server.url()).with_prefix("a:"))
+        .await
+        .unwrap();
+    let b = RedisStore::connect(RedisConfig::new(server.url()).with_prefix("b:"))
+        .await
+        .unwrap();
+    a.submit(id(), JobSpec::new("noop", "null"), at(T0))
+        .await
+        .unwrap();
+    assert!(b.claim(&request(5), at(T0)).await.unwrap().is_empty());
+    assert_eq!(a.claim(&request(5), at(T0)).await.unwrap().len(), 1);
+    assert!(a.clear().await.unwrap() > 0);
+    assert_eq!(a.stats().await.unwrap().counts.running, 0);
+}
+
+#[tokio::test]
+async fn a_bad_url_is_a_config_error() {
+    for url in ["http://localhost", "redis://host:notaport"] {
+        let err = RedisStore::connect(RedisConfig::new(url))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Config(_)), "{url}: {err:?}");
+        assert!(err.is_bad_input());
+    }
+}
+
+/// Claims and completes until nothing is left, noting every job it ran.
+async fn drain(store: RedisStore, worker: &str) -> Vec<JobId> {
+    let mut ran = Vec::new();
+    let request = ClaimRequest {
+        worker: WorkerId(worker.into()),
+        max: 16,
+        handler_limits: Arc::from(Vec::new()),
+    };
+    loop {
+        let now = mechops_std::clock::now();
+        let claimed = store.claim(&request, now).await.unwrap();
+        if claimed.is_empty() {
+            return ran;
+        }
+        for c in claimed {
+            ran.push(c.id);
+            store
+                .complete(c.id, c.token, "null".into(), mechops_std::clock::now())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_never_run_a_job_twice() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let ids: Vec<_> = (0..3_000).map(|_| id()).collect();
+    for chunk in ids.chunks(500) {
+        let jobs = chunk
+            .iter()
+            .map(|j| (*j, JobSpec::new("noop", "null")))
+            .collect();
+        store
+            .submit_bulk(jobs, mechops_std::clock::now())
+            .await
+            .unwrap();
+    }
+    // Separate connections, as separate processes would have.
+    let a = tokio::spawn(drain(default_store(&server).await, "a"));
+    let b = tokio::spawn(drain(default_store(&server).await, "b"));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let mut seen = HashSet::new();
+    for job in a.iter().chain(&b) {
+        assert!(seen.insert(*job), "job {job} ran twice");
+    }
+    assert_eq!(seen.len(), ids.len());
+    let stats = store.stats().await.unwrap().counts;
+    assert_eq!(stats.completed, ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_loses_no_acknowledged_job() {
+    let Some(mut server) = RedisServer::start(base(), Persistence::Aof(AppendFsync::Always)) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let ids: Vec<_> = (0..400).map(|_| id()).collect();
+    for job in &ids[..200] {
+        store
+            .submit(
+                *job,
+                JobSpec::new("noop", "null"),
+                mechops_std::clock::now(),
+            )
+            .await
+            .unwrap();
+    }
+    // Half of them done before the crash.
+    let request = request(100);
+    let claimed = store
+        .claim(&request, mechops_std::clock::now())
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 100);
+    for c in &claimed {
+        store
+            .complete(c.id, c.token, "null".into(), mechops_std::clock::now())
+            .await
+            .unwrap();
+    }
+
+    // The server dies without a shutdown save; a worker keeps going and
+    // submissions wait for it to come back.
+    server.kill();
+    let submitter = {
+        let store = store.clone();
+        let ids = ids[200..].to_vec();
+        tokio::spawn(async move {
+            for job in ids {
+                store
+                    .submit(job, JobSpec::new("noop", "null"), mechops_std::clock::now())
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let server = tokio::task::spawn_blocking(move || {
+        server.restart();
+        server
+    })
+    .await
+    .unwrap();
+    submitter.await.unwrap();
+    let ran = drain(store.clone(), "after").await;
+    // The 100 completed before the crash are still completed; every other
+    // acknowledged job ran exactly once after it.
+    assert_eq!(ran.len(), 300);
+    for job in &ids {
+        let j = store.status(*job).await.unwrap();
+        assert_eq!(j.state(), &JobState::Completed, "job {job}");
+    }
+    assert_eq!(store.stats().await.unwrap().counts.completed, 400);
+    drop(server);
+}
