@@ -764,3 +764,292 @@ async fn a_redis_restart_loses_no_acknowledged_job() {
     assert_eq!(store.stats().await.unwrap().counts.completed, 400);
     drop(server);
 }
+
+/// The claim and completion scripts apply the lifecycle's own rules: the
+/// record they leave is the job the pure lifecycle makes from the same
+/// inputs.
+#[tokio::test]
+async fn scripted_claim_and_completion_match_the_lifecycle() {
+    use mechops_alloc::job::{Event, Job};
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let life = lifecycle();
+    let job = id();
+    let spec = JobSpec::new("echo", "[1,2]")
+        .with_timeout(Duration::from_nanos(2_500_999_999))
+        .with_unique_key("u")
+        .with_priority(JobPriority::High);
+    let submitted = Timestamp::from_unix_nanos(i128::from(T0) * 1_000_000 + 123).unwrap();
+    let claimed_at = Timestamp::from_unix_nanos(i128::from(T0) * 1_000_000 + 999_999).unwrap();
+    let done_at = Timestamp::from_unix_nanos(i128::from(T0) * 1_000_000 + 5_000_001).unwrap();
+    let (mut model, _) = Job::submit(job, spec.clone(), submitted, &life).unwrap();
+    store.submit(job, spec, submitted).await.unwrap();
+
+    let c = store
+        .claim(&request(1), claimed_at)
+        .await
+        .unwrap()
+        .remove(0);
+    model.handle(Event::Claim, claimed_at, 0, &life).unwrap();
+    let stored = store.status(job).await.unwrap();
+    // The stored spec's run-at is not kept after submission.
+    let mut want = model.to_parts();
+    want.spec.run_at = stored.spec().run_at;
+    assert_eq!(stored.to_parts(), want);
+    assert_eq!(
+        Some(c.deadline.unwrap()),
+        model.state().lease().unwrap().deadline
+    );
+
+    let result = String::from(r#"{"ok":true}"#);
+    store
+        .complete(job, c.token, result.clone(), done_at)
+        .await
+        .unwrap();
+    model
+        .handle(
+            Event::Complete {
+                token: c.token,
+                result,
+            },
+            done_at,
+            0,
+            &life,
+        )
+        .unwrap();
+    let stored = store.status(job).await.unwrap();
+    let mut want = model.to_parts();
+    want.spec.run_at = stored.spec().run_at;
+    assert_eq!(stored.to_parts(), want);
+    // The unique key was freed.
+    let again = JobSpec::new("echo", "1").with_unique_key("u");
+    store.submit(id(), again, done_at).await.unwrap();
+}
+
+#[tokio::test]
+async fn completion_after_the_lease_ran_out_is_fenced() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = default_store(&server).await;
+    let job = id();
+    store
+        .submit(job, JobSpec::new("noop", "null"), at(T0))
+        .await
+        .unwrap();
+    let c = store.claim(&request(1), at(T0)).await.unwrap().remove(0);
+    let late = store
+        .complete(job, c.token, "null".into(), at(T0 + 10_000))
+        .await;
+    assert!(
+        matches!(
+            late,
+            Err(StoreError::Fenced {
+                rejected: mechops_alloc::job::Rejected::LeaseExpired { .. },
+                ..
+            })
+        ),
+        "{late:?}"
+    );
+    assert_eq!(
+        store.status(job).await.unwrap().state().kind(),
+        StateKind::Running
+    );
+}
+
+/// The crash tests' worker: claims, logs each run (the handler's side
+/// effect) in `PREFIXruns`, works a little, completes, recovers expired
+/// leases when idle, and returns once nothing is pending.
+async fn crash_worker(url: &str, prefix: &str) {
+    let config = RedisConfig::new(url)
+        .with_prefix(prefix)
+        .with_store(crash_config());
+    let store = RedisStore::connect(config).await.unwrap();
+    let request = ClaimRequest {
+        worker: WorkerId(format!("pid-{}", std::process::id())),
+        max: 8,
+        handler_limits: Arc::from(Vec::new()),
+    };
+    let log = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    loop {
+        let now = mechops_std::clock::now();
+        let claimed = store.claim(&request, now).await.unwrap();
+        if claimed.is_empty() {
+            let stats = store.stats().await.unwrap();
+            if stats.is_idle() {
+                return;
+            }
+            store
+                .recover_expired(mechops_std::clock::now(), 64, 7)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in claimed {
+            let store = store.clone();
+            let mut log = log.clone();
+            let runs = format!("{prefix}runs");
+            tasks.spawn(async move {
+                let () = redis::cmd("RPUSH")
+                    .arg(runs)
+                    .arg(c.id.to_string())
+                    .query_async(&mut log)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                store
+                    .complete(c.id, c.token, "null".into(), mechops_std::clock::now())
+                    .await
+                    .unwrap();
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+    }
+}
+
+fn crash_config() -> StoreConfig {
+    StoreConfig {
+        lifecycle: Lifecycle {
+            lease: Duration::from_millis(500),
+            // Kills are stalls; a job caught by many must not die of them.
+            max_stalls: 1_000,
+            ..Lifecycle::default()
+        },
+        retention: Retention::default(),
+    }
+}
+
+/// Runs [`crash_worker`]: as the child process of the crash test when
+/// `MECHOPS_REDIS_CRASH_CHILD` names a server, else in process against a
+/// server of its own, where it must drain a small queue.
+#[tokio::test]
+async fn crash_worker_child() {
+    if let Ok(url) = std::env::var("MECHOPS_REDIS_CRASH_CHILD") {
+        let prefix = std::env::var("MECHOPS_REDIS_CRASH_PREFIX").unwrap();
+        crash_worker(&url, &prefix).await;
+        return;
+    }
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = open(&server, crash_config()).await;
+    let jobs: Vec<_> = (0..50)
+        .map(|_| (id(), JobSpec::new("noop", "null")))
+        .collect();
+    store
+        .submit_bulk(jobs, mechops_std::clock::now())
+        .await
+        .unwrap();
+    crash_worker(&server.url(), "mechops:jobs:").await;
+    assert_eq!(store.stats().await.unwrap().counts.completed, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_with_sigkill_lose_no_job() {
+    use std::os::unix::process::CommandExt;
+    let Some(server) = RedisServer::start(base(), Persistence::Aof(AppendFsync::Always)) else {
+        return;
+    };
+    let prefix = "crash:";
+    let config = RedisConfig::new(server.url())
+        .with_prefix(prefix)
+        .with_store(crash_config());
+    let store = RedisStore::connect(config).await.unwrap();
+    let ids: Vec<_> = (0..2_000).map(|_| id()).collect();
+    for chunk in ids.chunks(500) {
+        let jobs = chunk
+            .iter()
+            .map(|j| (*j, JobSpec::new("noop", "null")))
+            .collect();
+        store
+            .submit_bulk(jobs, mechops_std::clock::now())
+            .await
+            .unwrap();
+    }
+    let url = server.url();
+    let spawn = move || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "crash_worker_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("MECHOPS_REDIS_CRASH_CHILD", &url)
+            .env("MECHOPS_REDIS_CRASH_PREFIX", prefix)
+            .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let kills = 24;
+    for n in 0..kills {
+        let mut child = spawn();
+        // Let it connect and work a while, at a different moment each time.
+        tokio::time::sleep(Duration::from_millis(150 + 23 * n)).await;
+        let group = format!("-{}", child.id());
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "kill -KILL {group}");
+        child.wait().unwrap();
+    }
+    let mut child = spawn();
+    let last = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(last.success(), "the last worker failed: {last}");
+
+    let stats = store.stats().await.unwrap().counts;
+    assert_eq!(stats.completed, ids.len(), "{stats:?}");
+    for job in &ids {
+        assert_eq!(
+            store.status(*job).await.unwrap().state(),
+            &JobState::Completed
+        );
+    }
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let runs: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{prefix}runs"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut per_job: HashMap<&str, usize> = HashMap::new();
+    for r in &runs {
+        *per_job.entry(r.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_job.len(), ids.len(), "every job ran");
+    // Re-runs only for jobs a kill caught running: at most the 8 claimed
+    // at a time, per kill.
+    let reruns = runs.len() - ids.len();
+    assert!(
+        reruns <= 8 * kills as usize,
+        "{reruns} re-runs after {kills} kills"
+    );
+    eprintln!(
+        "{} jobs, {kills} kills: {reruns} re-runs, {} leases recovered",
+        ids.len(),
+        stats.stalls_recovered
+    );
+    // The kills caught jobs running, so recovery was exercised.
+    assert!(stats.stalls_recovered > 0, "{stats:?}");
+    // Each re-run follows an attempt whose lease expired without an outcome.
+    assert!(
+        reruns as u64 <= stats.stalls_recovered,
+        "{reruns} re-runs, {stats:?}"
+    );
+}

@@ -1,11 +1,14 @@
 //! The Redis job store: many workers on many machines share one queue in a
 //! Redis server (`redis://HOST:PORT[/DB]`, standalone, not Cluster).
 //!
-//! The store is a driver of the sans-IO [`Job`] lifecycle: every
-//! transition is decided by [`Job::handle`] in this process and written by
-//! a Lua script that checks, atomically, that the record is still the
-//! version that was read (compare and set). Redis only keeps the records
-//! and the indexes that order them; no lifecycle rule is written twice.
+//! The store is a driver of the sans-IO [`Job`] lifecycle. Most
+//! transitions are decided by [`Job::handle`] in this process and written
+//! by a Lua script that checks, atomically, that the record is still the
+//! version that was read (compare and set). The two that every job takes,
+//! claim and completion, run whole inside one script each, so a job costs
+//! a submission, a claim and a completion call: those scripts apply the
+//! lifecycle's own rules for the two events, and the tests compare the
+//! records they leave with what [`Job::handle`] makes from the same inputs.
 //!
 //! # Keys
 //!
@@ -20,25 +23,27 @@
 //! - `delayed` (delayed and retry-scheduled jobs, by ready time in ms),
 //!   `leases` (running jobs, by lease expiry in ms), `done` (completed and
 //!   cancelled, by finish time) and `dead` (by finish time);
-//! - `unique` (unique key to job ID), `counts` (jobs per state), `stats`
-//!   (event counters) and `seq`.
+//! - `unique` (unique key to job ID), `counts` (jobs per state), `hrun`
+//!   (running jobs per handler, for the handler limits), `stats` (event
+//!   counters) and `seq`.
 //!
 //! # Atomicity and fencing
 //!
-//! - A claim is one script: it promotes due delayed jobs, pops the best
-//!   ready ones and gives each a provisional entry in `leases`, then the
-//!   claims are written with compare and set. A worker that dies between
-//!   the two leaves its jobs in `leases`, where the reaper finds them when
-//!   that provisional lease runs out: nothing is lost.
-//! - Every other transition (heartbeat, progress, complete, fail, release,
-//!   cancel, retry, lease expiry) reads the record, applies the event, and
-//!   writes with compare and set; a write that lost a race is read and
-//!   decided again. A worker whose lease was recovered presents an old
-//!   fencing token, which [`Job::handle`] refuses ([`Rejected::StaleToken`]),
-//!   and the refusal is counted in [`Stats::fenced`].
-//! - The reaper ([`RedisStore::reap`]) recovers expired leases in batches
-//!   of [`RedisConfig::batch`], each a short script, so a flood of stalled
-//!   jobs never holds up claims.
+//! - A claim is one script: it promotes due delayed jobs, takes the best
+//!   ready ones within the handler limits and starts their attempts with a
+//!   new fencing token and lease each. A worker that dies after it leaves
+//!   the jobs in `leases`, where lease expiry finds them.
+//! - A completion is one script: it checks the token and the lease's
+//!   expiry before it writes. Anything it refuses is handed to
+//!   [`Job::handle`] on the record as it then is, which says why.
+//! - Every other transition (heartbeat, progress, fail, release, cancel,
+//!   retry, lease expiry) reads the record, applies the event, and writes
+//!   with compare and set; a write that lost a race is read and decided
+//!   again. A worker whose lease was recovered presents an old fencing
+//!   token, which [`Job::handle`] refuses ([`Rejected::StaleToken`]); the
+//!   refusal is [`StoreError::Fenced`] and counted in [`Stats::fenced`].
+//! - Lease expiry ([`Store::recover_expired`]) works in batches, each a
+//!   short script, so a flood of stalled jobs never holds up claims.
 //!
 //! # Durability and reconnection
 //!
@@ -47,7 +52,7 @@
 //! a crash of the server, with `everysec` the last second may be lost.
 //! When the connection fails (the server restarts, loads its data, or is
 //! unreachable), calls reconnect and try again with
-//! [`RedisConfig::reconnect`]'s backoff for up to
+//! [`RedisConfig::reconnect`]'s backoff (the core's [`Backoff`]) for up to
 //! [`RedisConfig::reconnect_for`]. A retried write carries the same commit
 //! ID, so a write whose reply was lost is recognised, not applied twice.
 //!
@@ -55,8 +60,8 @@
 //!
 //! Dropping a call's future at any `.await` leaves the store consistent:
 //! each script is atomic, so a write happened whole or not at all. A claim
-//! dropped after its script ran leaves its jobs provisionally leased; they
-//! are queued again when that lease runs out.
+//! dropped after its script ran leaves its jobs running with nobody to
+//! report on them; they are recovered when their leases run out.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
@@ -72,7 +77,7 @@ use mechops_core::time::Timestamp;
 use mechops_core::uuid::Uuid;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RetryMethod, Script, Value};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::store::{
     ClaimRequest, ClaimedJob, PurgeFilter, Store, StoreConfig, StoreError, StoreFuture, StoreStats,
@@ -167,6 +172,7 @@ struct Inner {
     scripts: Scripts,
     signal: Arc<Notify>,
     closed: AtomicBool,
+    completions: mpsc::UnboundedSender<Completion>,
 }
 
 /// A job store in Redis. Cheap to clone: clones share one connection, over
@@ -189,6 +195,106 @@ impl core::fmt::Debug for RedisStore {
 pub fn is_redis_url(url: &str) -> bool {
     url.starts_with("redis://")
 }
+
+/// Sends one request made by `send` on `conn`, reconnecting and trying
+/// again with `config.reconnect`'s backoff while Redis is unreachable or
+/// loading, for up to `config.reconnect_for`.
+async fn send_with_retry<T, F, Fut>(
+    conn: &ConnectionManager,
+    config: &RedisConfig,
+    mut send: F,
+) -> Result<T, StoreError>
+where
+    F: FnMut(ConnectionManager) -> Fut,
+    Fut: Future<Output = redis::RedisResult<T>>,
+{
+    let mut retry = Retry::new();
+    let started = tokio::time::Instant::now();
+    loop {
+        match send(conn.clone()).await {
+            Ok(v) => return Ok(v),
+            Err(e) if is_transient(&e) && started.elapsed() < config.reconnect_for => {
+                let policy = &config.reconnect;
+                let delay = retry
+                    .next_delay(policy, commit_id())
+                    .unwrap_or(policy.cap());
+                tracing::warn!(error = %e, ?delay, "Redis call failed; reconnecting");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(backend(&e)),
+        }
+    }
+}
+
+/// One completion waiting for the next batch.
+struct Completion {
+    /// id, token, now (ns), now (Unix ms), result: the script's arguments.
+    args: [String; 5],
+    reply: oneshot::Sender<Result<String, StoreError>>,
+}
+
+/// Completions that arrive while a batch is in flight go together in the
+/// next: one script call for many jobs, which is most of what a completion
+/// costs Redis. Runs until every sender (the store and its clones) is gone.
+async fn complete_batches(
+    conn: ConnectionManager,
+    config: RedisConfig,
+    mut queue: mpsc::UnboundedReceiver<Completion>,
+) {
+    let script = Script::new(include_str!("redis/complete.lua"));
+    let mut batch = Vec::new();
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_COMPLETION_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut args = Vec::with_capacity(1 + 5 * batch.len());
+        args.push(config.prefix.clone());
+        for c in &batch {
+            args.extend(c.args.iter().cloned());
+        }
+        let replies: Result<Vec<String>, StoreError> =
+            send_with_retry(&conn, &config, |mut conn| {
+                let script = &script;
+                let args = &args;
+                async move {
+                    let mut invocation = script.prepare_invoke();
+                    invocation.arg(args);
+                    invocation.invoke_async(&mut conn).await
+                }
+            })
+            .await;
+        match replies {
+            Ok(replies) if replies.len() == batch.len() => {
+                for (c, r) in batch.drain(..).zip(replies) {
+                    let _ = c.reply.send(Ok(r));
+                }
+            }
+            Ok(replies) => {
+                let e = format!(
+                    "Redis completion script answered {} of {} jobs",
+                    replies.len(),
+                    batch.len()
+                );
+                for c in batch.drain(..) {
+                    let _ = c.reply.send(Err(StoreError::Backend(e.clone())));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for c in batch.drain(..) {
+                    let _ = c.reply.send(Err(StoreError::Backend(e.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// The most completions one script call carries.
+const MAX_COMPLETION_BATCH: usize = 256;
 
 /// A commit ID: random, so that a retried write recognises its own earlier
 /// try. The clock stands in if the OS generator fails.
@@ -261,10 +367,13 @@ impl RedisStore {
                 Err(e) => return Err(backend(&e)),
             }
         };
+        let (completions, queue) = mpsc::unbounded_channel();
+        tokio::spawn(complete_batches(conn.clone(), config.clone(), queue));
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
                 config,
+                completions,
                 scripts: Scripts {
                     commit: Script::new(include_str!("redis/commit.lua")),
                     claim: Script::new(include_str!("redis/claim.lua")),
@@ -305,30 +414,13 @@ impl RedisStore {
     /// Sends one request (a command, a pipeline or a script) made by
     /// `send`, reconnecting and trying again with backoff while Redis is
     /// unreachable or loading.
-    async fn send<T, F, Fut>(&self, mut send: F) -> Result<T, StoreError>
+    async fn send<T, F, Fut>(&self, send: F) -> Result<T, StoreError>
     where
         F: FnMut(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         self.open()?;
-        let mut retry = Retry::new();
-        let started = tokio::time::Instant::now();
-        loop {
-            match send(self.inner.conn.clone()).await {
-                Ok(v) => return Ok(v),
-                Err(e)
-                    if is_transient(&e) && started.elapsed() < self.inner.config.reconnect_for =>
-                {
-                    let policy = &self.inner.config.reconnect;
-                    let delay = retry
-                        .next_delay(policy, commit_id())
-                        .unwrap_or(policy.cap());
-                    tracing::warn!(error = %e, ?delay, "Redis call failed; reconnecting");
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(backend(&e)),
-            }
-        }
+        send_with_retry(&self.inner.conn, &self.inner.config, send).await
     }
 
     async fn query<T: redis::FromRedisValue + Send>(
@@ -435,58 +527,37 @@ impl RedisStore {
         if request.max == 0 {
             return Ok(Vec::new());
         }
-        let lease_ms = self.lifecycle().lease.as_millis().max(1);
+        let (now_ns, now_sub) = unix_nanos(now)?;
+        let expires = after(now, self.lifecycle().lease);
         let mut args = vec![
             self.inner.config.prefix.clone(),
             floor_ms(now).to_string(),
             request.max.to_string(),
-            lease_ms.to_string(),
+            ceil_ms(expires).to_string(),
             self.inner.config.batch.max(request.max).to_string(),
+            now_ns,
+            nanos(expires),
+            now_sub.to_string(),
+            request.worker.0.clone(),
         ];
         for (handler, limit) in request.handler_limits.iter() {
             args.push(handler.clone());
             args.push(limit.to_string());
         }
         let value: Value = self.eval(&self.inner.scripts.claim, &args).await?;
-        let records = parse_records(value)?;
-        let mut claimed = Vec::with_capacity(records.len());
-        let mut ops = Vec::with_capacity(records.len());
-        for (raw_id, fields) in records {
-            let Some((mut job, ver)) = self.decode(&raw_id, fields)? else {
-                continue;
-            };
-            match job.handle(Event::Claim, now, 0, self.lifecycle()) {
-                Ok(fx) => {
-                    let worker = Some(request.worker.0.clone());
-                    ops.push(Commit::of(&job, Some(ver), &fx, false, worker));
-                    claimed.push(Some(job));
-                }
-                // A job that cannot be claimed (a cancel raced the pop) goes
-                // back to the index of its state.
-                Err(_) => {
-                    ops.push(Commit::reindex(&job, ver));
-                    claimed.push(None);
-                }
-            }
-        }
-        if ops.is_empty() {
-            return Ok(Vec::new());
-        }
-        let replies = self.commit(&ops).await?;
-        let mut out = Vec::with_capacity(ops.len());
-        for (job, reply) in claimed.into_iter().zip(replies) {
-            // A lost race (a cancel between pop and write) leaves the job
-            // to whoever won it.
-            let (Some(job), Reply::Ok) = (job, reply) else {
+        let mut out = Vec::new();
+        for (raw_id, fields) in parse_records(value)? {
+            let Some((job, _)) = self.decode(&raw_id, fields)? else {
                 continue;
             };
             if let JobState::Running { attempt, lease } = *job.state() {
+                let spec = job.spec();
                 out.push(ClaimedJob {
                     id: job.id(),
-                    handler: job.spec().handler.clone(),
-                    args: job.spec().args.clone(),
+                    handler: spec.handler.clone(),
+                    args: spec.args.clone(),
                     attempt,
-                    max_attempts: job.spec().max_attempts,
+                    max_attempts: spec.max_attempts,
                     token: lease.token,
                     expires_at: lease.expires_at,
                     deadline: lease.deadline,
@@ -494,6 +565,43 @@ impl RedisStore {
             }
         }
         Ok(out)
+    }
+
+    /// Records a success in one script; a refusal is explained by the
+    /// lifecycle on the record as it then is.
+    pub async fn complete_job(
+        &self,
+        id: JobId,
+        token: FencingToken,
+        result: String,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.open()?;
+        let (now_ns, _) = unix_nanos(now)?;
+        let (tx, rx) = oneshot::channel();
+        let completion = Completion {
+            args: [
+                id.to_string(),
+                token.get().to_string(),
+                now_ns,
+                floor_ms(now).to_string(),
+                result.clone(),
+            ],
+            reply: tx,
+        };
+        self.inner
+            .completions
+            .send(completion)
+            .map_err(|_| StoreError::Closed)?;
+        let reply = rx.await.map_err(|_| StoreError::Closed)??;
+        match reply.as_str() {
+            "ok" => Ok(()),
+            "missing" => Err(StoreError::UnknownJob(id)),
+            _ => {
+                let event = Event::Complete { token, result };
+                self.apply(id, event, now, 0).await.map(drop)
+            }
+        }
     }
 
     /// Applies `event` to job `id` at `now` (`random` feeds the retry
@@ -856,10 +964,7 @@ impl Store for RedisStore {
         result: String,
         now: Timestamp,
     ) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            let event = Event::Complete { token, result };
-            self.apply(id, event, now, 0).await.map(drop)
-        })
+        Box::pin(self.complete_job(id, token, result, now))
     }
 
     fn fail(
@@ -996,6 +1101,24 @@ fn rank(p: JobPriority) -> u64 {
 
 fn floor_ms(t: Timestamp) -> i64 {
     t.unix_millis()
+}
+
+/// `t` as decimal Unix nanoseconds and its nanoseconds below the
+/// millisecond, for the scripts; they count from 1970.
+fn unix_nanos(t: Timestamp) -> Result<(String, u32), StoreError> {
+    let n = t.unix_nanos();
+    if n < 0 {
+        return Err(StoreError::Config(format!(
+            "the clock reads {t}, before 1970: the Redis store cannot time leases"
+        )));
+    }
+    Ok((n.to_string(), (n % 1_000_000) as u32))
+}
+
+/// `t + d`, saturating.
+fn after(t: Timestamp, d: Duration) -> Timestamp {
+    let n = i128::try_from(d.as_nanos()).unwrap_or(i128::MAX);
+    Timestamp::from_unix_nanos(t.unix_nanos().saturating_add(n)).unwrap_or(Timestamp::MAX)
 }
 
 /// Milliseconds rounded up, so a score `<= now_ms` means the instant has

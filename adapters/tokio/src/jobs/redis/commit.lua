@@ -62,8 +62,10 @@ while i <= #ARGV do
     if old then redis.call('HINCRBY', p .. 'counts', old, -1) end
     redis.call('HINCRBY', p .. 'counts', state, 1)
     local was_leased = false
-    for _, name in ipairs(indexes) do
-      if redis.call('ZREM', p .. name, id) == 1 and name == 'leases' then was_leased = true end
+    if ver then
+      for _, name in ipairs(indexes) do
+        if redis.call('ZREM', p .. name, id) == 1 and name == 'leases' then was_leased = true end
+      end
     end
     if index == 'ready' then
       score = tonumber(score) * 1125899906842624 + redis.call('INCR', p .. 'seq')
