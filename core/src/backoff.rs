@@ -151,6 +151,11 @@ impl Backoff {
         self.max_attempts
     }
 
+    /// The growth factor per attempt.
+    pub const fn multiplier(&self) -> u32 {
+        self.multiplier
+    }
+
     /// The jitter in use.
     pub const fn jitter(&self) -> Jitter {
         self.jitter

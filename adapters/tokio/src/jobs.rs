@@ -1,5 +1,22 @@
 //! A durable job queue on tokio: thin drivers of the sans-IO lifecycle in
-//! [`mechops_alloc::job`].
+//! [`mechops_alloc::job`], which decides everything (claim order, limits,
+//! retries and their backoff, leases and fencing, retention).
 //!
-//! - [`store`]: the [`store::Store`] trait every job store implements.
+//! - [`store`]: the [`store::Store`] trait every job store implements;
+//! - [`memory`]: `memory://`, the core scheduler behind a mutex, saved to a
+//!   file at a graceful shutdown;
+//! - [`record`]: the JSON form of a job record the embedded stores persist;
+//! - [`runtime`]: [`runtime::Queue`] (submit, inspect, subscribe to events)
+//!   and [`runtime::Worker`] (claim, run handlers, heartbeat, shut down
+//!   gracefully).
+//!
+//! Delivery is at least once: a handler may run again for a job whose
+//! worker died or lost its lease before its outcome was recorded, so
+//! handlers with side effects must be idempotent. A completed job is never
+//! run again, and a worker whose lease was lost cannot overwrite the
+//! outcome of the attempt that replaced it (fencing tokens).
+
+pub mod memory;
+pub mod record;
+pub mod runtime;
 pub mod store;
