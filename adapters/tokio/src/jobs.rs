@@ -2,11 +2,14 @@
 //! [`mechops_alloc::job`], which decides everything (claim order, limits,
 //! retries and their backoff, leases and fencing, retention).
 //!
-//! - [`store`]: the [`store::Store`] trait every job store implements;
-//! - [`memory`]: `memory://`, the core scheduler behind a mutex, saved to a
+//! - [`store`], the [`store::Store`] trait every job store implements;
+//! - [`memory`], `memory://`, the core scheduler behind a mutex, saved to a
 //!   file at a graceful shutdown;
-//! - [`record`]: the JSON form of a job record the embedded stores persist;
-//! - [`runtime`]: [`runtime::Queue`] (submit, inspect, subscribe to events)
+//! - [`sqlite`], `sqlite://PATH`, the default: durable, group commit,
+//!   shareable by several processes;
+//! - [`open`], choosing a store by URL;
+//! - [`record`], the JSON form of a job record the embedded stores persist;
+//! - [`runtime`], [`runtime::Queue`] (submit, inspect, subscribe to events)
 //!   and [`runtime::Worker`] (claim, run handlers, heartbeat, shut down
 //!   gracefully).
 //!
@@ -17,6 +20,8 @@
 //! outcome of the attempt that replaced it (fencing tokens).
 
 pub mod memory;
+pub mod open;
 pub mod record;
 pub mod runtime;
+pub mod sqlite;
 pub mod store;
