@@ -1053,3 +1053,20 @@ async fn workers_killed_with_sigkill_lose_no_job() {
         "{reruns} re-runs, {stats:?}"
     );
 }
+
+#[tokio::test]
+async fn redis_urls_open_the_redis_store() {
+    use mechops_tokio::jobs::open::StoreUrl;
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let url = StoreUrl::parse(&server.url()).unwrap();
+    assert_eq!(url, StoreUrl::Redis(server.url()));
+    let (store, _clock) = url.open(StoreConfig::default()).unwrap();
+    let job = id();
+    store
+        .submit(job, JobSpec::new("noop", "null"), at(T0))
+        .await
+        .unwrap();
+    assert_eq!(store.status(job).await.unwrap().state(), &JobState::Queued);
+}

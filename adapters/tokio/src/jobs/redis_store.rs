@@ -196,6 +196,32 @@ pub fn is_redis_url(url: &str) -> bool {
     url.starts_with("redis://")
 }
 
+/// The client for `config.url` and the connection settings: few retries of
+/// its own, since calls retry with the store's backoff.
+fn client(config: &RedisConfig) -> Result<(redis::Client, ConnectionManagerConfig), StoreError> {
+    if !is_redis_url(&config.url) {
+        return Err(StoreError::Config(format!(
+            "invalid Redis store URL {:?}: it must start with redis://",
+            config.url
+        )));
+    }
+    if config.prefix.is_empty() {
+        return Err(StoreError::Config(
+            "the Redis store's key prefix is empty".to_owned(),
+        ));
+    }
+    let client = redis::Client::open(config.url.as_str()).map_err(|e| {
+        StoreError::Config(format!("invalid Redis store URL {:?}: {e}", config.url))
+    })?;
+    let manager = ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(10))
+        .set_max_delay(Duration::from_millis(100))
+        .set_connection_timeout(Some(config.response_timeout))
+        .set_response_timeout(Some(config.response_timeout));
+    Ok((client, manager))
+}
+
 /// Sends one request made by `send` on `conn`, reconnecting and trying
 /// again with `config.reconnect`'s backoff while Redis is unreachable or
 /// loading, for up to `config.reconnect_for`.
@@ -332,26 +358,7 @@ impl RedisStore {
     /// Connects to the server `config.url` names, trying for up to
     /// `config.reconnect_for` while it is unreachable.
     pub async fn connect(config: RedisConfig) -> Result<Self, StoreError> {
-        if !is_redis_url(&config.url) {
-            return Err(StoreError::Config(format!(
-                "invalid Redis store URL {:?}: it must start with redis://",
-                config.url
-            )));
-        }
-        if config.prefix.is_empty() {
-            return Err(StoreError::Config(
-                "the Redis store's key prefix is empty".to_owned(),
-            ));
-        }
-        let client = redis::Client::open(config.url.as_str()).map_err(|e| {
-            StoreError::Config(format!("invalid Redis store URL {:?}: {e}", config.url))
-        })?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(Duration::from_millis(100))
-            .set_connection_timeout(Some(config.response_timeout))
-            .set_response_timeout(Some(config.response_timeout));
+        let (client, manager_config) = client(&config)?;
         let mut retry = Retry::new();
         let started = tokio::time::Instant::now();
         let conn = loop {
@@ -367,9 +374,28 @@ impl RedisStore {
                 Err(e) => return Err(backend(&e)),
             }
         };
+        Ok(Self::with_connection(conn, config))
+    }
+
+    /// The store at `config.url`, connecting on first use (each call then
+    /// reconnects as [`Self::connect`] does). Must be called inside a
+    /// tokio runtime, which runs the store's completion batches.
+    pub fn open(config: RedisConfig) -> Result<Self, StoreError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(StoreError::Config(
+                "the Redis job store must be opened inside a tokio runtime".to_owned(),
+            ));
+        }
+        let (client, manager_config) = client(&config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
+            .map_err(|e| backend(&e))?;
+        Ok(Self::with_connection(conn, config))
+    }
+
+    fn with_connection(conn: ConnectionManager, config: RedisConfig) -> Self {
         let (completions, queue) = mpsc::unbounded_channel();
         tokio::spawn(complete_batches(conn.clone(), config.clone(), queue));
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
                 conn,
                 config,
@@ -383,7 +409,7 @@ impl RedisStore {
                 signal: Arc::new(Notify::new()),
                 closed: AtomicBool::new(false),
             }),
-        })
+        }
     }
 
     /// The settings.
@@ -403,7 +429,7 @@ impl RedisStore {
         format!("{}job:{id}", self.inner.config.prefix)
     }
 
-    fn open(&self) -> Result<(), StoreError> {
+    fn check_open(&self) -> Result<(), StoreError> {
         if self.inner.closed.load(Ordering::Acquire) {
             Err(StoreError::Closed)
         } else {
@@ -419,7 +445,7 @@ impl RedisStore {
         F: FnMut(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        self.open()?;
+        self.check_open()?;
         send_with_retry(&self.inner.conn, &self.inner.config, send).await
     }
 
@@ -576,7 +602,7 @@ impl RedisStore {
         result: String,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.open()?;
+        self.check_open()?;
         let (now_ns, _) = unix_nanos(now)?;
         let (tx, rx) = oneshot::channel();
         let completion = Completion {
