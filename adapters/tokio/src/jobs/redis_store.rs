@@ -570,27 +570,8 @@ impl RedisStore {
             args.push(handler.clone());
             args.push(limit.to_string());
         }
-        let value: Value = self.eval(&self.inner.scripts.claim, &args).await?;
-        let mut out = Vec::new();
-        for (raw_id, fields) in parse_records(value)? {
-            let Some((job, _)) = self.decode(&raw_id, fields)? else {
-                continue;
-            };
-            if let JobState::Running { attempt, lease } = *job.state() {
-                let spec = job.spec();
-                out.push(ClaimedJob {
-                    id: job.id(),
-                    handler: spec.handler.clone(),
-                    args: spec.args.clone(),
-                    attempt,
-                    max_attempts: spec.max_attempts,
-                    token: lease.token,
-                    expires_at: lease.expires_at,
-                    deadline: lease.deadline,
-                });
-            }
-        }
-        Ok(out)
+        let flat: Vec<String> = self.eval(&self.inner.scripts.claim, &args).await?;
+        flat.chunks(8).map(parse_claimed).collect()
     }
 
     /// Records a success in one script; a refusal is explained by the
@@ -1535,7 +1516,48 @@ fn decode(
     Ok((job, req(f, "ver")?.to_owned()))
 }
 
-/// `[id, [field, value, ...], id, ...]` as the claim and expiry scripts
+/// One job as the claim script returns it: id, handler, args, attempt, max
+/// attempts, token, lease expiry (ns), deadline (ns or empty).
+fn parse_claimed(f: &[String]) -> Result<ClaimedJob, StoreError> {
+    let bad = |what: &str| {
+        let id = f.first().map_or("", String::as_str);
+        corrupt(id, &format!("the claim script returned a bad {what}"))
+    };
+    let [
+        id,
+        handler,
+        args,
+        attempt,
+        max_attempts,
+        token,
+        expires,
+        deadline,
+    ] = f
+    else {
+        return Err(bad("reply length"));
+    };
+    let ts = |s: &str| {
+        s.parse::<i128>()
+            .ok()
+            .and_then(|n| Timestamp::from_unix_nanos(n).ok())
+    };
+    Ok(ClaimedJob {
+        id: JobId::new(id.parse().map_err(|_| bad("job ID"))?),
+        handler: handler.clone(),
+        args: args.clone(),
+        attempt: attempt.parse().map_err(|_| bad("attempt"))?,
+        max_attempts: max_attempts.parse().map_err(|_| bad("max_attempts"))?,
+        token: FencingToken::new(token.parse().map_err(|_| bad("token"))?),
+        expires_at: ts(expires).ok_or_else(|| bad("lease expiry"))?,
+        deadline: if deadline.is_empty() {
+            None
+        } else {
+            Some(ts(deadline).ok_or_else(|| bad("deadline"))?)
+        },
+    })
+}
+
+/// `[id, [field, value, ...], id, ...]` as the expiry script
 /// return it.
 /// A record's ID as stored, and its hash fields.
 type RawRecord = (String, HashMap<String, String>);

@@ -13,7 +13,8 @@
 -- ARGV: key prefix, now (Unix ms), limit, lease expiry (Unix ms, rounded
 -- up), promotion limit, now (ns), lease expiry (ns), now's nanoseconds
 -- below the millisecond, worker name, then handler limits.
--- Returns a flat array: id, record (HGETALL), id, record, ...
+-- Returns a flat array, eight entries per claimed job: id, handler, args,
+-- attempt, max attempts, token, lease expiry (ns), deadline (ns, or '').
 local p = ARGV[1]
 local now = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -80,15 +81,17 @@ end
 local out = {}
 for _, id in ipairs(taken) do
   local key = p .. 'job:' .. id
-  local f = redis.call('HMGET', key, 'state', 'attempts', 'max_attempts', 'last_token', 'timeout', 'handler', 'ver')
+  local f = redis.call('HMGET', key, 'state', 'attempts', 'max_attempts', 'last_token', 'timeout', 'handler', 'ver', 'args')
   if f[1] == 'queued' and tonumber(f[2]) < tonumber(f[3]) then
     local attempts = tonumber(f[2]) + 1
     local token = tonumber(f[4]) + 1
     redis.call('HSET', key, 'state', 'running', 'attempt', attempts, 'attempts', attempts,
       'token', token, 'last_token', token, 'expires', expires_ns, 'cancel', '0',
       'started', now_ns, 'worker', worker, 'ver', tonumber(f[7]) + 1, 'cid', '')
+    local deadline = ''
     if f[5] then
-      redis.call('HSET', key, 'deadline', add_ns(now, now_sub, f[5]))
+      deadline = add_ns(now, now_sub, f[5])
+      redis.call('HSET', key, 'deadline', deadline)
     else
       redis.call('HDEL', key, 'deadline')
     end
@@ -97,8 +100,9 @@ for _, id in ipairs(taken) do
     redis.call('HINCRBY', p .. 'counts', 'running', 1)
     redis.call('ZADD', p .. 'leases', expires_ms, id)
     redis.call('HINCRBY', p .. 'hrun', f[6], 1)
-    out[#out + 1] = id
-    out[#out + 1] = redis.call('HGETALL', key)
+    local claimed = { id, f[6], f[8], string.format('%d', attempts), f[3],
+      string.format('%d', token), expires_ns, deadline }
+    for k = 1, 8 do out[#out + 1] = claimed[k] end
   elseif f[1] then
     -- Not claimable after all (the record and the index disagree): the
     -- reaper looks at it again after one lease.
