@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mechops_alloc::job::{
-    FailKind, JobId, JobPriority, JobSpec, JobState, Lifecycle, Progress, Retention, RunAt,
-    StateKind,
+    FailKind, FencingToken, JobId, JobPriority, JobSpec, JobState, Lifecycle, Progress, Retention,
+    RunAt, StateKind,
 };
 use mechops_core::backoff::{Backoff, Jitter};
 use mechops_core::time::Timestamp;
@@ -67,12 +67,30 @@ async fn default_store(server: &RedisServer) -> RedisStore {
     .await
 }
 
+/// A server of the test's own without persistence, and a store on it.
+async fn fresh() -> Option<(RedisServer, RedisStore)> {
+    let server = RedisServer::start(base(), Persistence::None)?;
+    let store = default_store(&server).await;
+    Some((server, store))
+}
+
+/// Submits a no-op job at `t` and claims it at `t`.
+async fn running(store: &RedisStore, t: i64) -> (JobId, FencingToken) {
+    let job = id();
+    store
+        .submit(job, JobSpec::new("noop", "null"), at(t))
+        .await
+        .unwrap();
+    let c = store.claim(&request(1), at(t)).await.unwrap().remove(0);
+    assert_eq!(c.id, job);
+    (job, c.token)
+}
+
 #[tokio::test]
 async fn submit_claim_complete_and_status() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let job = id();
     store
         .submit(job, JobSpec::new("echo", r#"{"x":1}"#), at(T0))
@@ -128,10 +146,9 @@ async fn submit_claim_complete_and_status() {
 
 #[tokio::test]
 async fn claims_follow_priority_then_submission_order() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let mut ids = HashMap::new();
     for (n, p) in [
         (0, JobPriority::Low),
@@ -152,10 +169,9 @@ async fn claims_follow_priority_then_submission_order() {
 
 #[tokio::test]
 async fn bulk_submit_refuses_each_bad_job_alone() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let first = id();
     let jobs = vec![
         (first, JobSpec::new("a", "1").with_unique_key("k")),
@@ -178,10 +194,9 @@ async fn bulk_submit_refuses_each_bad_job_alone() {
 
 #[tokio::test]
 async fn delayed_jobs_wait_for_their_time() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let job = id();
     let spec = JobSpec::new("noop", "null").with_run_at(RunAt::After(Duration::from_secs(5)));
     store.submit(job, spec, at(T0)).await.unwrap();
@@ -208,10 +223,9 @@ async fn delayed_jobs_wait_for_their_time() {
 
 #[tokio::test]
 async fn retries_follow_the_backoff_then_the_job_is_dead() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let job = id();
     let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60), u32::MAX)
         .unwrap()
@@ -280,10 +294,9 @@ async fn retries_follow_the_backoff_then_the_job_is_dead() {
 
 #[tokio::test]
 async fn cancel_queued_and_running_jobs() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let queued = id();
     let running = id();
     store
@@ -331,10 +344,9 @@ async fn cancel_queued_and_running_jobs() {
 
 #[tokio::test]
 async fn unique_keys_refuse_duplicates_while_pending() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let first = id();
     let spec = || JobSpec::new("report", "null").with_unique_key("march");
     store.submit(first, spec(), at(T0)).await.unwrap();
@@ -363,10 +375,9 @@ async fn unique_keys_refuse_duplicates_while_pending() {
 
 #[tokio::test]
 async fn expired_leases_are_recovered_and_the_old_worker_is_fenced() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let job = id();
     store
         .submit(job, JobSpec::new("slow", "null"), at(T0))
@@ -413,10 +424,9 @@ async fn expired_leases_are_recovered_and_the_old_worker_is_fenced() {
 
 #[tokio::test]
 async fn stalling_too_often_makes_a_job_dead() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let job = id();
     store
         .submit(job, JobSpec::new("hang", "null"), at(T0))
@@ -434,10 +444,9 @@ async fn stalling_too_often_makes_a_job_dead() {
 
 #[tokio::test]
 async fn recovery_runs_in_batches() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let jobs: Vec<_> = (0..25)
         .map(|_| (id(), JobSpec::new("noop", "null")))
         .collect();
@@ -454,17 +463,11 @@ async fn recovery_runs_in_batches() {
 
 #[tokio::test]
 async fn release_gives_the_attempt_back() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
-    let job = id();
-    store
-        .submit(job, JobSpec::new("noop", "null"), at(T0))
-        .await
-        .unwrap();
-    let c = store.claim(&request(1), at(T0)).await.unwrap().remove(0);
-    store.release(job, c.token, at(T0 + 1)).await.unwrap();
+    let (job, token) = running(&store, T0).await;
+    store.release(job, token, at(T0 + 1)).await.unwrap();
     let j = store.status(job).await.unwrap();
     assert_eq!((j.state(), j.attempts()), (&JobState::Queued, 0));
     let c = store
@@ -477,10 +480,9 @@ async fn release_gives_the_attempt_back() {
 
 #[tokio::test]
 async fn handler_limits_hold_across_workers() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let jobs: Vec<_> = (0..6)
         .map(|n| {
             (
@@ -544,14 +546,9 @@ async fn prune_and_purge_remove_finished_jobs() {
             .unwrap();
         finished.push(job);
     }
-    let dead = id();
+    let (dead, token) = running(&store, T0).await;
     store
-        .submit(dead, JobSpec::new("noop", "null"), at(T0))
-        .await
-        .unwrap();
-    let c = store.claim(&request(1), at(T0)).await.unwrap().remove(0);
-    store
-        .fail(dead, c.token, "x".into(), FailKind::Permanent, at(T0), 0)
+        .fail(dead, token, "x".into(), FailKind::Permanent, at(T0), 0)
         .await
         .unwrap();
 
@@ -585,10 +582,9 @@ async fn prune_and_purge_remove_finished_jobs() {
 
 #[tokio::test]
 async fn list_filters_by_state() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let delayed = id();
     let spec = JobSpec::new("noop", "null").with_run_at(RunAt::After(Duration::from_secs(9)));
     store.submit(delayed, spec, at(T0)).await.unwrap();
@@ -671,10 +667,9 @@ async fn drain(store: RedisStore, worker: &str) -> Vec<JobId> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_never_run_a_job_twice() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let ids: Vec<_> = (0..3_000).map(|_| id()).collect();
     for chunk in ids.chunks(500) {
         let jobs = chunk
@@ -771,10 +766,9 @@ async fn a_redis_restart_loses_no_acknowledged_job() {
 #[tokio::test]
 async fn scripted_claim_and_completion_match_the_lifecycle() {
     use mechops_alloc::job::{Event, Job};
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let life = lifecycle();
     let job = id();
     let spec = JobSpec::new("echo", "[1,2]")
@@ -830,18 +824,12 @@ async fn scripted_claim_and_completion_match_the_lifecycle() {
 
 #[tokio::test]
 async fn completion_after_the_lease_ran_out_is_fenced() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
-    let job = id();
-    store
-        .submit(job, JobSpec::new("noop", "null"), at(T0))
-        .await
-        .unwrap();
-    let c = store.claim(&request(1), at(T0)).await.unwrap().remove(0);
+    let (job, token) = running(&store, T0).await;
     let late = store
-        .complete(job, c.token, "null".into(), at(T0 + 10_000))
+        .complete(job, token, "null".into(), at(T0 + 10_000))
         .await;
     assert!(
         matches!(
