@@ -514,7 +514,7 @@ impl RedisStore {
         for (id, spec) in jobs {
             match Job::submit(id, spec, now, self.lifecycle()) {
                 Ok((job, fx)) => {
-                    ops.push(Commit::of(&job, None, &fx, true, None));
+                    ops.push(Commit::of(&job, None, &fx, true));
                     slots.push(out.len());
                     out.push(Ok(()));
                 }
@@ -636,7 +636,7 @@ impl RedisStore {
                     return Err(StoreError::rejected(id, rejected));
                 }
             };
-            let op = Commit::of(&job, Some(ver), &fx, takes_unique, None);
+            let op = Commit::of(&job, Some(ver), &fx, takes_unique);
             match self.commit(core::slice::from_ref(&op)).await?.pop() {
                 Some(Reply::Ok) => {
                     if job.state().kind() == StateKind::Queued {
@@ -775,7 +775,7 @@ impl RedisStore {
                 // retry together.
                 rng = splitmix(rng);
                 match job.handle(Event::Expire, now, rng, self.lifecycle()) {
-                    Ok(fx) => ops.push(Commit::of(&job, Some(ver), &fx, false, None)),
+                    Ok(fx) => ops.push(Commit::of(&job, Some(ver), &fx, false)),
                     // Not due by this process's finer clock: the next pass.
                     Err(_) => continue,
                 }
@@ -1177,13 +1177,7 @@ impl Reply {
 impl Commit {
     /// The write of `job` after a transition with effects `fx`; `expect`
     /// is the version read (`None` for a new record).
-    fn of(
-        job: &Job,
-        expect: Option<String>,
-        fx: &Effects,
-        takes_unique: bool,
-        worker: Option<String>,
-    ) -> Self {
+    fn of(job: &Job, expect: Option<String>, fx: &Effects, takes_unique: bool) -> Self {
         let inserted = expect.is_none();
         let (index, score) = placement(job);
         let key = job.spec().unique_key.clone().unwrap_or_default();
@@ -1210,10 +1204,7 @@ impl Commit {
                 _ => {}
             }
         }
-        let (mut set, del) = encode(job, inserted);
-        if let Some(worker) = worker {
-            set.push(("worker", worker));
-        }
+        let (set, del) = encode(job, inserted);
         Self {
             id: job.id().to_string(),
             expect,
