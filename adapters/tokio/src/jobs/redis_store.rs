@@ -23,7 +23,9 @@
 //! - `delayed` (delayed and retry-scheduled jobs, by ready time in ms),
 //!   `leases` (running jobs, by lease expiry in ms), `done` (completed and
 //!   cancelled, by finish time) and `dead` (by finish time);
-//! - `unique` (unique key to job ID), `counts` (jobs per state), `hrun`
+//! - `unique` (unique key to job ID), `counts` (jobs in the states that
+//!   share an index: retry-scheduled and cancelled; the others are the
+//!   sizes of their indexes), `hrun`
 //!   (running jobs per handler, for the handler limits), `stats` (event
 //!   counters) and `seq`.
 //!
@@ -723,22 +725,37 @@ impl RedisStore {
     /// Counts by state now, and event counters since the queue began.
     pub async fn counts(&self) -> Result<Stats, StoreError> {
         let mut pipe = redis::pipe();
+        for index in ["ready", "delayed", "leases", "done", "dead"] {
+            pipe.cmd("ZCARD").arg(self.key(index));
+        }
         pipe.cmd("HGETALL").arg(self.key("counts"));
         pipe.cmd("HGETALL").arg(self.key("stats"));
-        let (counts, events): (HashMap<String, i64>, HashMap<String, u64>) =
+        type Reply = (
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            HashMap<String, i64>,
+            HashMap<String, u64>,
+        );
+        let (ready, delayed, leases, done, dead, counts, events): Reply =
             self.query_pipe(&pipe).await?;
+        // Only the states that share an index are counted apart.
         let count = |k: StateKind| {
             usize::try_from(counts.get(k.as_str()).copied().unwrap_or(0)).unwrap_or(0)
         };
+        let retry_scheduled = count(StateKind::RetryScheduled);
+        let cancelled = count(StateKind::Cancelled);
         let event = |k: &str| events.get(k).copied().unwrap_or(0);
         Ok(Stats {
-            queue_size: count(StateKind::Queued),
-            delayed: count(StateKind::Delayed),
-            running: count(StateKind::Running),
-            retry_scheduled: count(StateKind::RetryScheduled),
-            completed: count(StateKind::Completed),
-            dead: count(StateKind::Dead),
-            cancelled: count(StateKind::Cancelled),
+            queue_size: ready,
+            delayed: delayed.saturating_sub(retry_scheduled),
+            running: leases,
+            retry_scheduled,
+            completed: done.saturating_sub(cancelled),
+            dead,
+            cancelled,
             failed: event("failed"),
             completed_total: event("completed_total"),
             stalls_recovered: event("stalls_recovered"),

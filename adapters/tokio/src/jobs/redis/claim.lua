@@ -28,9 +28,9 @@ for _, id in ipairs(due) do
   redis.call('ZREM', p .. 'delayed', id)
   local rank = tonumber(redis.call('HGET', key, 'rank') or '1')
   redis.call('ZADD', p .. 'ready', rank * 1125899906842624 + redis.call('INCR', p .. 'seq'), id)
-  local old = redis.call('HGET', key, 'state')
-  if old then redis.call('HINCRBY', p .. 'counts', old, -1) end
-  redis.call('HINCRBY', p .. 'counts', 'queued', 1)
+  if redis.call('HGET', key, 'state') == 'retry_scheduled' then
+    redis.call('HINCRBY', p .. 'counts', 'retry_scheduled', -1)
+  end
   redis.call('HSET', key, 'state', 'queued')
   redis.call('HDEL', key, 'state_at')
   redis.call('HINCRBY', key, 'ver', 1)
@@ -92,12 +92,10 @@ for _, id in ipairs(taken) do
     if f[5] then
       deadline = add_ns(now, now_sub, f[5])
       redis.call('HSET', key, 'deadline', deadline)
+      redis.call('HDEL', key, 'finished', 'prog_f', 'prog_msg', 'state_at')
     else
-      redis.call('HDEL', key, 'deadline')
+      redis.call('HDEL', key, 'deadline', 'finished', 'prog_f', 'prog_msg', 'state_at')
     end
-    redis.call('HDEL', key, 'finished', 'prog_f', 'prog_msg', 'state_at')
-    redis.call('HINCRBY', p .. 'counts', 'queued', -1)
-    redis.call('HINCRBY', p .. 'counts', 'running', 1)
     redis.call('ZADD', p .. 'leases', expires_ms, id)
     redis.call('HINCRBY', p .. 'hrun', f[6], 1)
     local claimed = { id, f[6], f[8], string.format('%d', attempts), f[3],

@@ -29,8 +29,6 @@ for i = 2, #ARGV, 5 do
     redis.call('HDEL', key, 'attempt', 'token', 'expires', 'deadline', 'cancel', 'error')
     redis.call('ZREM', p .. 'leases', id)
     redis.call('ZADD', p .. 'done', now_ms, id)
-    redis.call('HINCRBY', p .. 'counts', 'running', -1)
-    redis.call('HINCRBY', p .. 'counts', 'completed', 1)
     redis.call('HINCRBY', p .. 'hrun', f[5], -1)
     redis.call('HINCRBY', p .. 'stats', 'completed_total', 1)
     if f[4] and redis.call('HGET', p .. 'unique', f[4]) == id then
