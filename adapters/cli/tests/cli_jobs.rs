@@ -4,11 +4,11 @@
 //! with SIGKILL again and again at random points, then restarted, loses no
 //! job and re-runs only jobs that were running at a kill.
 
+use core::time::Duration;
 use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use core::time::Duration;
 
 use serde_json::Value;
 
