@@ -751,7 +751,10 @@ impl Attempt {
                 return self.record(Stop::Done(Err(JobError::Permanent(msg)))).await;
             }
         };
-        let cancel = self.hard.child_token();
+        // Not a child of `hard`: the loop below watches `hard` itself and
+        // cancels this token before dropping the handler, and a child token
+        // would take the parent's lock once per attempt.
+        let cancel = CancellationToken::new();
         let (ptx, mut prx) = watch::channel(None);
         let ctx = JobContext {
             id,
