@@ -515,3 +515,29 @@ async fn the_memory_store_keeps_pending_jobs_across_a_graceful_shutdown() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a job file\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_instant_jobs_on_two_threads_all_complete() {
+    // Few slots, many instant jobs: every claim fills all slots, and they
+    // free while the loop is busy elsewhere.
+    for _ in 0..10 {
+        let q = queue();
+        let specs = (0..5_000).map(|_| JobSpec::new("noop", "null")).collect();
+        q.submit_bulk(specs).await.unwrap();
+        let mut h = Handlers::new();
+        h.register("noop", |_ctx| async { Ok(Value::Null) });
+        let run = Worker::new(q.clone(), h, config(4)).run(CancellationToken::new());
+        let Ok(report) = tokio::time::timeout(Duration::from_secs(20), run).await else {
+            let st = q.stats().await.unwrap();
+            let running = q.store().list(Some(StateKind::Running), 5).await.unwrap();
+            let queued = q.store().list(Some(StateKind::Queued), 5).await.unwrap();
+            panic!(
+                "stuck: {st:?}\nrunning {running:?}\nqueued {queued:?}\nnext due {:?}",
+                q.store().next_due().await
+            );
+        };
+        let report = report.unwrap();
+        assert_eq!(report.completed, 5_000);
+        assert!(q.stats().await.unwrap().is_idle());
+    }
+}

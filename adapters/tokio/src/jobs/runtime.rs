@@ -586,10 +586,15 @@ impl Worker {
                     running.insert(h.id(), Running { id, token });
                 }
             }
+            // Slots freed here must be offered to the store before sleeping:
+            // with every slot busy at the claim above, nothing else would
+            // wake this loop once the set is drained.
+            let mut freed = false;
             while let Some(done) = tasks.try_join_next_with_id() {
                 self.reaped(done, &mut running, &mut report).await;
+                freed = true;
             }
-            if claimed_any || recovered == self.config.recover_batch {
+            if claimed_any || freed || recovered == self.config.recover_batch {
                 tokio::task::yield_now().await;
                 continue;
             }
