@@ -462,3 +462,66 @@ fn a_worker_killed_again_and_again_loses_no_job() {
         "{excess_jobs} jobs re-ran after {kills} kills"
     );
 }
+
+#[test]
+fn sigterm_lets_short_jobs_finish_and_releases_long_ones() {
+    let dir = Dir::new("term");
+    let s = dir.store();
+    let short = ok(&s, &["submit", "sleep", "--args", r#"{"ms":300}"#]);
+    let long = ok(&s, &["submit", "sleep", "--args", r#"{"ms":60000}"#]);
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_mechops"))
+        .args([
+            "jobs",
+            "--store",
+            &s,
+            "worker",
+            "--concurrency",
+            "2",
+            "--grace",
+            "1s",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until both jobs run, then ask the worker to stop.
+    let mut both_running = false;
+    for _ in 0..500 {
+        if all_jobs(&s).iter().all(|j| j["state"] == "running") {
+            both_running = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(both_running, "the worker never ran both jobs");
+    let pid = i32::try_from(worker.id()).unwrap();
+    // SAFETY: kill only sends a signal to our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let start = std::time::Instant::now();
+    loop {
+        if worker.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the worker ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = worker.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let events = String::from_utf8(out.stdout).unwrap();
+    assert!(events.contains("\"released\""), "{events}");
+    assert_eq!(
+        status(&s, short.trim())["state"],
+        "completed",
+        "finished within the grace period"
+    );
+    let l = status(&s, long.trim());
+    assert_eq!(
+        (l["state"].as_str(), l["attempts"].as_u64()),
+        (Some("queued"), Some(0)),
+        "released: {l}"
+    );
+}
