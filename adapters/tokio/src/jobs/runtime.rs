@@ -3,7 +3,8 @@
 //!
 //! The worker is a loop around the store, which drives the lifecycle of
 //! [`mechops_alloc::job`]: read the clock, recover one batch of expired
-//! leases, claim up to the free slots, start an attempt task per claimed
+//! leases, apply the retention settings (at most once a second), claim up
+//! to the free slots, start an attempt task per claimed
 //! job, then sleep until a task ends, the store signals new work, the next
 //! due instant ([`Store::next_due`]) or the store's poll interval. No
 //! decision (order, limits, retries, fencing) is taken here.
@@ -457,6 +458,9 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "worker".to_owned())
 }
 
+/// How often a worker applies the store's retention settings.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
 /// What a worker did, counted when it stops.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkerReport {
@@ -543,6 +547,7 @@ impl Worker {
         let mut running: HashMap<tokio::task::Id, Running> = HashMap::new();
         let mut report = WorkerReport::default();
         let mut rng = self.seed;
+        let mut next_prune = self.mono.now();
         let result = loop {
             if shutdown.is_cancelled() {
                 break Ok(());
@@ -565,6 +570,14 @@ impl Worker {
                     JobId::new(mechops_core::uuid::Uuid::from_u128(0)),
                     QueueEventKind::Recovered { count: recovered },
                 );
+            }
+            // Retention (finished jobs past their age or count) at most
+            // once per PRUNE_EVERY, between claims.
+            if self.mono.now() >= next_prune {
+                next_prune = self.mono.now() + PRUNE_EVERY;
+                if let Err(e) = store.prune(now).await {
+                    break Err(e);
+                }
             }
             let free = self.config.concurrency.saturating_sub(running.len());
             let mut claimed_any = false;
@@ -614,7 +627,8 @@ impl Worker {
                 let at = self.mono.now() + p;
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
-            let sleep = self.mono.sleep_until(wake.unwrap_or(Instant::MAX));
+            let wake = wake.map_or(next_prune, |w| w.min(next_prune));
+            let sleep = self.mono.sleep_until(wake);
             tokio::select! {
                 () = shutdown.cancelled() => {}
                 () = &mut notified => {}
