@@ -46,7 +46,7 @@ use core::pin::Pin;
 use core::task::Poll;
 use core::time::Duration;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use mechops_alloc::job::{
     FailKind, FencingToken, Job, JobId, JobSpec, Progress, ProgressError, ProgressThrottle,
@@ -279,6 +279,9 @@ pub struct Queue {
     store: Arc<dyn Store>,
     clock: JobClock,
     events: broadcast::Sender<QueueEvent>,
+    /// Set by the first `subscribe`, never cleared: asking the channel for
+    /// its receiver count takes its lock, twice per job.
+    subscribed: Arc<OnceLock<()>>,
 }
 
 impl core::fmt::Debug for Queue {
@@ -297,6 +300,7 @@ impl Queue {
             store,
             clock,
             events,
+            subscribed: Arc::new(OnceLock::new()),
         }
     }
 
@@ -314,11 +318,13 @@ impl Queue {
     /// that falls more than 4,096 events behind loses the oldest
     /// (`RecvError::Lagged`).
     pub fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        // Already set by an earlier subscriber is the same outcome.
+        let _ = self.subscribed.set(());
         self.events.subscribe()
     }
 
     fn emit(&self, id: JobId, kind: QueueEventKind) {
-        if self.events.receiver_count() > 0 {
+        if self.subscribed.get().is_some() {
             // No receiver left between the check and the send is not an error.
             let _ = self.events.send(QueueEvent { id, kind });
         }
