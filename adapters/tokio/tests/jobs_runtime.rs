@@ -515,3 +515,72 @@ async fn the_memory_store_keeps_pending_jobs_across_a_graceful_shutdown() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a job file\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_instant_jobs_on_two_threads_all_complete() {
+    // Few slots, many instant jobs: every claim fills all slots, and they
+    // free while the loop is busy elsewhere.
+    for _ in 0..10 {
+        let q = queue();
+        let specs = (0..5_000).map(|_| JobSpec::new("noop", "null")).collect();
+        q.submit_bulk(specs).await.unwrap();
+        let mut h = Handlers::new();
+        h.register("noop", |_ctx| async { Ok(Value::Null) });
+        let run = Worker::new(q.clone(), h, config(4)).run(CancellationToken::new());
+        let Ok(report) = tokio::time::timeout(Duration::from_secs(20), run).await else {
+            let st = q.stats().await.unwrap();
+            let running = q.store().list(Some(StateKind::Running), 5).await.unwrap();
+            let queued = q.store().list(Some(StateKind::Queued), 5).await.unwrap();
+            panic!(
+                "stuck: {st:?}\nrunning {running:?}\nqueued {queued:?}\nnext due {:?}",
+                q.store().next_due().await
+            );
+        };
+        let report = report.unwrap();
+        assert_eq!(report.completed, 5_000);
+        assert!(q.stats().await.unwrap().is_idle());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_worker_applies_retention_to_finished_jobs() {
+    let config = StoreConfig {
+        retention: mechops_alloc::job::Retention {
+            max_age: Duration::from_secs(60),
+            max_count: 3,
+        },
+        ..StoreConfig::default()
+    };
+    let q = Queue::new(Arc::new(MemoryStore::new(config)), JobClock::anchored());
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(q.submit(JobSpec::new("noop", "{}")).await.unwrap());
+    }
+    let dead = q.submit(JobSpec::new("nobody", "{}")).await.unwrap();
+    let mut h = Handlers::new();
+    h.register("noop", |_ctx| async { Ok(Value::Null) });
+    let shutdown = CancellationToken::new();
+    let worker =
+        tokio::spawn(Worker::new(q.clone(), h, WorkerConfig::new(1)).run(shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // At most three finished jobs are kept: the oldest two are gone.
+    let s = q.stats().await.unwrap();
+    assert_eq!(s.counts.completed, 3, "{s:?}");
+    assert!(matches!(
+        q.status(ids[0]).await,
+        Err(StoreError::UnknownJob(_))
+    ));
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert_eq!(
+        q.stats().await.unwrap().counts.completed,
+        0,
+        "past their age"
+    );
+    assert_eq!(
+        q.status(dead).await.unwrap().state().kind(),
+        StateKind::Dead,
+        "dead jobs are kept"
+    );
+    shutdown.cancel();
+    worker.await.unwrap().unwrap();
+}

@@ -2,5 +2,6 @@
 
 pub(crate) mod bench;
 pub(crate) mod codec;
+pub(crate) mod jobs;
 pub(crate) mod time;
 pub(crate) mod uuid;

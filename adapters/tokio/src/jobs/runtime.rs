@@ -3,7 +3,8 @@
 //!
 //! The worker is a loop around the store, which drives the lifecycle of
 //! [`mechops_alloc::job`]: read the clock, recover one batch of expired
-//! leases, claim up to the free slots, start an attempt task per claimed
+//! leases, apply the retention settings (at most once a second), claim up
+//! to the free slots, start an attempt task per claimed
 //! job, then sleep until a task ends, the store signals new work, the next
 //! due instant ([`Store::next_due`]) or the store's poll interval. No
 //! decision (order, limits, retries, fencing) is taken here.
@@ -45,7 +46,7 @@ use core::pin::Pin;
 use core::task::Poll;
 use core::time::Duration;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use mechops_alloc::job::{
     FailKind, FencingToken, Job, JobId, JobSpec, Progress, ProgressError, ProgressThrottle,
@@ -278,6 +279,9 @@ pub struct Queue {
     store: Arc<dyn Store>,
     clock: JobClock,
     events: broadcast::Sender<QueueEvent>,
+    /// Set by the first `subscribe`, never cleared: asking the channel for
+    /// its receiver count takes its lock, twice per job.
+    subscribed: Arc<OnceLock<()>>,
 }
 
 impl core::fmt::Debug for Queue {
@@ -296,6 +300,7 @@ impl Queue {
             store,
             clock,
             events,
+            subscribed: Arc::new(OnceLock::new()),
         }
     }
 
@@ -313,11 +318,13 @@ impl Queue {
     /// that falls more than 4,096 events behind loses the oldest
     /// (`RecvError::Lagged`).
     pub fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        // Already set by an earlier subscriber is the same outcome.
+        let _ = self.subscribed.set(());
         self.events.subscribe()
     }
 
     fn emit(&self, id: JobId, kind: QueueEventKind) {
-        if self.events.receiver_count() > 0 {
+        if self.subscribed.get().is_some() {
             // No receiver left between the check and the send is not an error.
             let _ = self.events.send(QueueEvent { id, kind });
         }
@@ -457,6 +464,9 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "worker".to_owned())
 }
 
+/// How often a worker applies the store's retention settings.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
 /// What a worker did, counted when it stops.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkerReport {
@@ -543,6 +553,7 @@ impl Worker {
         let mut running: HashMap<tokio::task::Id, Running> = HashMap::new();
         let mut report = WorkerReport::default();
         let mut rng = self.seed;
+        let mut next_prune = self.mono.now();
         let result = loop {
             if shutdown.is_cancelled() {
                 break Ok(());
@@ -566,6 +577,14 @@ impl Worker {
                     QueueEventKind::Recovered { count: recovered },
                 );
             }
+            // Retention (finished jobs past their age or count) at most
+            // once per PRUNE_EVERY, between claims.
+            if self.mono.now() >= next_prune {
+                next_prune = self.mono.now() + PRUNE_EVERY;
+                if let Err(e) = store.prune(now).await {
+                    break Err(e);
+                }
+            }
             let free = self.config.concurrency.saturating_sub(running.len());
             let mut claimed_any = false;
             if free > 0 {
@@ -586,10 +605,15 @@ impl Worker {
                     running.insert(h.id(), Running { id, token });
                 }
             }
+            // Slots freed here must be offered to the store before sleeping:
+            // with every slot busy at the claim above, nothing else would
+            // wake this loop once the set is drained.
+            let mut freed = false;
             while let Some(done) = tasks.try_join_next_with_id() {
                 self.reaped(done, &mut running, &mut report).await;
+                freed = true;
             }
-            if claimed_any || recovered == self.config.recover_batch {
+            if claimed_any || freed || recovered == self.config.recover_batch {
                 tokio::task::yield_now().await;
                 continue;
             }
@@ -609,7 +633,8 @@ impl Worker {
                 let at = self.mono.now() + p;
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
-            let sleep = self.mono.sleep_until(wake.unwrap_or(Instant::MAX));
+            let wake = wake.map_or(next_prune, |w| w.min(next_prune));
+            let sleep = self.mono.sleep_until(wake);
             tokio::select! {
                 () = shutdown.cancelled() => {}
                 () = &mut notified => {}
@@ -751,7 +776,10 @@ impl Attempt {
                 return self.record(Stop::Done(Err(JobError::Permanent(msg)))).await;
             }
         };
-        let cancel = self.hard.child_token();
+        // Not a child of `hard`: the loop below watches `hard` itself and
+        // cancels this token before dropping the handler, and a child token
+        // would take the parent's lock once per attempt.
+        let cancel = CancellationToken::new();
         let (ptx, mut prx) = watch::channel(None);
         let ctx = JobContext {
             id,

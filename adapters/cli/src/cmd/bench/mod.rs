@@ -2,6 +2,7 @@
 //!
 //! Each table lives in its own module and prints itself.
 
+mod jobs;
 mod pools;
 mod serial;
 mod uuid;
@@ -16,5 +17,6 @@ pub(crate) fn run(_args: BenchArgs) -> anyhow::Result<()> {
     uuid::table(&mut out)?;
     pools::table(&mut out)?;
     serial::table(&mut out)?;
+    jobs::table(&mut out)?;
     Ok(())
 }
