@@ -58,7 +58,7 @@ async fn worker(store: RedisStore, name: usize) -> usize {
             let store = store.clone();
             running.spawn(async move {
                 // The no-op handler.
-                let result = std::hint::black_box(String::from("null"));
+                let result = core::hint::black_box(String::from("null"));
                 store
                     .complete(job.id, job.token, result, mechops_std::clock::now())
                     .await
