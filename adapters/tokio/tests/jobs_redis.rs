@@ -1058,3 +1058,29 @@ async fn redis_urls_open_the_redis_store() {
         .unwrap();
     assert_eq!(store.status(job).await.unwrap().state(), &JobState::Queued);
 }
+
+#[tokio::test]
+async fn an_unreachable_server_fails_after_the_reconnect_time() {
+    let Some(mut server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let backoff = Backoff::new(
+        Duration::from_millis(10),
+        Duration::from_millis(50),
+        u32::MAX,
+    )
+    .unwrap();
+    let config = RedisConfig::new(server.url()).with_reconnect(backoff, Duration::from_millis(300));
+    let store = RedisStore::connect(config).await.unwrap();
+    store
+        .submit(id(), JobSpec::new("noop", "null"), at(T0))
+        .await
+        .unwrap();
+    server.kill();
+    let err = store.stats().await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(err.to_string().starts_with("Redis: "), "{err}");
+    // A closed store refuses calls without reaching the server.
+    store.close().await.unwrap();
+    assert!(matches!(store.stats().await, Err(StoreError::Closed)));
+}
