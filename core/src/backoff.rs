@@ -156,14 +156,14 @@ impl Backoff {
         self.max_attempts
     }
 
+    /// The growth factor per attempt.
+    pub const fn multiplier(&self) -> u32 {
+        self.multiplier
+    }
+
     /// The jitter in use.
     pub const fn jitter(&self) -> Jitter {
         self.jitter
-    }
-
-    /// The factor each delay grows by (2 unless set otherwise).
-    pub const fn multiplier(&self) -> u32 {
-        self.multiplier
     }
 
     /// The delay before retry `attempt` (0 for the first retry) without

@@ -37,6 +37,8 @@ enum Command {
     Inspect(cmd::codec::InspectArgs),
     /// Write a new random encryption key file.
     Keygen(cmd::codec::KeygenArgs),
+    /// Submit, run and inspect jobs of the durable job queue.
+    Jobs(cmd::jobs::JobsArgs),
 }
 
 impl Command {
@@ -46,6 +48,7 @@ impl Command {
             Self::Keygen(_) => false,
             Self::Pack(args) => args.writes_stdout(),
             Self::Unpack(args) => args.writes_stdout(),
+            Self::Jobs(args) => cmd::jobs::writes_stdout(args),
             Self::Uuid(_) | Self::Time(_) | Self::Bench(_) | Self::Inspect(_) | Self::Pool(_) => {
                 true
             }
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Unpack(args) => cmd::codec::unpack(args),
         Command::Inspect(args) => cmd::codec::inspect(args),
         Command::Keygen(args) => cmd::codec::keygen(args),
+        Command::Jobs(args) => cmd::jobs::run(args),
     };
     output::report(result)
 }

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mechops_alloc::job::{
-    FailKind, JobId, JobPriority, JobSpec, JobState, Lifecycle, Progress, Retention, RunAt,
-    StateKind,
+    FailKind, FencingToken, JobId, JobPriority, JobSpec, JobState, Lifecycle, Progress, Retention,
+    RunAt, StateKind,
 };
 use mechops_core::backoff::{Backoff, Jitter};
 use mechops_core::time::Timestamp;
@@ -67,12 +67,30 @@ async fn default_store(server: &RedisServer) -> RedisStore {
     .await
 }
 
+/// A server of the test's own without persistence, and a store on it.
+async fn fresh() -> Option<(RedisServer, RedisStore)> {
+    let server = RedisServer::start(base(), Persistence::None)?;
+    let store = default_store(&server).await;
+    Some((server, store))
+}
+
+/// Submits a no-op job at `t` and claims it at `t`.
+async fn running(store: &RedisStore, t: i64) -> (JobId, FencingToken) {
+    let job = id();
+    store
+        .submit(job, JobSpec::new("noop", "null"), at(t))
+        .await
+        .unwrap();
+    let c = store.claim(&request(1), at(t)).await.unwrap().remove(0);
+    assert_eq!(c.id, job);
+    (job, c.token)
+}
+
 #[tokio::test]
 async fn submit_claim_complete_and_status() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let job = id();
     store
         .submit(job, JobSpec::new("echo", r#"{"x":1}"#), at(T0))
@@ -128,10 +146,9 @@ async fn submit_claim_complete_and_status() {
 
 #[tokio::test]
 async fn claims_follow_priority_then_submission_order() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let mut ids = HashMap::new();
     for (n, p) in [
         (0, JobPriority::Low),
@@ -152,10 +169,9 @@ async fn claims_follow_priority_then_submission_order() {
 
 #[tokio::test]
 async fn bulk_submit_refuses_each_bad_job_alone() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let first = id();
     let jobs = vec![
         (first, JobSpec::new("a", "1").with_unique_key("k")),
@@ -178,10 +194,9 @@ async fn bulk_submit_refuses_each_bad_job_alone() {
 
 #[tokio::test]
 async fn delayed_jobs_wait_for_their_time() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let job = id();
     let spec = JobSpec::new("noop", "null").with_run_at(RunAt::After(Duration::from_secs(5)));
     store.submit(job, spec, at(T0)).await.unwrap();
@@ -208,10 +223,9 @@ async fn delayed_jobs_wait_for_their_time() {
 
 #[tokio::test]
 async fn retries_follow_the_backoff_then_the_job_is_dead() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let job = id();
     let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60), u32::MAX)
         .unwrap()
@@ -280,10 +294,9 @@ async fn retries_follow_the_backoff_then_the_job_is_dead() {
 
 #[tokio::test]
 async fn cancel_queued_and_running_jobs() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let queued = id();
     let running = id();
     store
@@ -331,10 +344,9 @@ async fn cancel_queued_and_running_jobs() {
 
 #[tokio::test]
 async fn unique_keys_refuse_duplicates_while_pending() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let first = id();
     let spec = || JobSpec::new("report", "null").with_unique_key("march");
     store.submit(first, spec(), at(T0)).await.unwrap();
@@ -363,10 +375,9 @@ async fn unique_keys_refuse_duplicates_while_pending() {
 
 #[tokio::test]
 async fn expired_leases_are_recovered_and_the_old_worker_is_fenced() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let job = id();
     store
         .submit(job, JobSpec::new("slow", "null"), at(T0))
@@ -413,10 +424,9 @@ async fn expired_leases_are_recovered_and_the_old_worker_is_fenced() {
 
 #[tokio::test]
 async fn stalling_too_often_makes_a_job_dead() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let job = id();
     store
         .submit(job, JobSpec::new("hang", "null"), at(T0))
@@ -434,10 +444,9 @@ async fn stalling_too_often_makes_a_job_dead() {
 
 #[tokio::test]
 async fn recovery_runs_in_batches() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let jobs: Vec<_> = (0..25)
         .map(|_| (id(), JobSpec::new("noop", "null")))
         .collect();
@@ -454,17 +463,11 @@ async fn recovery_runs_in_batches() {
 
 #[tokio::test]
 async fn release_gives_the_attempt_back() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
-    let job = id();
-    store
-        .submit(job, JobSpec::new("noop", "null"), at(T0))
-        .await
-        .unwrap();
-    let c = store.claim(&request(1), at(T0)).await.unwrap().remove(0);
-    store.release(job, c.token, at(T0 + 1)).await.unwrap();
+    let (job, token) = running(&store, T0).await;
+    store.release(job, token, at(T0 + 1)).await.unwrap();
     let j = store.status(job).await.unwrap();
     assert_eq!((j.state(), j.attempts()), (&JobState::Queued, 0));
     let c = store
@@ -477,10 +480,9 @@ async fn release_gives_the_attempt_back() {
 
 #[tokio::test]
 async fn handler_limits_hold_across_workers() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let jobs: Vec<_> = (0..6)
         .map(|n| {
             (
@@ -544,14 +546,9 @@ async fn prune_and_purge_remove_finished_jobs() {
             .unwrap();
         finished.push(job);
     }
-    let dead = id();
+    let (dead, token) = running(&store, T0).await;
     store
-        .submit(dead, JobSpec::new("noop", "null"), at(T0))
-        .await
-        .unwrap();
-    let c = store.claim(&request(1), at(T0)).await.unwrap().remove(0);
-    store
-        .fail(dead, c.token, "x".into(), FailKind::Permanent, at(T0), 0)
+        .fail(dead, token, "x".into(), FailKind::Permanent, at(T0), 0)
         .await
         .unwrap();
 
@@ -585,10 +582,9 @@ async fn prune_and_purge_remove_finished_jobs() {
 
 #[tokio::test]
 async fn list_filters_by_state() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((_server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let delayed = id();
     let spec = JobSpec::new("noop", "null").with_run_at(RunAt::After(Duration::from_secs(9)));
     store.submit(delayed, spec, at(T0)).await.unwrap();
@@ -671,10 +667,9 @@ async fn drain(store: RedisStore, worker: &str) -> Vec<JobId> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_never_run_a_job_twice() {
-    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+    let Some((server, store)) = fresh().await else {
         return;
     };
-    let store = default_store(&server).await;
     let ids: Vec<_> = (0..3_000).map(|_| id()).collect();
     for chunk in ids.chunks(500) {
         let jobs = chunk
@@ -763,4 +758,329 @@ async fn a_redis_restart_loses_no_acknowledged_job() {
     }
     assert_eq!(store.stats().await.unwrap().counts.completed, 400);
     drop(server);
+}
+
+/// The claim and completion scripts apply the lifecycle's own rules: the
+/// record they leave is the job the pure lifecycle makes from the same
+/// inputs.
+#[tokio::test]
+async fn scripted_claim_and_completion_match_the_lifecycle() {
+    use mechops_alloc::job::{Event, Job};
+    let Some((_server, store)) = fresh().await else {
+        return;
+    };
+    let life = lifecycle();
+    let job = id();
+    let spec = JobSpec::new("echo", "[1,2]")
+        .with_timeout(Duration::from_nanos(2_500_999_999))
+        .with_unique_key("u")
+        .with_priority(JobPriority::High);
+    let submitted = Timestamp::from_unix_nanos(i128::from(T0) * 1_000_000 + 123).unwrap();
+    let claimed_at = Timestamp::from_unix_nanos(i128::from(T0) * 1_000_000 + 999_999).unwrap();
+    let done_at = Timestamp::from_unix_nanos(i128::from(T0) * 1_000_000 + 5_000_001).unwrap();
+    let (mut model, _) = Job::submit(job, spec.clone(), submitted, &life).unwrap();
+    store.submit(job, spec, submitted).await.unwrap();
+
+    let c = store
+        .claim(&request(1), claimed_at)
+        .await
+        .unwrap()
+        .remove(0);
+    model.handle(Event::Claim, claimed_at, 0, &life).unwrap();
+    let stored = store.status(job).await.unwrap();
+    // The stored spec's run-at is not kept after submission.
+    let mut want = model.to_parts();
+    want.spec.run_at = stored.spec().run_at;
+    assert_eq!(stored.to_parts(), want);
+    assert_eq!(
+        Some(c.deadline.unwrap()),
+        model.state().lease().unwrap().deadline
+    );
+
+    let result = String::from(r#"{"ok":true}"#);
+    store
+        .complete(job, c.token, result.clone(), done_at)
+        .await
+        .unwrap();
+    model
+        .handle(
+            Event::Complete {
+                token: c.token,
+                result,
+            },
+            done_at,
+            0,
+            &life,
+        )
+        .unwrap();
+    let stored = store.status(job).await.unwrap();
+    let mut want = model.to_parts();
+    want.spec.run_at = stored.spec().run_at;
+    assert_eq!(stored.to_parts(), want);
+    // The unique key was freed.
+    let again = JobSpec::new("echo", "1").with_unique_key("u");
+    store.submit(id(), again, done_at).await.unwrap();
+}
+
+#[tokio::test]
+async fn completion_after_the_lease_ran_out_is_fenced() {
+    let Some((_server, store)) = fresh().await else {
+        return;
+    };
+    let (job, token) = running(&store, T0).await;
+    let late = store
+        .complete(job, token, "null".into(), at(T0 + 10_000))
+        .await;
+    assert!(
+        matches!(
+            late,
+            Err(StoreError::Fenced {
+                rejected: mechops_alloc::job::Rejected::LeaseExpired { .. },
+                ..
+            })
+        ),
+        "{late:?}"
+    );
+    assert_eq!(
+        store.status(job).await.unwrap().state().kind(),
+        StateKind::Running
+    );
+}
+
+/// The crash tests' worker: claims, logs each run (the handler's side
+/// effect) in `PREFIXruns`, works a little, completes, recovers expired
+/// leases when idle, and returns once nothing is pending.
+async fn crash_worker(url: &str, prefix: &str) {
+    let config = RedisConfig::new(url)
+        .with_prefix(prefix)
+        .with_store(crash_config());
+    let store = RedisStore::connect(config).await.unwrap();
+    let request = ClaimRequest {
+        worker: WorkerId(format!("pid-{}", std::process::id())),
+        max: 8,
+        handler_limits: Arc::from(Vec::new()),
+    };
+    let log = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    loop {
+        let now = mechops_std::clock::now();
+        let claimed = store.claim(&request, now).await.unwrap();
+        if claimed.is_empty() {
+            let stats = store.stats().await.unwrap();
+            if stats.is_idle() {
+                return;
+            }
+            store
+                .recover_expired(mechops_std::clock::now(), 64, 7)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in claimed {
+            let store = store.clone();
+            let mut log = log.clone();
+            let runs = format!("{prefix}runs");
+            tasks.spawn(async move {
+                let () = redis::cmd("RPUSH")
+                    .arg(runs)
+                    .arg(c.id.to_string())
+                    .query_async(&mut log)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                store
+                    .complete(c.id, c.token, "null".into(), mechops_std::clock::now())
+                    .await
+                    .unwrap();
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+    }
+}
+
+fn crash_config() -> StoreConfig {
+    StoreConfig {
+        lifecycle: Lifecycle {
+            lease: Duration::from_millis(500),
+            // Kills are stalls; a job caught by many must not die of them.
+            max_stalls: 1_000,
+            ..Lifecycle::default()
+        },
+        retention: Retention::default(),
+    }
+}
+
+/// Runs [`crash_worker`]: as the child process of the crash test when
+/// `MECHOPS_REDIS_CRASH_CHILD` names a server, else in process against a
+/// server of its own, where it must drain a small queue.
+#[tokio::test]
+async fn crash_worker_child() {
+    if let Ok(url) = std::env::var("MECHOPS_REDIS_CRASH_CHILD") {
+        let prefix = std::env::var("MECHOPS_REDIS_CRASH_PREFIX").unwrap();
+        crash_worker(&url, &prefix).await;
+        return;
+    }
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let store = open(&server, crash_config()).await;
+    let jobs: Vec<_> = (0..50)
+        .map(|_| (id(), JobSpec::new("noop", "null")))
+        .collect();
+    store
+        .submit_bulk(jobs, mechops_std::clock::now())
+        .await
+        .unwrap();
+    crash_worker(&server.url(), "mechops:jobs:").await;
+    assert_eq!(store.stats().await.unwrap().counts.completed, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_with_sigkill_lose_no_job() {
+    use std::os::unix::process::CommandExt;
+    let Some(server) = RedisServer::start(base(), Persistence::Aof(AppendFsync::Always)) else {
+        return;
+    };
+    let prefix = "crash:";
+    let config = RedisConfig::new(server.url())
+        .with_prefix(prefix)
+        .with_store(crash_config());
+    let store = RedisStore::connect(config).await.unwrap();
+    let ids: Vec<_> = (0..2_000).map(|_| id()).collect();
+    for chunk in ids.chunks(500) {
+        let jobs = chunk
+            .iter()
+            .map(|j| (*j, JobSpec::new("noop", "null")))
+            .collect();
+        store
+            .submit_bulk(jobs, mechops_std::clock::now())
+            .await
+            .unwrap();
+    }
+    let url = server.url();
+    let spawn = move || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "crash_worker_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("MECHOPS_REDIS_CRASH_CHILD", &url)
+            .env("MECHOPS_REDIS_CRASH_PREFIX", prefix)
+            .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let kills = 24;
+    for n in 0..kills {
+        let mut child = spawn();
+        // Let it connect and work a while, at a different moment each time.
+        tokio::time::sleep(Duration::from_millis(150 + 23 * n)).await;
+        let group = format!("-{}", child.id());
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "kill -KILL {group}");
+        child.wait().unwrap();
+    }
+    let mut child = spawn();
+    let last = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(last.success(), "the last worker failed: {last}");
+
+    let stats = store.stats().await.unwrap().counts;
+    assert_eq!(stats.completed, ids.len(), "{stats:?}");
+    for job in &ids {
+        assert_eq!(
+            store.status(*job).await.unwrap().state(),
+            &JobState::Completed
+        );
+    }
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let runs: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{prefix}runs"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut per_job: HashMap<&str, usize> = HashMap::new();
+    for r in &runs {
+        *per_job.entry(r.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_job.len(), ids.len(), "every job ran");
+    // Re-runs only for jobs a kill caught running: at most the 8 claimed
+    // at a time, per kill.
+    let reruns = runs.len() - ids.len();
+    assert!(
+        reruns <= 8 * kills as usize,
+        "{reruns} re-runs after {kills} kills"
+    );
+    eprintln!(
+        "{} jobs, {kills} kills: {reruns} re-runs, {} leases recovered",
+        ids.len(),
+        stats.stalls_recovered
+    );
+    // The kills caught jobs running, so recovery was exercised.
+    assert!(stats.stalls_recovered > 0, "{stats:?}");
+    // Each re-run follows an attempt whose lease expired without an outcome.
+    assert!(
+        reruns as u64 <= stats.stalls_recovered,
+        "{reruns} re-runs, {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn redis_urls_open_the_redis_store() {
+    use mechops_tokio::jobs::open::StoreUrl;
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let url = StoreUrl::parse(&server.url()).unwrap();
+    assert_eq!(url, StoreUrl::Redis(server.url()));
+    let (store, _clock) = url.open(StoreConfig::default()).unwrap();
+    let job = id();
+    store
+        .submit(job, JobSpec::new("noop", "null"), at(T0))
+        .await
+        .unwrap();
+    assert_eq!(store.status(job).await.unwrap().state(), &JobState::Queued);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_after_the_reconnect_time() {
+    let Some(mut server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let backoff = Backoff::new(
+        Duration::from_millis(10),
+        Duration::from_millis(50),
+        u32::MAX,
+    )
+    .unwrap();
+    let config = RedisConfig::new(server.url()).with_reconnect(backoff, Duration::from_millis(300));
+    let store = RedisStore::connect(config).await.unwrap();
+    store
+        .submit(id(), JobSpec::new("noop", "null"), at(T0))
+        .await
+        .unwrap();
+    server.kill();
+    let err = store.stats().await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(err.to_string().starts_with("Redis: "), "{err}");
+    // A closed store refuses calls without reaching the server.
+    store.close().await.unwrap();
+    assert!(matches!(store.stats().await, Err(StoreError::Closed)));
 }

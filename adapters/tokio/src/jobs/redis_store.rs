@@ -1,11 +1,14 @@
 //! The Redis job store: many workers on many machines share one queue in a
 //! Redis server (`redis://HOST:PORT[/DB]`, standalone, not Cluster).
 //!
-//! The store is a driver of the sans-IO [`Job`] lifecycle: every
-//! transition is decided by [`Job::handle`] in this process and written by
-//! a Lua script that checks, atomically, that the record is still the
-//! version that was read (compare and set). Redis only keeps the records
-//! and the indexes that order them; no lifecycle rule is written twice.
+//! The store is a driver of the sans-IO [`Job`] lifecycle. Most
+//! transitions are decided by [`Job::handle`] in this process and written
+//! by a Lua script that checks, atomically, that the record is still the
+//! version that was read (compare and set). The two that every job takes,
+//! claim and completion, run whole inside one script each, so a job costs
+//! a submission, a claim and a completion call: those scripts apply the
+//! lifecycle's own rules for the two events, and the tests compare the
+//! records they leave with what [`Job::handle`] makes from the same inputs.
 //!
 //! # Keys
 //!
@@ -20,25 +23,29 @@
 //! - `delayed` (delayed and retry-scheduled jobs, by ready time in ms),
 //!   `leases` (running jobs, by lease expiry in ms), `done` (completed and
 //!   cancelled, by finish time) and `dead` (by finish time);
-//! - `unique` (unique key to job ID), `counts` (jobs per state), `stats`
-//!   (event counters) and `seq`.
+//! - `unique` (unique key to job ID), `counts` (jobs in the states that
+//!   share an index: retry-scheduled and cancelled; the others are the
+//!   sizes of their indexes), `hrun`
+//!   (running jobs per handler, for the handler limits), `stats` (event
+//!   counters) and `seq`.
 //!
 //! # Atomicity and fencing
 //!
-//! - A claim is one script: it promotes due delayed jobs, pops the best
-//!   ready ones and gives each a provisional entry in `leases`, then the
-//!   claims are written with compare and set. A worker that dies between
-//!   the two leaves its jobs in `leases`, where the reaper finds them when
-//!   that provisional lease runs out: nothing is lost.
-//! - Every other transition (heartbeat, progress, complete, fail, release,
-//!   cancel, retry, lease expiry) reads the record, applies the event, and
-//!   writes with compare and set; a write that lost a race is read and
-//!   decided again. A worker whose lease was recovered presents an old
-//!   fencing token, which [`Job::handle`] refuses ([`Rejected::StaleToken`]),
-//!   and the refusal is counted in [`Stats::fenced`].
-//! - The reaper ([`RedisStore::reap`]) recovers expired leases in batches
-//!   of [`RedisConfig::batch`], each a short script, so a flood of stalled
-//!   jobs never holds up claims.
+//! - A claim is one script: it promotes due delayed jobs, takes the best
+//!   ready ones within the handler limits and starts their attempts with a
+//!   new fencing token and lease each. A worker that dies after it leaves
+//!   the jobs in `leases`, where lease expiry finds them.
+//! - A completion is one script: it checks the token and the lease's
+//!   expiry before it writes. Anything it refuses is handed to
+//!   [`Job::handle`] on the record as it then is, which says why.
+//! - Every other transition (heartbeat, progress, fail, release, cancel,
+//!   retry, lease expiry) reads the record, applies the event, and writes
+//!   with compare and set; a write that lost a race is read and decided
+//!   again. A worker whose lease was recovered presents an old fencing
+//!   token, which [`Job::handle`] refuses ([`Rejected::StaleToken`]); the
+//!   refusal is [`StoreError::Fenced`] and counted in [`Stats::fenced`].
+//! - Lease expiry ([`Store::recover_expired`]) works in batches, each a
+//!   short script, so a flood of stalled jobs never holds up claims.
 //!
 //! # Durability and reconnection
 //!
@@ -47,7 +54,7 @@
 //! a crash of the server, with `everysec` the last second may be lost.
 //! When the connection fails (the server restarts, loads its data, or is
 //! unreachable), calls reconnect and try again with
-//! [`RedisConfig::reconnect`]'s backoff for up to
+//! [`RedisConfig::reconnect`]'s backoff (the core's [`Backoff`]) for up to
 //! [`RedisConfig::reconnect_for`]. A retried write carries the same commit
 //! ID, so a write whose reply was lost is recognised, not applied twice.
 //!
@@ -55,8 +62,8 @@
 //!
 //! Dropping a call's future at any `.await` leaves the store consistent:
 //! each script is atomic, so a write happened whole or not at all. A claim
-//! dropped after its script ran leaves its jobs provisionally leased; they
-//! are queued again when that lease runs out.
+//! dropped after its script ran leaves its jobs running with nobody to
+//! report on them; they are recovered when their leases run out.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
@@ -72,7 +79,7 @@ use mechops_core::time::Timestamp;
 use mechops_core::uuid::Uuid;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RetryMethod, Script, Value};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::store::{
     ClaimRequest, ClaimedJob, PurgeFilter, Store, StoreConfig, StoreError, StoreFuture, StoreStats,
@@ -167,6 +174,7 @@ struct Inner {
     scripts: Scripts,
     signal: Arc<Notify>,
     closed: AtomicBool,
+    completions: mpsc::UnboundedSender<Completion>,
 }
 
 /// A job store in Redis. Cheap to clone: clones share one connection, over
@@ -189,6 +197,132 @@ impl core::fmt::Debug for RedisStore {
 pub fn is_redis_url(url: &str) -> bool {
     url.starts_with("redis://")
 }
+
+/// The client for `config.url` and the connection settings: few retries of
+/// its own, since calls retry with the store's backoff.
+fn client(config: &RedisConfig) -> Result<(redis::Client, ConnectionManagerConfig), StoreError> {
+    if !is_redis_url(&config.url) {
+        return Err(StoreError::Config(format!(
+            "invalid Redis store URL {:?}: it must start with redis://",
+            config.url
+        )));
+    }
+    if config.prefix.is_empty() {
+        return Err(StoreError::Config(
+            "the Redis store's key prefix is empty".to_owned(),
+        ));
+    }
+    let client = redis::Client::open(config.url.as_str()).map_err(|e| {
+        StoreError::Config(format!("invalid Redis store URL {:?}: {e}", config.url))
+    })?;
+    let manager = ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(10))
+        .set_max_delay(Duration::from_millis(100))
+        .set_connection_timeout(Some(config.response_timeout))
+        .set_response_timeout(Some(config.response_timeout));
+    Ok((client, manager))
+}
+
+/// Sends one request made by `send` on `conn`, reconnecting and trying
+/// again with `config.reconnect`'s backoff while Redis is unreachable or
+/// loading, for up to `config.reconnect_for`.
+async fn send_with_retry<T, F, Fut>(
+    conn: &ConnectionManager,
+    config: &RedisConfig,
+    mut send: F,
+) -> Result<T, StoreError>
+where
+    F: FnMut(ConnectionManager) -> Fut,
+    Fut: Future<Output = redis::RedisResult<T>>,
+{
+    let mut retry = Retry::new();
+    let started = tokio::time::Instant::now();
+    loop {
+        match send(conn.clone()).await {
+            Ok(v) => return Ok(v),
+            Err(e) if is_transient(&e) && started.elapsed() < config.reconnect_for => {
+                let policy = &config.reconnect;
+                let delay = retry
+                    .next_delay(policy, commit_id())
+                    .unwrap_or(policy.cap());
+                tracing::warn!(error = %e, ?delay, "Redis call failed; reconnecting");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(backend(&e)),
+        }
+    }
+}
+
+/// One completion waiting for the next batch.
+struct Completion {
+    /// id, token, now (ns), now (Unix ms), result: the script's arguments.
+    args: [String; 5],
+    reply: oneshot::Sender<Result<String, StoreError>>,
+}
+
+/// Completions that arrive while a batch is in flight go together in the
+/// next: one script call for many jobs, which is most of what a completion
+/// costs Redis. Runs until every sender (the store and its clones) is gone.
+async fn complete_batches(
+    conn: ConnectionManager,
+    config: RedisConfig,
+    mut queue: mpsc::UnboundedReceiver<Completion>,
+) {
+    let script = Script::new(include_str!("redis/complete.lua"));
+    let mut batch = Vec::new();
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_COMPLETION_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut args = Vec::with_capacity(1 + 5 * batch.len());
+        args.push(config.prefix.clone());
+        for c in &batch {
+            args.extend(c.args.iter().cloned());
+        }
+        let replies: Result<Vec<String>, StoreError> =
+            send_with_retry(&conn, &config, |mut conn| {
+                let script = &script;
+                let args = &args;
+                async move {
+                    let mut invocation = script.prepare_invoke();
+                    invocation.arg(args);
+                    invocation.invoke_async(&mut conn).await
+                }
+            })
+            .await;
+        match replies {
+            Ok(replies) if replies.len() == batch.len() => {
+                for (c, r) in batch.drain(..).zip(replies) {
+                    let _ = c.reply.send(Ok(r));
+                }
+            }
+            Ok(replies) => {
+                let e = format!(
+                    "Redis completion script answered {} of {} jobs",
+                    replies.len(),
+                    batch.len()
+                );
+                for c in batch.drain(..) {
+                    let _ = c.reply.send(Err(StoreError::Backend(e.clone())));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for c in batch.drain(..) {
+                    let _ = c.reply.send(Err(StoreError::Backend(e.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// The most completions one script call carries.
+const MAX_COMPLETION_BATCH: usize = 256;
 
 /// A commit ID: random, so that a retried write recognises its own earlier
 /// try. The clock stands in if the OS generator fails.
@@ -226,26 +360,7 @@ impl RedisStore {
     /// Connects to the server `config.url` names, trying for up to
     /// `config.reconnect_for` while it is unreachable.
     pub async fn connect(config: RedisConfig) -> Result<Self, StoreError> {
-        if !is_redis_url(&config.url) {
-            return Err(StoreError::Config(format!(
-                "invalid Redis store URL {:?}: it must start with redis://",
-                config.url
-            )));
-        }
-        if config.prefix.is_empty() {
-            return Err(StoreError::Config(
-                "the Redis store's key prefix is empty".to_owned(),
-            ));
-        }
-        let client = redis::Client::open(config.url.as_str()).map_err(|e| {
-            StoreError::Config(format!("invalid Redis store URL {:?}: {e}", config.url))
-        })?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(Duration::from_millis(100))
-            .set_connection_timeout(Some(config.response_timeout))
-            .set_response_timeout(Some(config.response_timeout));
+        let (client, manager_config) = client(&config)?;
         let mut retry = Retry::new();
         let started = tokio::time::Instant::now();
         let conn = loop {
@@ -261,10 +376,32 @@ impl RedisStore {
                 Err(e) => return Err(backend(&e)),
             }
         };
-        Ok(Self {
+        Ok(Self::with_connection(conn, config))
+    }
+
+    /// The store at `config.url`, connecting on first use (each call then
+    /// reconnects as [`Self::connect`] does). Must be called inside a
+    /// tokio runtime, which runs the store's completion batches.
+    pub fn open(config: RedisConfig) -> Result<Self, StoreError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(StoreError::Config(
+                "the Redis job store must be opened inside a tokio runtime".to_owned(),
+            ));
+        }
+        let (client, manager_config) = client(&config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
+            .map_err(|e| backend(&e))?;
+        Ok(Self::with_connection(conn, config))
+    }
+
+    fn with_connection(conn: ConnectionManager, config: RedisConfig) -> Self {
+        let (completions, queue) = mpsc::unbounded_channel();
+        tokio::spawn(complete_batches(conn.clone(), config.clone(), queue));
+        Self {
             inner: Arc::new(Inner {
                 conn,
                 config,
+                completions,
                 scripts: Scripts {
                     commit: Script::new(include_str!("redis/commit.lua")),
                     claim: Script::new(include_str!("redis/claim.lua")),
@@ -274,7 +411,7 @@ impl RedisStore {
                 signal: Arc::new(Notify::new()),
                 closed: AtomicBool::new(false),
             }),
-        })
+        }
     }
 
     /// The settings.
@@ -294,7 +431,7 @@ impl RedisStore {
         format!("{}job:{id}", self.inner.config.prefix)
     }
 
-    fn open(&self) -> Result<(), StoreError> {
+    fn check_open(&self) -> Result<(), StoreError> {
         if self.inner.closed.load(Ordering::Acquire) {
             Err(StoreError::Closed)
         } else {
@@ -305,30 +442,13 @@ impl RedisStore {
     /// Sends one request (a command, a pipeline or a script) made by
     /// `send`, reconnecting and trying again with backoff while Redis is
     /// unreachable or loading.
-    async fn send<T, F, Fut>(&self, mut send: F) -> Result<T, StoreError>
+    async fn send<T, F, Fut>(&self, send: F) -> Result<T, StoreError>
     where
         F: FnMut(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        self.open()?;
-        let mut retry = Retry::new();
-        let started = tokio::time::Instant::now();
-        loop {
-            match send(self.inner.conn.clone()).await {
-                Ok(v) => return Ok(v),
-                Err(e)
-                    if is_transient(&e) && started.elapsed() < self.inner.config.reconnect_for =>
-                {
-                    let policy = &self.inner.config.reconnect;
-                    let delay = retry
-                        .next_delay(policy, commit_id())
-                        .unwrap_or(policy.cap());
-                    tracing::warn!(error = %e, ?delay, "Redis call failed; reconnecting");
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(backend(&e)),
-            }
-        }
+        self.check_open()?;
+        send_with_retry(&self.inner.conn, &self.inner.config, send).await
     }
 
     async fn query<T: redis::FromRedisValue + Send>(
@@ -396,7 +516,7 @@ impl RedisStore {
         for (id, spec) in jobs {
             match Job::submit(id, spec, now, self.lifecycle()) {
                 Ok((job, fx)) => {
-                    ops.push(Commit::of(&job, None, &fx, true, None));
+                    ops.push(Commit::of(&job, None, &fx, true));
                     slots.push(out.len());
                     out.push(Ok(()));
                 }
@@ -435,65 +555,62 @@ impl RedisStore {
         if request.max == 0 {
             return Ok(Vec::new());
         }
-        let lease_ms = self.lifecycle().lease.as_millis().max(1);
+        let (now_ns, now_sub) = unix_nanos(now)?;
+        let expires = after(now, self.lifecycle().lease);
         let mut args = vec![
             self.inner.config.prefix.clone(),
             floor_ms(now).to_string(),
             request.max.to_string(),
-            lease_ms.to_string(),
+            ceil_ms(expires).to_string(),
             self.inner.config.batch.max(request.max).to_string(),
+            now_ns,
+            nanos(expires),
+            now_sub.to_string(),
+            request.worker.0.clone(),
         ];
         for (handler, limit) in request.handler_limits.iter() {
             args.push(handler.clone());
             args.push(limit.to_string());
         }
-        let value: Value = self.eval(&self.inner.scripts.claim, &args).await?;
-        let records = parse_records(value)?;
-        let mut claimed = Vec::with_capacity(records.len());
-        let mut ops = Vec::with_capacity(records.len());
-        for (raw_id, fields) in records {
-            let Some((mut job, ver)) = self.decode(&raw_id, fields)? else {
-                continue;
-            };
-            match job.handle(Event::Claim, now, 0, self.lifecycle()) {
-                Ok(fx) => {
-                    let worker = Some(request.worker.0.clone());
-                    ops.push(Commit::of(&job, Some(ver), &fx, false, worker));
-                    claimed.push(Some(job));
-                }
-                // A job that cannot be claimed (a cancel raced the pop) goes
-                // back to the index of its state.
-                Err(_) => {
-                    ops.push(Commit::reindex(&job, ver));
-                    claimed.push(None);
-                }
+        let flat: Vec<String> = self.eval(&self.inner.scripts.claim, &args).await?;
+        flat.chunks(8).map(parse_claimed).collect()
+    }
+
+    /// Records a success in one script; a refusal is explained by the
+    /// lifecycle on the record as it then is.
+    pub async fn complete_job(
+        &self,
+        id: JobId,
+        token: FencingToken,
+        result: String,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.check_open()?;
+        let (now_ns, _) = unix_nanos(now)?;
+        let (tx, rx) = oneshot::channel();
+        let completion = Completion {
+            args: [
+                id.to_string(),
+                token.get().to_string(),
+                now_ns,
+                floor_ms(now).to_string(),
+                result.clone(),
+            ],
+            reply: tx,
+        };
+        self.inner
+            .completions
+            .send(completion)
+            .map_err(|_| StoreError::Closed)?;
+        let reply = rx.await.map_err(|_| StoreError::Closed)??;
+        match reply.as_str() {
+            "ok" => Ok(()),
+            "missing" => Err(StoreError::UnknownJob(id)),
+            _ => {
+                let event = Event::Complete { token, result };
+                self.apply(id, event, now, 0).await.map(drop)
             }
         }
-        if ops.is_empty() {
-            return Ok(Vec::new());
-        }
-        let replies = self.commit(&ops).await?;
-        let mut out = Vec::with_capacity(ops.len());
-        for (job, reply) in claimed.into_iter().zip(replies) {
-            // A lost race (a cancel between pop and write) leaves the job
-            // to whoever won it.
-            let (Some(job), Reply::Ok) = (job, reply) else {
-                continue;
-            };
-            if let JobState::Running { attempt, lease } = *job.state() {
-                out.push(ClaimedJob {
-                    id: job.id(),
-                    handler: job.spec().handler.clone(),
-                    args: job.spec().args.clone(),
-                    attempt,
-                    max_attempts: job.spec().max_attempts,
-                    token: lease.token,
-                    expires_at: lease.expires_at,
-                    deadline: lease.deadline,
-                });
-            }
-        }
-        Ok(out)
     }
 
     /// Applies `event` to job `id` at `now` (`random` feeds the retry
@@ -521,7 +638,7 @@ impl RedisStore {
                     return Err(StoreError::rejected(id, rejected));
                 }
             };
-            let op = Commit::of(&job, Some(ver), &fx, takes_unique, None);
+            let op = Commit::of(&job, Some(ver), &fx, takes_unique);
             match self.commit(core::slice::from_ref(&op)).await?.pop() {
                 Some(Reply::Ok) => {
                     if job.state().kind() == StateKind::Queued {
@@ -608,22 +725,37 @@ impl RedisStore {
     /// Counts by state now, and event counters since the queue began.
     pub async fn counts(&self) -> Result<Stats, StoreError> {
         let mut pipe = redis::pipe();
+        for index in ["ready", "delayed", "leases", "done", "dead"] {
+            pipe.cmd("ZCARD").arg(self.key(index));
+        }
         pipe.cmd("HGETALL").arg(self.key("counts"));
         pipe.cmd("HGETALL").arg(self.key("stats"));
-        let (counts, events): (HashMap<String, i64>, HashMap<String, u64>) =
+        type Reply = (
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            HashMap<String, i64>,
+            HashMap<String, u64>,
+        );
+        let (ready, delayed, leases, done, dead, counts, events): Reply =
             self.query_pipe(&pipe).await?;
+        // Only the states that share an index are counted apart.
         let count = |k: StateKind| {
             usize::try_from(counts.get(k.as_str()).copied().unwrap_or(0)).unwrap_or(0)
         };
+        let retry_scheduled = count(StateKind::RetryScheduled);
+        let cancelled = count(StateKind::Cancelled);
         let event = |k: &str| events.get(k).copied().unwrap_or(0);
         Ok(Stats {
-            queue_size: count(StateKind::Queued),
-            delayed: count(StateKind::Delayed),
-            running: count(StateKind::Running),
-            retry_scheduled: count(StateKind::RetryScheduled),
-            completed: count(StateKind::Completed),
-            dead: count(StateKind::Dead),
-            cancelled: count(StateKind::Cancelled),
+            queue_size: ready,
+            delayed: delayed.saturating_sub(retry_scheduled),
+            running: leases,
+            retry_scheduled,
+            completed: done.saturating_sub(cancelled),
+            dead,
+            cancelled,
             failed: event("failed"),
             completed_total: event("completed_total"),
             stalls_recovered: event("stalls_recovered"),
@@ -660,7 +792,7 @@ impl RedisStore {
                 // retry together.
                 rng = splitmix(rng);
                 match job.handle(Event::Expire, now, rng, self.lifecycle()) {
-                    Ok(fx) => ops.push(Commit::of(&job, Some(ver), &fx, false, None)),
+                    Ok(fx) => ops.push(Commit::of(&job, Some(ver), &fx, false)),
                     // Not due by this process's finer clock: the next pass.
                     Err(_) => continue,
                 }
@@ -856,10 +988,7 @@ impl Store for RedisStore {
         result: String,
         now: Timestamp,
     ) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            let event = Event::Complete { token, result };
-            self.apply(id, event, now, 0).await.map(drop)
-        })
+        Box::pin(self.complete_job(id, token, result, now))
     }
 
     fn fail(
@@ -998,6 +1127,24 @@ fn floor_ms(t: Timestamp) -> i64 {
     t.unix_millis()
 }
 
+/// `t` as decimal Unix nanoseconds and its nanoseconds below the
+/// millisecond, for the scripts; they count from 1970.
+fn unix_nanos(t: Timestamp) -> Result<(String, u32), StoreError> {
+    let n = t.unix_nanos();
+    if n < 0 {
+        return Err(StoreError::Config(format!(
+            "the clock reads {t}, before 1970: the Redis store cannot time leases"
+        )));
+    }
+    Ok((n.to_string(), (n % 1_000_000) as u32))
+}
+
+/// `t + d`, saturating.
+fn after(t: Timestamp, d: Duration) -> Timestamp {
+    let n = i128::try_from(d.as_nanos()).unwrap_or(i128::MAX);
+    Timestamp::from_unix_nanos(t.unix_nanos().saturating_add(n)).unwrap_or(Timestamp::MAX)
+}
+
 /// Milliseconds rounded up, so a score `<= now_ms` means the instant has
 /// truly passed.
 fn ceil_ms(t: Timestamp) -> i64 {
@@ -1047,13 +1194,7 @@ impl Reply {
 impl Commit {
     /// The write of `job` after a transition with effects `fx`; `expect`
     /// is the version read (`None` for a new record).
-    fn of(
-        job: &Job,
-        expect: Option<String>,
-        fx: &Effects,
-        takes_unique: bool,
-        worker: Option<String>,
-    ) -> Self {
+    fn of(job: &Job, expect: Option<String>, fx: &Effects, takes_unique: bool) -> Self {
         let inserted = expect.is_none();
         let (index, score) = placement(job);
         let key = job.spec().unique_key.clone().unwrap_or_default();
@@ -1080,10 +1221,7 @@ impl Commit {
                 _ => {}
             }
         }
-        let (mut set, del) = encode(job, inserted);
-        if let Some(worker) = worker {
-            set.push(("worker", worker));
-        }
+        let (set, del) = encode(job, inserted);
         Self {
             id: job.id().to_string(),
             expect,
@@ -1386,7 +1524,48 @@ fn decode(
     Ok((job, req(f, "ver")?.to_owned()))
 }
 
-/// `[id, [field, value, ...], id, ...]` as the claim and expiry scripts
+/// One job as the claim script returns it: id, handler, args, attempt, max
+/// attempts, token, lease expiry (ns), deadline (ns or empty).
+fn parse_claimed(f: &[String]) -> Result<ClaimedJob, StoreError> {
+    let bad = |what: &str| {
+        let id = f.first().map_or("", String::as_str);
+        corrupt(id, &format!("the claim script returned a bad {what}"))
+    };
+    let [
+        id,
+        handler,
+        args,
+        attempt,
+        max_attempts,
+        token,
+        expires,
+        deadline,
+    ] = f
+    else {
+        return Err(bad("reply length"));
+    };
+    let ts = |s: &str| {
+        s.parse::<i128>()
+            .ok()
+            .and_then(|n| Timestamp::from_unix_nanos(n).ok())
+    };
+    Ok(ClaimedJob {
+        id: JobId::new(id.parse().map_err(|_| bad("job ID"))?),
+        handler: handler.clone(),
+        args: args.clone(),
+        attempt: attempt.parse().map_err(|_| bad("attempt"))?,
+        max_attempts: max_attempts.parse().map_err(|_| bad("max_attempts"))?,
+        token: FencingToken::new(token.parse().map_err(|_| bad("token"))?),
+        expires_at: ts(expires).ok_or_else(|| bad("lease expiry"))?,
+        deadline: if deadline.is_empty() {
+            None
+        } else {
+            Some(ts(deadline).ok_or_else(|| bad("deadline"))?)
+        },
+    })
+}
+
+/// `[id, [field, value, ...], id, ...]` as the expiry script
 /// return it.
 /// A record's ID as stored, and its hash fields.
 type RawRecord = (String, HashMap<String, String>);

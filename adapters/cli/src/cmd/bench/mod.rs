@@ -3,6 +3,7 @@
 //! Each table lives in its own module and prints itself.
 
 mod conn;
+mod jobs;
 mod pools;
 mod serial;
 mod uuid;
@@ -18,5 +19,6 @@ pub(crate) fn run(_args: BenchArgs) -> anyhow::Result<()> {
     pools::table(&mut out)?;
     serial::table(&mut out)?;
     conn::table(&mut out)?;
+    jobs::table(&mut out)?;
     Ok(())
 }

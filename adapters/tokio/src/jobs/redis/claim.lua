@@ -1,40 +1,48 @@
 -- Promotes due delayed and retry-scheduled jobs (at most ARGV[5]), then
--- takes up to ARGV[3] jobs from the ready set, best priority first and in
+-- claims up to ARGV[3] jobs from the ready set, best priority first and in
 -- submission order within a priority, skipping jobs whose handler has as
--- many jobs leased as its limit (ARGV[6..]: handler, limit pairs). Each
--- taken job gets a provisional lease of ARGV[4] ms in the lease index
--- before its record says so: if the caller never writes the claim (it
--- died, or lost the reply), the reaper finds the job there once that lease
--- has run out and queues it again.
+-- many jobs running as its limit (ARGV[10..]: handler, limit pairs).
 --
--- ARGV: key prefix, now (Unix ms), limit, lease (ms), promotion limit,
--- then handler limits.
--- Returns a flat array: id, record (HGETALL), id, record, ...
+-- A claim applies the lifecycle's claim rule (`Job::handle(Event::Claim)`
+-- in mechops-alloc; the tests compare the two): one more attempt, the next
+-- fencing token, a lease until ARGV[7], a deadline of start plus the job's
+-- timeout, start time now, no finish time or progress. Times are Unix
+-- nanoseconds as decimal text; Lua's doubles cannot hold them, so a
+-- deadline is added from milliseconds and the nanoseconds below them.
+--
+-- ARGV: key prefix, now (Unix ms), limit, lease expiry (Unix ms, rounded
+-- up), promotion limit, now (ns), lease expiry (ns), now's nanoseconds
+-- below the millisecond, worker name, then handler limits.
+-- Returns a flat array, eight entries per claimed job: id, handler, args,
+-- attempt, max attempts, token, lease expiry (ns), deadline (ns, or '').
 local p = ARGV[1]
 local now = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local lease = tonumber(ARGV[4])
+local expires_ms = tonumber(ARGV[4])
+local now_ns, expires_ns = ARGV[6], ARGV[7]
+local now_sub = tonumber(ARGV[8])
+local worker = ARGV[9]
 local due = redis.call('ZRANGEBYSCORE', p .. 'delayed', '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
 for _, id in ipairs(due) do
   local key = p .. 'job:' .. id
   redis.call('ZREM', p .. 'delayed', id)
   local rank = tonumber(redis.call('HGET', key, 'rank') or '1')
   redis.call('ZADD', p .. 'ready', rank * 1125899906842624 + redis.call('INCR', p .. 'seq'), id)
-  local old = redis.call('HGET', key, 'state')
-  if old then redis.call('HINCRBY', p .. 'counts', old, -1) end
-  redis.call('HINCRBY', p .. 'counts', 'queued', 1)
+  if redis.call('HGET', key, 'state') == 'retry_scheduled' then
+    redis.call('HINCRBY', p .. 'counts', 'retry_scheduled', -1)
+  end
   redis.call('HSET', key, 'state', 'queued')
   redis.call('HDEL', key, 'state_at')
   redis.call('HINCRBY', key, 'ver', 1)
 end
 
 local taken = {}
-if #ARGV <= 5 then
+if #ARGV <= 9 then
   local popped = redis.call('ZPOPMIN', p .. 'ready', limit)
   for k = 1, #popped, 2 do taken[#taken + 1] = popped[k] end
 else
   local room = {}
-  for k = 6, #ARGV - 1, 2 do
+  for k = 10, #ARGV - 1, 2 do
     local running = tonumber(redis.call('HGET', p .. 'hrun', ARGV[k]) or '0')
     room[ARGV[k]] = tonumber(ARGV[k + 1]) - running
   end
@@ -45,6 +53,7 @@ else
   while #taken < limit and offset < budget do
     local chunk = redis.call('ZRANGE', p .. 'ready', offset, offset + 127)
     if #chunk == 0 then break end
+    local first = #taken + 1
     for _, id in ipairs(chunk) do
       if #taken >= limit then break end
       local handler = redis.call('HGET', p .. 'job:' .. id, 'handler')
@@ -56,16 +65,46 @@ else
         offset = offset + 1
       end
     end
-    for k = 1, #taken do redis.call('ZREM', p .. 'ready', taken[k]) end
+    for k = first, #taken do redis.call('ZREM', p .. 'ready', taken[k]) end
   end
+end
+
+-- `ms` and `sub` (0..999999 ns) plus a duration of `d` ns given as text.
+local function add_ns(ms, sub, d)
+  local d_ms = tonumber(string.sub(d, 1, -7)) or 0
+  local d_sub = tonumber(string.sub(d, -6))
+  local total_sub = sub + d_sub
+  local carry = math.floor(total_sub / 1000000)
+  return string.format('%d%06d', ms + d_ms + carry, total_sub - carry * 1000000)
 end
 
 local out = {}
 for _, id in ipairs(taken) do
   local key = p .. 'job:' .. id
-  redis.call('ZADD', p .. 'leases', now + lease, id)
-  redis.call('HINCRBY', p .. 'hrun', redis.call('HGET', key, 'handler'), 1)
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGETALL', key)
+  local f = redis.call('HMGET', key, 'state', 'attempts', 'max_attempts', 'last_token', 'timeout', 'handler', 'ver', 'args')
+  if f[1] == 'queued' and tonumber(f[2]) < tonumber(f[3]) then
+    local attempts = tonumber(f[2]) + 1
+    local token = tonumber(f[4]) + 1
+    redis.call('HSET', key, 'state', 'running', 'attempt', attempts, 'attempts', attempts,
+      'token', token, 'last_token', token, 'expires', expires_ns, 'cancel', '0',
+      'started', now_ns, 'worker', worker, 'ver', tonumber(f[7]) + 1, 'cid', '')
+    local deadline = ''
+    if f[5] then
+      deadline = add_ns(now, now_sub, f[5])
+      redis.call('HSET', key, 'deadline', deadline)
+      redis.call('HDEL', key, 'finished', 'prog_f', 'prog_msg', 'state_at')
+    else
+      redis.call('HDEL', key, 'deadline', 'finished', 'prog_f', 'prog_msg', 'state_at')
+    end
+    redis.call('ZADD', p .. 'leases', expires_ms, id)
+    redis.call('HINCRBY', p .. 'hrun', f[6], 1)
+    local claimed = { id, f[6], f[8], string.format('%d', attempts), f[3],
+      string.format('%d', token), expires_ns, deadline }
+    for k = 1, 8 do out[#out + 1] = claimed[k] end
+  elseif f[1] then
+    -- Not claimable after all (the record and the index disagree): the
+    -- reaper looks at it again after one lease.
+    redis.call('ZADD', p .. 'leases', expires_ms, id)
+  end
 end
 return out

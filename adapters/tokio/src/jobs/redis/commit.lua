@@ -1,6 +1,7 @@
 -- Writes a batch of job records, each only if its version is still the one
 -- the caller read (compare and set), and moves each job to the index of its
--- new state, keeping the per-state and per-handler counts. One reply per job, in order:
+-- new state, keeping the per-handler and shared-index counts. One reply
+-- per job, in order:
 --   'ok'        written (or an earlier try of this same commit was)
 --   'conflict'  the record changed since it was read: read it again
 --   'exists'    a new record's ID is taken
@@ -18,6 +19,7 @@
 --   n, n fields to delete.
 local p = ARGV[1]
 local indexes = { 'ready', 'delayed', 'leases', 'done', 'dead' }
+local shared = { retry_scheduled = true, cancelled = true }
 local pending = { queued = true, delayed = true, running = true, retry_scheduled = true }
 local replies = {}
 local i = 2
@@ -58,20 +60,30 @@ while i <= #ARGV do
     elseif uop == 'free' and redis.call('HGET', p .. 'unique', ukey) == id then
       redis.call('HDEL', p .. 'unique', ukey)
     end
-    local old = redis.call('HGET', key, 'state')
-    if old then redis.call('HINCRBY', p .. 'counts', old, -1) end
-    redis.call('HINCRBY', p .. 'counts', state, 1)
+    -- Counted here only the states that share an index with another; the
+    -- rest are the sizes of their indexes.
+    local old = ver and redis.call('HGET', key, 'state')
+    if old ~= state then
+      if shared[old] then redis.call('HINCRBY', p .. 'counts', old, -1) end
+      if shared[state] then redis.call('HINCRBY', p .. 'counts', state, 1) end
+    end
     local was_leased = false
-    for _, name in ipairs(indexes) do
-      if redis.call('ZREM', p .. name, id) == 1 and name == 'leases' then was_leased = true end
+    if ver then
+      for _, name in ipairs(indexes) do
+        if redis.call('ZREM', p .. name, id) == 1 and name == 'leases' then was_leased = true end
+      end
     end
     if index == 'ready' then
       score = tonumber(score) * 1125899906842624 + redis.call('INCR', p .. 'seq')
     end
     redis.call('ZADD', p .. index, score, id)
-    if nset > 0 then redis.call('HSET', key, unpack(ARGV, set_at, set_at + 2 * nset - 1)) end
+    local fields = { unpack(ARGV, set_at, set_at + 2 * nset - 1) }
+    local n = #fields
+    fields[n + 1], fields[n + 2] = 'state', state
+    fields[n + 3], fields[n + 4] = 'ver', (tonumber(ver) or 0) + 1
+    fields[n + 5], fields[n + 6] = 'cid', cid
+    redis.call('HSET', key, unpack(fields))
     if ndel > 0 then redis.call('HDEL', key, unpack(ARGV, del_at, del_at + ndel - 1)) end
-    redis.call('HSET', key, 'state', state, 'ver', (tonumber(ver) or 0) + 1, 'cid', cid)
     -- Running jobs per handler: every job in the lease index, provisional
     -- claims included, for the store-wide handler limits.
     local leased = index == 'leases'

@@ -17,7 +17,7 @@ local function remove(id)
   local key = p .. 'job:' .. id
   local state = redis.call('HGET', key, 'state')
   if want ~= '' and state ~= want then return false end
-  if state then redis.call('HINCRBY', p .. 'counts', state, -1) end
+  if state == 'cancelled' then redis.call('HINCRBY', p .. 'counts', state, -1) end
   redis.call('DEL', key)
   redis.call('ZREM', index, id)
   removed = removed + 1

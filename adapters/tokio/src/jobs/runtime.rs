@@ -1,0 +1,963 @@
+//! The job runtime: a [`Queue`] to submit and inspect jobs, and a
+//! [`Worker`] that claims them from a [`Store`] and runs their handlers.
+//!
+//! The worker is a loop around the store, which drives the lifecycle of
+//! [`mechops_alloc::job`]: read the clock, recover one batch of expired
+//! leases, apply the retention settings (at most once a second), claim up
+//! to the free slots, start an attempt task per claimed
+//! job, then sleep until a task ends, the store signals new work, the next
+//! due instant ([`Store::next_due`]) or the store's poll interval. No
+//! decision (order, limits, retries, fencing) is taken here.
+//!
+//! # An attempt
+//!
+//! Each claimed job runs in its own task: the handler's future, polled
+//! inside a loop that also
+//! - heartbeats the lease every [`WorkerConfig::heartbeat`], and stops the
+//!   handler when the store says the lease is lost (fenced, with an event)
+//!   or a cancel was requested;
+//! - stops the handler at the attempt's deadline (the job's timeout) and
+//!   records a retryable failure;
+//! - writes progress at the rate the core's [`ProgressThrottle`] allows
+//!   (the last value always), while every report reaches subscribers at
+//!   once;
+//! - on a hard shutdown (the grace period is over), stops the handler and
+//!   releases the lease, so another worker takes the job at once.
+//!
+//! Stopping a handler means cancelling its [`JobContext::cancel_token`]
+//! and then dropping its future. A handler that panics fails its attempt
+//! (retryable); the worker keeps going. A job whose handler is not
+//! registered is failed permanently (dead) with a message naming the
+//! handler; the worker keeps going.
+//!
+//! # Time
+//!
+//! Deadlines the worker sleeps on are [`TokioClock`] instants, so
+//! `tokio::time::pause` drives them in tests. The lifecycle's times are
+//! wall-clock [`Timestamp`]s from a [`JobClock`].
+//!
+//! # Delivery
+//!
+//! At least once: a handler may run again for a job whose worker died or
+//! lost its lease before recording the outcome (see the lifecycle).
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::Poll;
+use core::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use mechops_alloc::job::{
+    FailKind, FencingToken, Job, JobId, JobSpec, Progress, ProgressError, ProgressThrottle,
+    StateKind,
+};
+use mechops_core::time::{Instant, MonotonicClock, Timestamp};
+use serde_json::Value;
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::store::{ClaimRequest, ClaimedJob, Store, StoreError, StoreStats, WorkerId};
+use crate::clock::TokioClock;
+
+/// The wall clock the lifecycle's times come from.
+#[derive(Clone, Copy, Debug)]
+pub enum JobClock {
+    /// The system clock: for stores shared between processes, whose leases
+    /// every process must read alike.
+    System,
+    /// The system time read once at creation plus the elapsed time of a
+    /// [`TokioClock`]: never steps backwards, and follows tokio's paused
+    /// time in tests. For stores no other process shares.
+    Anchored {
+        /// The wall time at `clock`'s origin.
+        wall: Timestamp,
+        /// The monotonic clock.
+        clock: TokioClock,
+    },
+}
+
+impl JobClock {
+    /// An anchored clock starting now.
+    pub fn anchored() -> Self {
+        Self::Anchored {
+            wall: mechops_std::clock::now(),
+            clock: TokioClock::new(),
+        }
+    }
+
+    /// The current wall time.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Self::System => mechops_std::clock::now(),
+            Self::Anchored { wall, clock } => {
+                let nanos = i128::from(clock.now().as_nanos());
+                Timestamp::from_unix_nanos(wall.unix_nanos().saturating_add(nanos))
+                    .unwrap_or(Timestamp::MAX)
+            }
+        }
+    }
+
+    /// The monotonic instant at which wall time `at` falls, on `mono`.
+    fn to_instant(self, at: Timestamp, mono: &TokioClock) -> Instant {
+        let now_wall = self.now();
+        let now = mono.now();
+        let ahead = at.unix_nanos() - now_wall.unix_nanos();
+        if ahead <= 0 {
+            return now;
+        }
+        now.checked_add(Duration::from_nanos(
+            u64::try_from(ahead).unwrap_or(u64::MAX),
+        ))
+        .unwrap_or(Instant::MAX)
+    }
+}
+
+/// Why a handler did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Try again after the backoff, if attempts are left.
+    #[error("{0}")]
+    Retryable(String),
+    /// Never try again: the job is dead.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// What a handler gets: its job's arguments and attempt, a way to report
+/// progress, and a cancellation signal.
+#[derive(Debug)]
+pub struct JobContext {
+    id: JobId,
+    args: Value,
+    attempt: u32,
+    max_attempts: u32,
+    cancel: CancellationToken,
+    progress: watch::Sender<Option<Progress>>,
+}
+
+impl JobContext {
+    /// The job.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// The arguments.
+    pub fn args(&self) -> &Value {
+        &self.args
+    }
+
+    /// This attempt's number, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The job's attempt limit.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// Reports progress: `fraction` from 0 to 1 and a message. Subscribers
+    /// hear every report; the store gets them at a throttled rate, the last
+    /// one always.
+    ///
+    /// # Errors
+    /// `fraction` is outside 0 to 1, or NaN.
+    pub fn progress(&self, fraction: f64, message: impl Into<String>) -> Result<(), ProgressError> {
+        let p = Progress::new(fraction, message)?;
+        self.progress.send_replace(Some(p));
+        Ok(())
+    }
+
+    /// Cancelled when the handler must stop: a cancel command, a lost
+    /// lease, the attempt's timeout, or the worker's hard shutdown. A
+    /// handler that ignores it is dropped at its next `.await`.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+}
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
+type HandlerFn = Arc<dyn Fn(JobContext) -> HandlerFuture + Send + Sync>;
+
+/// Handlers by name.
+#[derive(Clone, Default)]
+pub struct Handlers {
+    map: HashMap<String, HandlerFn>,
+}
+
+impl core::fmt::Debug for Handlers {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_set().entries(self.map.keys()).finish()
+    }
+}
+
+impl Handlers {
+    /// No handlers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `handler` under `name`, replacing any handler of that name.
+    pub fn register<F, Fut>(&mut self, name: impl Into<String>, handler: F) -> &mut Self
+    where
+        F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, JobError>> + Send + 'static,
+    {
+        self.map
+            .insert(name.into(), Arc::new(move |ctx| Box::pin(handler(ctx))));
+        self
+    }
+
+    /// Whether a handler of that name is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+}
+
+/// What subscribers hear.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QueueEventKind {
+    /// Submitted through this queue.
+    Submitted,
+    /// An attempt started in this process.
+    Started {
+        /// The attempt, from 1.
+        attempt: u32,
+    },
+    /// The handler reported progress.
+    Progress {
+        /// From 0 to 1.
+        fraction: f64,
+        /// The message.
+        message: String,
+    },
+    /// Succeeded, with the result.
+    Completed {
+        /// The handler's result.
+        result: Arc<Value>,
+    },
+    /// The attempt failed and the job left running: retry scheduled, dead
+    /// or cancelled, as `state` says.
+    Failed {
+        /// What went wrong.
+        error: String,
+        /// The state the failure led to.
+        state: StateKind,
+    },
+    /// Stopped after a cancel request.
+    Cancelled,
+    /// Given back by a worker shutting down.
+    Released,
+    /// The store refused the worker's report: its lease was lost (expired
+    /// and perhaps taken by another worker). The outcome was discarded.
+    Fenced {
+        /// The store's message.
+        reason: String,
+    },
+    /// Recovered expired leases (a count, not a job's event: `id` is nil).
+    Recovered {
+        /// How many leases.
+        count: usize,
+    },
+}
+
+/// One event about one job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueEvent {
+    /// The job.
+    pub id: JobId,
+    /// What happened.
+    pub kind: QueueEventKind,
+}
+
+/// A handle to a store for submitting and inspecting jobs, and the event
+/// channel subscribers listen on. Cheap to clone.
+#[derive(Clone)]
+pub struct Queue {
+    store: Arc<dyn Store>,
+    clock: JobClock,
+    events: broadcast::Sender<QueueEvent>,
+    /// Set by the first `subscribe`, never cleared: asking the channel for
+    /// its receiver count takes its lock, twice per job.
+    subscribed: Arc<OnceLock<()>>,
+}
+
+impl core::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Queue")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Queue {
+    /// A queue on `store` reading time from `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: JobClock) -> Self {
+        let (events, _) = broadcast::channel(4096);
+        Self {
+            store,
+            clock,
+            events,
+            subscribed: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> JobClock {
+        self.clock
+    }
+
+    /// Events from this queue and its workers in this process. A receiver
+    /// that falls more than 4,096 events behind loses the oldest
+    /// (`RecvError::Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        // Already set by an earlier subscriber is the same outcome.
+        let _ = self.subscribed.set(());
+        self.events.subscribe()
+    }
+
+    fn emit(&self, id: JobId, kind: QueueEventKind) {
+        if self.subscribed.get().is_some() {
+            // No receiver left between the check and the send is not an error.
+            let _ = self.events.send(QueueEvent { id, kind });
+        }
+    }
+
+    /// Submits a job; returns its new identifier (a version 7 UUID).
+    ///
+    /// # Errors
+    /// The store refused it (invalid spec, a held unique key) or failed.
+    pub async fn submit(&self, spec: JobSpec) -> Result<JobId, StoreError> {
+        let id = JobId::new(mechops_std::uuid::generate_v7());
+        self.store.submit(id, spec, self.clock.now()).await?;
+        self.emit(id, QueueEventKind::Submitted);
+        Ok(id)
+    }
+
+    /// Submits many jobs in one store transaction; one answer per job.
+    ///
+    /// # Errors
+    /// The store failed; no job was submitted.
+    pub async fn submit_bulk(
+        &self,
+        specs: Vec<JobSpec>,
+    ) -> Result<Vec<Result<JobId, super::store::SubmitRefused>>, StoreError> {
+        let jobs: Vec<(JobId, JobSpec)> = specs
+            .into_iter()
+            .map(|s| (JobId::new(mechops_std::uuid::generate_v7()), s))
+            .collect();
+        let ids: Vec<JobId> = jobs.iter().map(|(id, _)| *id).collect();
+        let answers = self.store.submit_bulk(jobs, self.clock.now()).await?;
+        Ok(ids
+            .into_iter()
+            .zip(answers)
+            .map(|(id, a)| {
+                a.map(|()| {
+                    self.emit(id, QueueEventKind::Submitted);
+                    id
+                })
+            })
+            .collect())
+    }
+
+    /// The job's record.
+    ///
+    /// # Errors
+    /// Unknown job, or the store failed.
+    pub async fn status(&self, id: JobId) -> Result<Job, StoreError> {
+        self.store.status(id).await
+    }
+
+    /// Counts and wait times.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.store.stats().await
+    }
+
+    /// Cancels a job; a running one is stopped by its worker at its next
+    /// heartbeat.
+    ///
+    /// # Errors
+    /// Unknown or finished job, or the store failed.
+    pub async fn cancel(&self, id: JobId) -> Result<StateKind, StoreError> {
+        self.store.cancel(id, self.clock.now()).await
+    }
+
+    /// Queues a dead or retry-scheduled job again.
+    ///
+    /// # Errors
+    /// Unknown job, a state that cannot be retried, or the store failed.
+    pub async fn retry(&self, id: JobId) -> Result<(), StoreError> {
+        self.store.retry(id, self.clock.now()).await
+    }
+}
+
+/// A worker's settings.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The name recorded with its leases.
+    pub id: WorkerId,
+    /// The most jobs running at once (default: `JOB_CONCURRENCY`, else the
+    /// number of CPUs).
+    pub concurrency: usize,
+    /// Store-wide limits per handler.
+    pub handler_limits: Vec<(String, usize)>,
+    /// How often a running job's lease is renewed; a third of the store's
+    /// lease length is usual (default 10 s, for the default 30 s lease).
+    pub heartbeat: Duration,
+    /// How long running jobs may take to finish after a shutdown request
+    /// before they are stopped and released (default 30 s).
+    pub grace: Duration,
+    /// Expired leases recovered per store call (default 1,000).
+    pub recover_batch: usize,
+    /// Stop when nothing is queued, delayed, running or awaiting a retry.
+    pub until_empty: bool,
+}
+
+impl WorkerConfig {
+    /// Defaults, with the concurrency from `JOB_CONCURRENCY` or the CPU
+    /// count.
+    ///
+    /// # Errors
+    /// `JOB_CONCURRENCY` is set but not a whole number of at least 1.
+    pub fn from_env() -> Result<Self, String> {
+        let concurrency = match std::env::var("JOB_CONCURRENCY") {
+            Ok(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(format!(
+                        "JOB_CONCURRENCY must be a whole number of at least 1, not {v:?}"
+                    ));
+                }
+            },
+            Err(_) => std::thread::available_parallelism().map_or(1, usize::from),
+        };
+        Ok(Self::new(concurrency))
+    }
+
+    /// Defaults with `concurrency` slots.
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            id: WorkerId(format!("{}-{}", hostname(), std::process::id())),
+            concurrency: concurrency.max(1),
+            handler_limits: Vec::new(),
+            heartbeat: Duration::from_secs(10),
+            grace: Duration::from_secs(30),
+            recover_batch: 1000,
+            until_empty: false,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "worker".to_owned())
+}
+
+/// How often a worker applies the store's retention settings.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// What a worker did, counted when it stops.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Attempts started.
+    pub started: u64,
+    /// Jobs completed.
+    pub completed: u64,
+    /// Attempts failed (retry scheduled or dead).
+    pub failed: u64,
+    /// Jobs released at a hard shutdown.
+    pub released: u64,
+    /// Reports refused for a lost lease.
+    pub fenced: u64,
+    /// Expired leases recovered.
+    pub recovered: u64,
+}
+
+enum Outcome {
+    Completed,
+    Failed,
+    Released,
+    Fenced,
+    Cancelled,
+}
+
+/// Claims jobs from a queue's store and runs them. See the
+/// [module docs](self).
+pub struct Worker {
+    queue: Queue,
+    handlers: Arc<Handlers>,
+    config: WorkerConfig,
+    limits: Arc<[(String, usize)]>,
+    mono: TokioClock,
+    seed: u64,
+}
+
+impl core::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .field("handlers", &self.handlers)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Running {
+    id: JobId,
+    token: FencingToken,
+}
+
+impl Worker {
+    /// A worker for `queue` running `handlers`.
+    pub fn new(queue: Queue, handlers: Handlers, config: WorkerConfig) -> Self {
+        let limits = config.handler_limits.clone().into();
+        let seed = mechops_std::uuid::generate_fast_uuid().as_u128() as u64;
+        Self {
+            queue,
+            handlers: Arc::new(handlers),
+            config,
+            limits,
+            mono: TokioClock::new(),
+            seed,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled (or, with `until_empty`, until
+    /// the store is idle). After a shutdown request it claims nothing more,
+    /// lets running jobs finish within the grace period, then stops the
+    /// rest and releases their leases.
+    ///
+    /// Cancellation: dropping this future drops the attempt tasks' handles
+    /// but not the tasks; their leases then expire and are recovered.
+    /// Cancel `shutdown` and await this future for a clean stop.
+    ///
+    /// # Errors
+    /// A store call of the loop failed (running attempts are stopped and
+    /// released first).
+    pub async fn run(self, shutdown: CancellationToken) -> Result<WorkerReport, StoreError> {
+        let store = Arc::clone(&self.queue.store);
+        let signal: Arc<Notify> = store.work_signal();
+        let poll = store.poll_interval();
+        let hard = CancellationToken::new();
+        let mut tasks: JoinSet<Outcome> = JoinSet::new();
+        let mut running: HashMap<tokio::task::Id, Running> = HashMap::new();
+        let mut report = WorkerReport::default();
+        let mut rng = self.seed;
+        let mut next_prune = self.mono.now();
+        let result = loop {
+            if shutdown.is_cancelled() {
+                break Ok(());
+            }
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = self.queue.clock.now();
+            rng = splitmix(rng);
+            let recovered = match store
+                .recover_expired(now, self.config.recover_batch, rng)
+                .await
+            {
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            if recovered > 0 {
+                report.recovered += recovered as u64;
+                self.queue.emit(
+                    JobId::new(mechops_core::uuid::Uuid::from_u128(0)),
+                    QueueEventKind::Recovered { count: recovered },
+                );
+            }
+            // Retention (finished jobs past their age or count) at most
+            // once per PRUNE_EVERY, between claims.
+            if self.mono.now() >= next_prune {
+                next_prune = self.mono.now() + PRUNE_EVERY;
+                if let Err(e) = store.prune(now).await {
+                    break Err(e);
+                }
+            }
+            let free = self.config.concurrency.saturating_sub(running.len());
+            let mut claimed_any = false;
+            if free > 0 {
+                let req = ClaimRequest {
+                    worker: self.config.id.clone(),
+                    max: free,
+                    handler_limits: Arc::clone(&self.limits),
+                };
+                let claimed = match store.claim(&req, now).await {
+                    Ok(c) => c,
+                    Err(e) => break Err(e),
+                };
+                claimed_any = !claimed.is_empty();
+                for job in claimed {
+                    report.started += 1;
+                    let (id, token) = (job.id, job.token);
+                    let h = tasks.spawn(self.attempt(job, hard.clone()));
+                    running.insert(h.id(), Running { id, token });
+                }
+            }
+            // Slots freed here must be offered to the store before sleeping:
+            // with every slot busy at the claim above, nothing else would
+            // wake this loop once the set is drained.
+            let mut freed = false;
+            while let Some(done) = tasks.try_join_next_with_id() {
+                self.reaped(done, &mut running, &mut report).await;
+                freed = true;
+            }
+            if claimed_any || freed || recovered == self.config.recover_batch {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            if self.config.until_empty && running.is_empty() {
+                match store.stats().await {
+                    Ok(s) if s.is_idle() => break Ok(()),
+                    Ok(_) => {}
+                    Err(e) => break Err(e),
+                }
+            }
+            let due = match store.next_due().await {
+                Ok(d) => d,
+                Err(e) => break Err(e),
+            };
+            let mut wake = due.map(|t| self.queue.clock.to_instant(t, &self.mono));
+            if let Some(p) = poll {
+                let at = self.mono.now() + p;
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+            let wake = wake.map_or(next_prune, |w| w.min(next_prune));
+            let sleep = self.mono.sleep_until(wake);
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = &mut notified => {}
+                () = sleep => {}
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    self.reaped(done, &mut running, &mut report).await;
+                }
+            }
+        };
+        // Graceful: let running attempts finish within the grace period.
+        let grace_end = self.mono.now() + self.config.grace;
+        if result.is_ok() {
+            while !tasks.is_empty() {
+                tokio::select! {
+                    () = self.mono.sleep_until(grace_end) => break,
+                    Some(done) = tasks.join_next_with_id() => {
+                        self.reaped(done, &mut running, &mut report).await;
+                    }
+                }
+            }
+        }
+        hard.cancel();
+        while let Some(done) = tasks.join_next_with_id().await {
+            self.reaped(done, &mut running, &mut report).await;
+        }
+        result.map(|()| report)
+    }
+
+    async fn reaped(
+        &self,
+        done: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
+        running: &mut HashMap<tokio::task::Id, Running>,
+        report: &mut WorkerReport,
+    ) {
+        match done {
+            Ok((tid, outcome)) => {
+                running.remove(&tid);
+                match outcome {
+                    Outcome::Completed => report.completed += 1,
+                    Outcome::Failed | Outcome::Cancelled => report.failed += 1,
+                    Outcome::Released => report.released += 1,
+                    Outcome::Fenced => report.fenced += 1,
+                }
+            }
+            Err(e) => {
+                // The handler panicked (or the task was aborted): fail the
+                // attempt so the job is retried rather than left to expire.
+                let Some(r) = running.remove(&e.id()) else {
+                    return;
+                };
+                report.failed += 1;
+                let msg = if e.is_panic() {
+                    "handler panicked".to_owned()
+                } else {
+                    "attempt task was aborted".to_owned()
+                };
+                let now = self.queue.clock.now();
+                let random = splitmix(self.seed ^ r.token.get());
+                match self
+                    .queue
+                    .store
+                    .fail(r.id, r.token, msg.clone(), FailKind::Retryable, now, random)
+                    .await
+                {
+                    Ok(state) => self.queue.emit(
+                        r.id,
+                        QueueEventKind::Failed {
+                            error: msg,
+                            state: state.kind(),
+                        },
+                    ),
+                    Err(err) => self.queue.emit(
+                        r.id,
+                        QueueEventKind::Fenced {
+                            reason: err.to_string(),
+                        },
+                    ),
+                }
+            }
+        }
+    }
+
+    fn attempt(
+        &self,
+        job: ClaimedJob,
+        hard: CancellationToken,
+    ) -> impl Future<Output = Outcome> + Send + 'static {
+        let attempt = Attempt {
+            queue: self.queue.clone(),
+            handler: self.handlers.map.get(&job.handler).cloned(),
+            heartbeat: self.config.heartbeat,
+            mono: self.mono,
+            random: splitmix(self.seed ^ job.token.get() ^ (job.id.uuid().as_u128() as u64)),
+            job,
+            hard,
+        };
+        attempt.run()
+    }
+}
+
+struct Attempt {
+    queue: Queue,
+    handler: Option<HandlerFn>,
+    heartbeat: Duration,
+    mono: TokioClock,
+    random: u64,
+    job: ClaimedJob,
+    hard: CancellationToken,
+}
+
+/// How an attempt's handler stopped.
+enum Stop {
+    Done(Result<Value, JobError>),
+    Fenced(String),
+    CancelRequested,
+    TimedOut,
+    Shutdown,
+}
+
+impl Attempt {
+    async fn run(self) -> Outcome {
+        let q = &self.queue;
+        let id = self.job.id;
+        let token = self.job.token;
+        q.emit(
+            id,
+            QueueEventKind::Started {
+                attempt: self.job.attempt,
+            },
+        );
+        let Some(handler) = self.handler.clone() else {
+            let msg = format!("unknown handler {:?}", self.job.handler);
+            return self.record(Stop::Done(Err(JobError::Permanent(msg)))).await;
+        };
+        let args: Value = match serde_json::from_str(&self.job.args) {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = format!("job arguments are not valid JSON: {e}");
+                return self.record(Stop::Done(Err(JobError::Permanent(msg)))).await;
+            }
+        };
+        // Not a child of `hard`: the loop below watches `hard` itself and
+        // cancels this token before dropping the handler, and a child token
+        // would take the parent's lock once per attempt.
+        let cancel = CancellationToken::new();
+        let (ptx, mut prx) = watch::channel(None);
+        let ctx = JobContext {
+            id,
+            args,
+            attempt: self.job.attempt,
+            max_attempts: self.job.max_attempts,
+            cancel: cancel.clone(),
+            progress: ptx,
+        };
+        let mut fut = handler(ctx);
+        // Fast path: a handler that finishes at its first poll needs no
+        // timers.
+        let first = core::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+        if let Poll::Ready(r) = first {
+            return self.record(Stop::Done(r)).await;
+        }
+        let mut throttle = ProgressThrottle::new(ProgressThrottle::DEFAULT_INTERVAL);
+        let mut flush_at: Option<Instant> = None;
+        let mut next_beat = self.mono.now() + self.heartbeat;
+        let deadline = self.job.deadline.map(|d| q.clock.to_instant(d, &self.mono));
+        let stop = loop {
+            let flush = self.mono.sleep_until(flush_at.unwrap_or(Instant::MAX));
+            tokio::select! {
+                biased;
+                // Before the handler: one that returns because the hard
+                // shutdown cancelled it is released, not failed.
+                () = self.hard.cancelled() => break Stop::Shutdown,
+                r = &mut fut => break Stop::Done(r),
+                () = self.mono.sleep_until(deadline.unwrap_or(Instant::MAX)), if deadline.is_some() => {
+                    break Stop::TimedOut;
+                }
+                () = self.mono.sleep_until(next_beat) => {
+                    next_beat = self.mono.now() + self.heartbeat;
+                    match q.store.heartbeat(id, token, q.clock.now()).await {
+                        Ok(lease) if lease.cancel_requested => break Stop::CancelRequested,
+                        Ok(_) => {}
+                        Err(e @ StoreError::Fenced { .. }) => break Stop::Fenced(e.to_string()),
+                        Err(e @ StoreError::Rejected { .. }) => break Stop::Fenced(e.to_string()),
+                        Err(e) => tracing::warn!(job = %id, error = %e, "heartbeat failed"),
+                    }
+                }
+                Ok(()) = prx.changed() => {
+                    let p = prx.borrow_and_update().clone();
+                    if let Some(p) = p {
+                        q.emit(id, QueueEventKind::Progress { fraction: p.fraction(), message: p.message().to_owned() });
+                        let now = q.clock.now();
+                        if throttle.handle_report(now) {
+                            self.write_progress(p).await;
+                            flush_at = None;
+                        } else if let Some(t) = throttle.poll_timeout() {
+                            flush_at = Some(q.clock.to_instant(t, &self.mono));
+                        }
+                    }
+                }
+                () = flush, if flush_at.is_some() => {
+                    flush_at = None;
+                    if throttle.poll_write(q.clock.now()) {
+                        let p = prx.borrow().clone();
+                        if let Some(p) = p {
+                            self.write_progress(p).await;
+                        }
+                    }
+                }
+            }
+        };
+        cancel.cancel();
+        drop(fut);
+        // The last progress value is written even when it was held back.
+        let last = prx.borrow().clone();
+        if let Some(p) = last.filter(|_| throttle.is_pending()) {
+            self.write_progress(p).await;
+        }
+        self.record(stop).await
+    }
+
+    async fn write_progress(&self, p: Progress) {
+        let q = &self.queue;
+        if let Err(e) = q
+            .store
+            .progress(self.job.id, self.job.token, p, q.clock.now())
+            .await
+        {
+            tracing::debug!(job = %self.job.id, error = %e, "progress not written");
+        }
+    }
+
+    async fn record(&self, stop: Stop) -> Outcome {
+        let q = &self.queue;
+        let (id, token) = (self.job.id, self.job.token);
+        let now = q.clock.now();
+        let store = &q.store;
+        let fenced = |e: StoreError| {
+            q.emit(
+                id,
+                QueueEventKind::Fenced {
+                    reason: e.to_string(),
+                },
+            );
+            Outcome::Fenced
+        };
+        match stop {
+            Stop::Done(Ok(v)) => match store.complete(id, token, v.to_string(), now).await {
+                Ok(()) => {
+                    q.emit(
+                        id,
+                        QueueEventKind::Completed {
+                            result: Arc::new(v),
+                        },
+                    );
+                    Outcome::Completed
+                }
+                Err(e) => fenced(e),
+            },
+            Stop::Done(Err(err)) => {
+                let (msg, kind) = match err {
+                    JobError::Retryable(m) => (m, FailKind::Retryable),
+                    JobError::Permanent(m) => (m, FailKind::Permanent),
+                };
+                self.fail(msg, kind).await
+            }
+            Stop::TimedOut => {
+                let msg = "attempt timed out".to_owned();
+                self.fail(msg, FailKind::Retryable).await
+            }
+            Stop::CancelRequested => match store.ack_cancel(id, token, now).await {
+                Ok(()) => {
+                    q.emit(id, QueueEventKind::Cancelled);
+                    Outcome::Cancelled
+                }
+                Err(e) => fenced(e),
+            },
+            Stop::Shutdown => match store.release(id, token, now).await {
+                Ok(()) => {
+                    q.emit(id, QueueEventKind::Released);
+                    Outcome::Released
+                }
+                Err(e) => fenced(e),
+            },
+            Stop::Fenced(reason) => {
+                q.emit(id, QueueEventKind::Fenced { reason });
+                Outcome::Fenced
+            }
+        }
+    }
+
+    async fn fail(&self, msg: String, kind: FailKind) -> Outcome {
+        let q = &self.queue;
+        let (id, token) = (self.job.id, self.job.token);
+        match q
+            .store
+            .fail(id, token, msg.clone(), kind, q.clock.now(), self.random)
+            .await
+        {
+            Ok(state) => {
+                let state = state.kind();
+                if state == StateKind::Cancelled {
+                    q.emit(id, QueueEventKind::Cancelled);
+                    return Outcome::Cancelled;
+                }
+                q.emit(id, QueueEventKind::Failed { error: msg, state });
+                Outcome::Failed
+            }
+            Err(e) => {
+                q.emit(
+                    id,
+                    QueueEventKind::Fenced {
+                        reason: e.to_string(),
+                    },
+                );
+                Outcome::Fenced
+            }
+        }
+    }
+}
+
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -1,0 +1,1117 @@
+//! The SQLite job store (`sqlite://PATH`), the default: durable, and
+//! shareable by several processes on one machine.
+//!
+//! # Group commit
+//!
+//! One writer thread per store owns the connection. Every call becomes a
+//! task on its channel; the thread takes the first task, then every task
+//! already waiting (up to [`MAX_BATCH`]), runs them all inside one
+//! `BEGIN IMMEDIATE` transaction (each inside its own savepoint, so a
+//! refused or failed call leaves no trace and does not disturb the
+//! others), commits, and only then answers each call. With
+//! `synchronous=FULL` (the default) the commit is durable when it returns,
+//! so a call that returned `Ok` survives a crash of the process or the
+//! machine; many concurrent calls share one `fsync`.
+//!
+//! # Several processes
+//!
+//! The file is in WAL mode; each process's writer takes the write lock with
+//! `BEGIN IMMEDIATE` and waits up to the busy timeout (5 s) for another
+//! process to finish; a lock held longer is [`StoreError::Locked`]. Every
+//! event is applied to the record as loaded inside the same transaction,
+//! so two workers never apply events to the same version of a job. New
+//! work from other processes is seen by polling
+//! ([`Store::poll_interval`], 100 ms); work made in this process wakes its
+//! workers at once.
+//!
+//! # Schema
+//!
+//! `docs/FORMAT.md` ("SQLite job store") specifies it. The database carries
+//! `PRAGMA application_id` [`APPLICATION_ID`] and the schema version in
+//! `PRAGMA user_version`; opening migrates an older version forward in one
+//! transaction. A file that is not SQLite, is a SQLite database of another
+//! application, has a newer schema, or is damaged is refused with
+//! [`StoreError::Corrupt`] and never written.
+//!
+//! # Order and limits
+//!
+//! Claims scan the partial index of claimable jobs in (priority, submission)
+//! order, skipping jobs not yet due and handlers at their store-wide limit.
+//! Counters in [`StoreStats`] (failed, completed, recovered, fenced,
+//! pruned) and the wait-time percentiles are this process's since it
+//! opened the store; the counts by state are the file's.
+
+use core::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use mechops_alloc::job::{
+    Event, FailKind, FencingToken, Job, JobEvent, JobId, JobSpec, JobState, Lease, Progress,
+    Rejected, StateKind, Stats,
+};
+use mechops_core::metrics::{LocalHistogram, Quantile};
+use mechops_core::time::Timestamp;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{Notify, oneshot};
+
+use super::record::{self, nanos, priority_rank};
+use super::store::{
+    ClaimRequest, ClaimedJob, PurgeFilter, Store, StoreConfig, StoreError, StoreFuture, StoreStats,
+    SubmitRefused, WaitPercentiles,
+};
+
+/// `PRAGMA application_id` of a job store: "MJOB".
+pub const APPLICATION_ID: i32 = 0x4D4A_4F42;
+/// The schema version this program writes.
+pub const SCHEMA_VERSION: i32 = 1;
+/// The most calls one transaction commits.
+pub const MAX_BATCH: usize = 4096;
+
+/// Each entry migrates from its index to the next version.
+const MIGRATIONS: [&str; 1] = [r"
+CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    handler TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    ready_at INTEGER,
+    expires_at INTEGER,
+    finished_at INTEGER,
+    pending_key TEXT,
+    worker TEXT,
+    record TEXT NOT NULL
+);
+CREATE INDEX jobs_ready ON jobs(priority, seq) WHERE ready_at IS NOT NULL;
+CREATE INDEX jobs_due ON jobs(ready_at) WHERE state IN ('delayed', 'retry_scheduled');
+CREATE INDEX jobs_lease ON jobs(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX jobs_state ON jobs(state, seq);
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state IN ('completed', 'cancelled');
+CREATE UNIQUE INDEX jobs_pending_key ON jobs(pending_key) WHERE pending_key IS NOT NULL;
+"];
+
+/// How durable a commit is (`PRAGMA synchronous`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// `FULL`: durable when the call returns (the default).
+    #[default]
+    Full,
+    /// `NORMAL`: in WAL mode, the last commits may be lost at a machine
+    /// crash (never at a process crash).
+    Normal,
+    /// `OFF`: for benchmarks; a machine crash may lose or damage data.
+    Off,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+            Self::Off => "OFF",
+        }
+    }
+
+    /// Parses `full`, `normal` or `off`.
+    ///
+    /// # Errors
+    /// Anything else.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Self::Full),
+            "normal" => Ok(Self::Normal),
+            "off" => Ok(Self::Off),
+            _ => Err(StoreError::Config(format!(
+                "sqlite synchronous must be full, normal or off, not {s:?}"
+            ))),
+        }
+    }
+}
+
+type Reply = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
+/// Runs a call inside the open transaction, or (given `None`, when the
+/// transaction could not begin) runs nothing; either way gives the reply to
+/// send once the commit's outcome is known.
+type Task = Box<dyn for<'a> FnOnce(Option<(&'a Connection, &'a mut Local)>) -> Reply + Send>;
+
+/// What the writer thread keeps besides the connection.
+struct Local {
+    config: StoreConfig,
+    counts: Stats,
+    wait: Box<LocalHistogram>,
+}
+
+/// The SQLite store. See the [module docs](self).
+pub struct SqliteStore {
+    tx: std::sync::Mutex<Option<mpsc::Sender<Task>>>,
+    signal: Arc<Notify>,
+    path: PathBuf,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl core::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sql_err(path: &Path, e: &rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => StoreError::Locked(format!(
+            "job store {} is locked by another process (waited 5 s)",
+            path.display()
+        )),
+        Some(C::DatabaseCorrupt) => {
+            StoreError::Corrupt(format!("job store {} is damaged: {e}", path.display()))
+        }
+        Some(C::NotADatabase) => StoreError::Corrupt(format!(
+            "{} is not a job store: not a SQLite database",
+            path.display()
+        )),
+        _ => StoreError::Backend(format!("job store {}: {e}", path.display())),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`, migrating an older
+    /// schema. Blocking: call it outside async code or in
+    /// `spawn_blocking`.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a file that is not a job store or is
+    /// damaged (left untouched), [`StoreError::Locked`], [`StoreError::Io`].
+    pub fn open(path: &Path, sync: Synchronous, config: StoreConfig) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+                context: format!("creating {}", dir.display()),
+                source: e,
+            })?;
+        }
+        check_header(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sql_err(path, &e))?;
+        let err = |e: rusqlite::Error| sql_err(path, &e);
+        conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+        // Reading the schema refuses a damaged or foreign file before any
+        // write.
+        let (app, version, tables) = identify(&conn).map_err(err)?;
+        if app != APPLICATION_ID && tables > 0 {
+            return Err(StoreError::Corrupt(format!(
+                "{} is not a job store: a SQLite database of another application",
+                path.display()
+            )));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "job store {} has schema version {version}, newer than this program's {SCHEMA_VERSION}",
+                path.display()
+            )));
+        }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "job store {}: cannot use WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        conn.execute_batch(&format!("PRAGMA synchronous={}", sync.pragma()))
+            .map_err(err)?;
+        migrate(&conn, path)?;
+        let (tx, rx) = mpsc::channel::<Task>();
+        let local = Local {
+            config,
+            counts: Stats::default(),
+            wait: Box::new(LocalHistogram::new()),
+        };
+        let thread_path = path.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("mechops-jobs-sqlite".into())
+            .spawn(move || writer(conn, rx, local, &thread_path))
+            .map_err(|e| StoreError::Io {
+                context: "starting the job store writer thread".into(),
+                source: e,
+            })?;
+        Ok(Self {
+            tx: std::sync::Mutex::new(Some(tx)),
+            signal: Arc::new(Notify::new()),
+            path: path.to_owned(),
+            thread: std::sync::Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &mut Local) -> Result<T, StoreError> + Send + 'static,
+    ) -> impl core::future::Future<Output = Result<T, StoreError>> + Send + 'static {
+        let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StoreError>>();
+        let path = self.path.clone();
+        let task: Task = Box::new(move |open| {
+            let Some((conn, local)) = open else {
+                return Box::new(move |commit: Result<(), CommitError>| {
+                    let e = commit
+                        .err()
+                        .map_or(StoreError::Closed, CommitError::into_error);
+                    let _ = reply_tx.send(Err(e));
+                });
+            };
+            let r = match conn.execute_batch("SAVEPOINT op") {
+                Ok(()) => {
+                    let r = f(conn, local);
+                    let end = if r.is_ok() {
+                        conn.execute_batch("RELEASE op")
+                    } else {
+                        conn.execute_batch("ROLLBACK TO op; RELEASE op")
+                    };
+                    match end {
+                        Ok(()) => r,
+                        Err(e) => Err(sql_err(&path, &e)),
+                    }
+                }
+                Err(e) => Err(sql_err(&path, &e)),
+            };
+            Box::new(move |commit: Result<(), CommitError>| {
+                let out = match commit {
+                    Ok(()) => r,
+                    Err(e) => Err(e.into_error()),
+                };
+                // The caller may have stopped waiting; nothing to do then.
+                let _ = reply_tx.send(out);
+            })
+        });
+        let sent = self
+            .tx
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|tx| tx.send(task).is_ok()))
+            .unwrap_or(false);
+        async move {
+            if !sent {
+                return Err(StoreError::Closed);
+            }
+            reply_rx.await.unwrap_or(Err(StoreError::Closed))
+        }
+    }
+
+    fn call_boxed<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &mut Local) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        Box::pin(self.call(f))
+    }
+
+    fn call_signal<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &mut Local) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let fut = self.call(f);
+        let signal = Arc::clone(&self.signal);
+        Box::pin(async move {
+            let r = fut.await;
+            if r.is_ok() {
+                signal.notify_waiters();
+            }
+            r
+        })
+    }
+}
+
+/// Refuses a file that exists, is not empty, and does not start like a
+/// SQLite database, before SQLite could touch it.
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(StoreError::Io {
+                context: format!("opening job store {}", path.display()),
+                source: e,
+            });
+        }
+    };
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => {
+                return Err(StoreError::Io {
+                    context: format!("reading job store {}", path.display()),
+                    source: e,
+                });
+            }
+        }
+    }
+    if n == 0 || &head[..n] == b"SQLite format 3\0" {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt(format!(
+        "{} is not a job store: not a SQLite database",
+        path.display()
+    )))
+}
+
+fn identify(conn: &Connection) -> rusqlite::Result<(i32, i32, i64)> {
+    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    Ok((app, version, tables))
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let err = |e: rusqlite::Error| sql_err(path, &e);
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+    let run = || -> Result<(), StoreError> {
+        // Read again under the write lock: another process may have
+        // created or migrated the file meanwhile.
+        let (app, version, tables) = identify(conn).map_err(err)?;
+        if app != APPLICATION_ID && tables > 0 {
+            return Err(StoreError::Corrupt(format!(
+                "{} is not a job store: a SQLite database of another application",
+                path.display()
+            )));
+        }
+        for v in version..SCHEMA_VERSION {
+            let step = usize::try_from(v).unwrap_or(usize::MAX);
+            let sql = MIGRATIONS.get(step).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "job store {}: bad schema version {v}",
+                    path.display()
+                ))
+            })?;
+            conn.execute_batch(sql).map_err(err)?;
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}"
+        ))
+        .map_err(err)
+    };
+    match run() {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(err),
+        Err(e) => {
+            // The rollback's own failure adds nothing to the first error.
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn writer(conn: Connection, rx: mpsc::Receiver<Task>, mut local: Local, path: &Path) {
+    let mut batch: Vec<Task> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(t) => batch.push(t),
+                Err(_) => break,
+            }
+        }
+        let begun = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| CommitError::of(path, &e));
+        if let Err(e) = begun {
+            for t in batch.drain(..) {
+                t(None)(Err(e.clone()));
+            }
+            continue;
+        }
+        let replies: Vec<Reply> = batch
+            .drain(..)
+            .map(|t| t(Some((&conn, &mut local))))
+            .collect();
+        let commit = conn
+            .execute_batch("COMMIT")
+            .map_err(|e| CommitError::of(path, &e));
+        if commit.is_err() {
+            // The transaction is gone either way; a failed rollback adds
+            // nothing to the commit's error.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for r in replies {
+            r(commit.clone());
+        }
+    }
+}
+
+/// Why a batch's transaction did not commit.
+#[derive(Clone, Debug)]
+struct CommitError {
+    locked: bool,
+    message: String,
+}
+
+impl CommitError {
+    fn of(path: &Path, e: &rusqlite::Error) -> Self {
+        let err = sql_err(path, e);
+        Self {
+            locked: matches!(err, StoreError::Locked(_)),
+            message: err.to_string(),
+        }
+    }
+
+    fn into_error(self) -> StoreError {
+        if self.locked {
+            StoreError::Locked(self.message)
+        } else {
+            StoreError::Backend(self.message)
+        }
+    }
+}
+
+const SELECT_RECORD: &str = "SELECT record FROM jobs WHERE id = ?1";
+
+fn corrupt_record(id: &str, why: &str) -> StoreError {
+    StoreError::Corrupt(format!("job store record {id} is damaged: {why}"))
+}
+
+fn decode_text(text: &str, local: &Local) -> Result<Job, StoreError> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| corrupt_record("?", &e.to_string()))?;
+    record::decode(&v, &local.config.lifecycle).map_err(|e| corrupt_record("?", &e))
+}
+
+fn load(conn: &Connection, local: &Local, id: JobId) -> Result<Job, StoreError> {
+    let text: Option<String> = conn
+        .prepare_cached(SELECT_RECORD)
+        .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    let text = text.ok_or(StoreError::UnknownJob(id))?;
+    decode_text(&text, local)
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => {
+            StoreError::Locked(format!("job store is locked by another process: {e}"))
+        }
+        Some(C::DatabaseCorrupt | C::NotADatabase) => {
+            StoreError::Corrupt(format!("job store is damaged: {e}"))
+        }
+        _ => StoreError::Backend(format!("job store: {e}")),
+    }
+}
+
+/// The indexed columns of a job: state, ready_at, expires_at, finished_at,
+/// pending_key.
+fn columns(
+    job: &Job,
+) -> (
+    &'static str,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<&str>,
+) {
+    let kind = job.state().kind();
+    let ready = match job.state() {
+        JobState::Queued => Some(nanos(job.ready_at())),
+        s => s.ready_at().map(nanos),
+    };
+    let expires = job.state().lease().map(|l| nanos(l.expires_at));
+    let key = job
+        .spec()
+        .unique_key
+        .as_deref()
+        .filter(|_| kind.is_pending());
+    (
+        kind.as_str(),
+        ready,
+        expires,
+        job.finished_at().map(nanos),
+        key,
+    )
+}
+
+fn insert(conn: &Connection, job: &Job) -> Result<(), StoreError> {
+    let (state, ready, expires, finished, key) = columns(job);
+    conn.prepare_cached(
+        "INSERT INTO jobs (id, handler, priority, state, ready_at, expires_at, finished_at, \
+         pending_key, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            job.id().to_string(),
+            job.spec().handler,
+            priority_rank(job.spec().priority),
+            state,
+            ready,
+            expires,
+            finished,
+            key,
+            record::encode(job).to_string(),
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn save(conn: &Connection, job: &Job, worker: Option<&str>) -> Result<(), StoreError> {
+    let (state, ready, expires, finished, key) = columns(job);
+    conn.prepare_cached(
+        "UPDATE jobs SET state = ?2, ready_at = ?3, expires_at = ?4, finished_at = ?5, \
+         pending_key = ?6, worker = ?7, record = ?8 WHERE id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            job.id().to_string(),
+            state,
+            ready,
+            expires,
+            finished,
+            key,
+            worker,
+            record::encode(job).to_string(),
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn key_holder(
+    conn: &Connection,
+    key: &str,
+    except: Option<JobId>,
+) -> Result<Option<JobId>, StoreError> {
+    let holder: Option<String> = conn
+        .prepare_cached("SELECT id FROM jobs WHERE pending_key = ?1")
+        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    let Some(holder) = holder else {
+        return Ok(None);
+    };
+    let id = JobId::new(
+        holder
+            .parse()
+            .map_err(|_| corrupt_record(&holder, "the id is not a UUID"))?,
+    );
+    Ok(Some(id).filter(|h| Some(*h) != except))
+}
+
+fn count_events(local: &mut Local, job: &Job, fx: &mechops_alloc::job::Effects) {
+    for e in fx.events() {
+        match e {
+            JobEvent::Completed => local.counts.completed_total += 1,
+            JobEvent::RetryScheduled { .. } => local.counts.failed += 1,
+            JobEvent::Dead { .. } if job.error().is_some() => local.counts.failed += 1,
+            JobEvent::Stalled { .. } if job.state().kind() == StateKind::Queued => {
+                local.counts.stalls_recovered += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn apply(
+    conn: &Connection,
+    local: &mut Local,
+    id: JobId,
+    event: Event,
+    now: Timestamp,
+    random: u64,
+) -> Result<Job, StoreError> {
+    let mut job = load(conn, local, id)?;
+    let lifecycle = local.config.lifecycle;
+    match job.handle(event, now, random, &lifecycle) {
+        Ok(fx) => {
+            count_events(local, &job, &fx);
+            save(conn, &job, None)?;
+            Ok(job)
+        }
+        Err(r) => {
+            if matches!(
+                r,
+                Rejected::StaleToken { .. } | Rejected::LeaseExpired { .. }
+            ) {
+                local.counts.fenced += 1;
+            }
+            Err(StoreError::rejected(id, r))
+        }
+    }
+}
+
+fn submit_one(
+    conn: &Connection,
+    local: &Local,
+    id: JobId,
+    spec: JobSpec,
+    now: Timestamp,
+) -> Result<Result<(), SubmitRefused>, StoreError> {
+    if let Err(e) = spec.validate() {
+        return Ok(Err(SubmitRefused::Spec(e)));
+    }
+    if let Some(key) = &spec.unique_key {
+        if let Some(existing) = key_holder(conn, key, None)? {
+            return Ok(Err(SubmitRefused::DuplicateKey { existing }));
+        }
+    }
+    let exists: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM jobs WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    if exists.is_some() {
+        return Ok(Err(SubmitRefused::DuplicateId));
+    }
+    let (job, _) = match Job::submit(id, spec, now, &local.config.lifecycle) {
+        Ok(j) => j,
+        Err(e) => return Ok(Err(SubmitRefused::Spec(e))),
+    };
+    insert(conn, &job)?;
+    Ok(Ok(()))
+}
+
+fn parse_id(text: &str) -> Result<JobId, StoreError> {
+    text.parse()
+        .map(JobId::new)
+        .map_err(|_| corrupt_record(text, "the id is not a UUID"))
+}
+
+fn claim(
+    conn: &Connection,
+    local: &mut Local,
+    req: &ClaimRequest,
+    now: Timestamp,
+) -> Result<Vec<ClaimedJob>, StoreError> {
+    let mut out = Vec::new();
+    if req.max == 0 {
+        return Ok(out);
+    }
+    // Free slots of the limited handlers, store-wide.
+    let mut free: Vec<(String, usize)> = Vec::with_capacity(req.handler_limits.len());
+    for (h, limit) in req.handler_limits.iter() {
+        let running: i64 = conn
+            .prepare_cached("SELECT count(*) FROM jobs WHERE state = 'running' AND handler = ?1")
+            .and_then(|mut s| s.query_row([h], |r| r.get(0)))
+            .map_err(backend)?;
+        let running = usize::try_from(running).unwrap_or(usize::MAX);
+        free.push((h.clone(), limit.saturating_sub(running)));
+    }
+    let full: Vec<&str> = free
+        .iter()
+        .filter(|(_, n)| *n == 0)
+        .map(|(h, _)| h.as_str())
+        .collect();
+    let mut sql = String::from(
+        "SELECT id, record FROM jobs INDEXED BY jobs_ready \
+         WHERE ready_at IS NOT NULL AND ready_at <= ?1",
+    );
+    if !full.is_empty() {
+        sql.push_str(" AND handler NOT IN (");
+        for i in 0..full.len() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            sql.push_str(&(i + 3).to_string());
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ORDER BY priority, seq LIMIT ?2");
+    let window = i64::try_from(req.max.saturating_mul(2).saturating_add(16)).unwrap_or(i64::MAX);
+    let rows: Vec<(String, String)> = {
+        let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+        let mut binds: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(nanos(now)), Box::new(window)];
+        for h in &full {
+            binds.push(Box::new((*h).to_owned()));
+        }
+        let params = rusqlite::params_from_iter(binds.iter().map(AsRef::as_ref));
+        stmt.query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(backend)?
+    };
+    let lifecycle = local.config.lifecycle;
+    let worker = req.worker.0.as_str();
+    for (id_text, text) in rows {
+        if out.len() >= req.max {
+            break;
+        }
+        let mut job = decode_text(&text, local).map_err(|e| match e {
+            StoreError::Corrupt(m) => {
+                StoreError::Corrupt(m.replace("record ?", &format!("record {id_text}")))
+            }
+            other => other,
+        })?;
+        let handler = job.spec().handler.clone();
+        if let Some(slot) = free.iter_mut().find(|(h, _)| *h == handler) {
+            if slot.1 == 0 {
+                continue;
+            }
+            slot.1 -= 1;
+        }
+        let id = parse_id(&id_text)?;
+        let Ok(_) = job.handle(Event::Claim, now, 0, &lifecycle) else {
+            continue;
+        };
+        save(conn, &job, Some(worker))?;
+        let JobState::Running { attempt, lease } = *job.state() else {
+            continue;
+        };
+        if let Some(wait) = job.wait_time() {
+            local
+                .wait
+                .record(u64::try_from(wait.as_micros()).unwrap_or(u64::MAX));
+        }
+        let spec = job.spec();
+        out.push(ClaimedJob {
+            id,
+            handler,
+            args: spec.args.clone(),
+            attempt,
+            max_attempts: spec.max_attempts,
+            token: lease.token,
+            expires_at: lease.expires_at,
+            deadline: lease.deadline,
+        });
+    }
+    Ok(out)
+}
+
+fn stats(conn: &Connection, local: &Local) -> Result<StoreStats, StoreError> {
+    let mut counts = local.counts;
+    let mut stmt = conn
+        .prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state")
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(backend)?;
+    counts.queue_size = 0;
+    counts.delayed = 0;
+    counts.running = 0;
+    counts.retry_scheduled = 0;
+    counts.completed = 0;
+    counts.dead = 0;
+    counts.cancelled = 0;
+    for row in rows {
+        let (state, n) = row.map_err(backend)?;
+        let n = usize::try_from(n).unwrap_or(0);
+        match state.parse::<StateKind>() {
+            Ok(StateKind::Queued) => counts.queue_size = n,
+            Ok(StateKind::Delayed) => counts.delayed = n,
+            Ok(StateKind::Running) => counts.running = n,
+            Ok(StateKind::RetryScheduled) => counts.retry_scheduled = n,
+            Ok(StateKind::Completed) => counts.completed = n,
+            Ok(StateKind::Dead) => counts.dead = n,
+            Ok(StateKind::Cancelled) => counts.cancelled = n,
+            Err(_) => return Err(corrupt_record("?", &format!("unknown state {state:?}"))),
+        }
+    }
+    let h = &local.wait;
+    let wait = (h.count() > 0).then(|| WaitPercentiles {
+        p50_us: h.quantile(Quantile::P50).unwrap_or(0),
+        p90_us: h.quantile(Quantile::P90).unwrap_or(0),
+        p99_us: h.quantile(Quantile::P99).unwrap_or(0),
+        samples: h.count(),
+    });
+    Ok(StoreStats { counts, wait })
+}
+
+fn recover(
+    conn: &Connection,
+    local: &mut Local,
+    now: Timestamp,
+    max_batch: usize,
+    random: u64,
+) -> Result<usize, StoreError> {
+    let ids: Vec<String> = {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
+                 ORDER BY expires_at LIMIT ?2",
+            )
+            .map_err(backend)?;
+        stmt.query_map(
+            params![nanos(now), i64::try_from(max_batch).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )
+        .and_then(Iterator::collect)
+        .map_err(backend)?
+    };
+    let mut mix = random;
+    for text in &ids {
+        mix = mix.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+        apply(conn, local, parse_id(text)?, Event::Expire, now, mix)?;
+    }
+    Ok(ids.len())
+}
+
+const FINISHED: &str = "('completed', 'cancelled', 'dead')";
+
+fn purge(conn: &Connection, local: &mut Local, filter: PurgeFilter) -> Result<usize, StoreError> {
+    let states = match filter.state {
+        Some(s) if s.is_pending() => return Err(StoreError::PurgePending(s)),
+        Some(s) => format!("('{}')", s.as_str()),
+        None => FINISHED.to_owned(),
+    };
+    let before = filter.finished_before.map_or(i64::MAX, nanos);
+    let n = conn
+        .execute(
+            &format!(
+                "DELETE FROM jobs WHERE state IN {states} AND finished_at IS NOT NULL \
+                 AND finished_at < ?1"
+            ),
+            [before],
+        )
+        .map_err(backend)?;
+    local.counts.pruned += n as u64;
+    Ok(n)
+}
+
+fn prune(conn: &Connection, local: &mut Local, now: Timestamp) -> Result<usize, StoreError> {
+    let r = local.config.retention;
+    let age = i64::try_from(r.max_age.as_nanos()).unwrap_or(i64::MAX);
+    let cutoff = nanos(now).saturating_sub(age);
+    let old = conn
+        .execute(
+            "DELETE FROM jobs WHERE state IN ('completed', 'cancelled') AND finished_at <= ?1",
+            [cutoff],
+        )
+        .map_err(backend)?;
+    let extra = conn
+        .execute(
+            "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs \
+             WHERE state IN ('completed', 'cancelled') \
+             ORDER BY finished_at DESC LIMIT -1 OFFSET ?1)",
+            [i64::try_from(r.max_count).unwrap_or(i64::MAX)],
+        )
+        .map_err(backend)?;
+    local.counts.pruned += (old + extra) as u64;
+    Ok(old + extra)
+}
+
+fn next_due(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
+    let due: Option<i64> = conn
+        .prepare_cached(
+            "SELECT min(t) FROM (\
+             SELECT min(ready_at) AS t FROM jobs WHERE state IN ('delayed', 'retry_scheduled') \
+             UNION ALL SELECT min(expires_at) FROM jobs WHERE expires_at IS NOT NULL)",
+        )
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(backend)?;
+    due.map(|n| record::from_nanos(n).map_err(|e| corrupt_record("?", &e)))
+        .transpose()
+}
+
+impl Store for SqliteStore {
+    fn submit(&self, id: JobId, spec: JobSpec, now: Timestamp) -> StoreFuture<'_, ()> {
+        self.call_signal(move |conn, local| {
+            let key = spec.unique_key.clone();
+            match submit_one(conn, local, id, spec, now)? {
+                Ok(()) => Ok(()),
+                Err(SubmitRefused::Spec(e)) => Err(StoreError::Spec(e)),
+                Err(SubmitRefused::DuplicateId) => Err(StoreError::DuplicateId(id)),
+                Err(SubmitRefused::DuplicateKey { existing }) => Err(StoreError::DuplicateKey {
+                    key: key.unwrap_or_default(),
+                    existing,
+                }),
+            }
+        })
+    }
+
+    fn submit_bulk(
+        &self,
+        jobs: Vec<(JobId, JobSpec)>,
+        now: Timestamp,
+    ) -> StoreFuture<'_, Vec<Result<(), SubmitRefused>>> {
+        self.call_signal(move |conn, local| {
+            jobs.into_iter()
+                .map(|(id, spec)| submit_one(conn, local, id, spec, now))
+                .collect()
+        })
+    }
+
+    fn claim(&self, request: &ClaimRequest, now: Timestamp) -> StoreFuture<'_, Vec<ClaimedJob>> {
+        let req = request.clone();
+        self.call_boxed(move |conn, local| claim(conn, local, &req, now))
+    }
+
+    fn heartbeat(&self, id: JobId, token: FencingToken, now: Timestamp) -> StoreFuture<'_, Lease> {
+        self.call_boxed(move |conn, local| {
+            let job = apply(conn, local, id, Event::Heartbeat { token }, now, 0)?;
+            job.state()
+                .lease()
+                .copied()
+                .ok_or(StoreError::UnknownJob(id))
+        })
+    }
+
+    fn progress(
+        &self,
+        id: JobId,
+        token: FencingToken,
+        progress: Progress,
+        now: Timestamp,
+    ) -> StoreFuture<'_, ()> {
+        self.call_boxed(move |conn, local| {
+            let mut job = load(conn, local, id)?;
+            let lifecycle = local.config.lifecycle;
+            job.handle(Event::Progress { token, progress }, now, 0, &lifecycle)
+                .map_err(|r| StoreError::rejected(id, r))?;
+            // The caller throttles: write what the store was given.
+            save(conn, &job, None)
+        })
+    }
+
+    fn complete(
+        &self,
+        id: JobId,
+        token: FencingToken,
+        result: String,
+        now: Timestamp,
+    ) -> StoreFuture<'_, ()> {
+        self.call_boxed(move |conn, local| {
+            apply(conn, local, id, Event::Complete { token, result }, now, 0).map(drop)
+        })
+    }
+
+    fn fail(
+        &self,
+        id: JobId,
+        token: FencingToken,
+        error: String,
+        kind: FailKind,
+        now: Timestamp,
+        random: u64,
+    ) -> StoreFuture<'_, JobState> {
+        self.call_signal(move |conn, local| {
+            apply(
+                conn,
+                local,
+                id,
+                Event::Fail { token, error, kind },
+                now,
+                random,
+            )
+            .map(|j| *j.state())
+        })
+    }
+
+    fn release(&self, id: JobId, token: FencingToken, now: Timestamp) -> StoreFuture<'_, ()> {
+        self.call_signal(move |conn, local| {
+            apply(conn, local, id, Event::Release { token }, now, 0).map(drop)
+        })
+    }
+
+    fn ack_cancel(&self, id: JobId, token: FencingToken, now: Timestamp) -> StoreFuture<'_, ()> {
+        self.call_boxed(move |conn, local| {
+            apply(conn, local, id, Event::AckCancel { token }, now, 0).map(drop)
+        })
+    }
+
+    fn cancel(&self, id: JobId, now: Timestamp) -> StoreFuture<'_, StateKind> {
+        self.call_boxed(move |conn, local| {
+            apply(conn, local, id, Event::Cancel, now, 0).map(|j| j.state().kind())
+        })
+    }
+
+    fn retry(&self, id: JobId, now: Timestamp) -> StoreFuture<'_, ()> {
+        self.call_signal(move |conn, local| {
+            let job = load(conn, local, id)?;
+            if let Some(key) = job.spec().unique_key.clone() {
+                if let Some(existing) = key_holder(conn, &key, Some(id))? {
+                    return Err(StoreError::DuplicateKey { key, existing });
+                }
+            }
+            apply(conn, local, id, Event::Retry, now, 0).map(drop)
+        })
+    }
+
+    fn status(&self, id: JobId) -> StoreFuture<'_, Job> {
+        self.call_boxed(move |conn, local| load(conn, local, id))
+    }
+
+    fn list(&self, state: Option<StateKind>, limit: usize) -> StoreFuture<'_, Vec<Job>> {
+        self.call_boxed(move |conn, local| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let texts: Vec<String> = match state {
+                Some(s) => conn
+                    .prepare_cached(
+                        "SELECT record FROM jobs WHERE state = ?1 ORDER BY seq LIMIT ?2",
+                    )
+                    .and_then(|mut st| {
+                        st.query_map(params![s.as_str(), limit], |r| r.get(0))
+                            .and_then(Iterator::collect)
+                    }),
+                None => conn
+                    .prepare_cached("SELECT record FROM jobs ORDER BY seq LIMIT ?1")
+                    .and_then(|mut st| {
+                        st.query_map([limit], |r| r.get(0))
+                            .and_then(Iterator::collect)
+                    }),
+            }
+            .map_err(backend)?;
+            texts.iter().map(|t| decode_text(t, local)).collect()
+        })
+    }
+
+    fn stats(&self) -> StoreFuture<'_, StoreStats> {
+        self.call_boxed(|conn, local| stats(conn, local))
+    }
+
+    fn recover_expired(
+        &self,
+        now: Timestamp,
+        max_batch: usize,
+        random: u64,
+    ) -> StoreFuture<'_, usize> {
+        let fut = self.call(move |conn, local| recover(conn, local, now, max_batch, random));
+        let signal = Arc::clone(&self.signal);
+        Box::pin(async move {
+            let n = fut.await?;
+            if n > 0 {
+                signal.notify_waiters();
+            }
+            Ok(n)
+        })
+    }
+
+    fn purge(&self, filter: PurgeFilter) -> StoreFuture<'_, usize> {
+        self.call_boxed(move |conn, local| purge(conn, local, filter))
+    }
+
+    fn prune(&self, now: Timestamp) -> StoreFuture<'_, usize> {
+        self.call_boxed(move |conn, local| prune(conn, local, now))
+    }
+
+    fn next_due(&self) -> StoreFuture<'_, Option<Timestamp>> {
+        self.call_boxed(|conn, _| next_due(conn))
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.signal)
+    }
+
+    fn poll_interval(&self) -> Option<Duration> {
+        Some(Duration::from_millis(100))
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        let tx = self.tx.lock().ok().and_then(|mut g| g.take());
+        let thread = self.thread.lock().ok().and_then(|mut g| g.take());
+        Box::pin(async move {
+            // Dropping the sender ends the writer after the calls already
+            // queued; joining waits for their commit.
+            drop(tx);
+            if let Some(t) = thread {
+                tokio::task::spawn_blocking(move || t.join())
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("job store writer: {e}")))?
+                    .map_err(|_| StoreError::Backend("job store writer thread panicked".into()))?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,233 @@
+//! The job queue end to end: submit, claim, run a no-op handler, record
+//! the completion; on the memory store beside bare `tokio::spawn` plus join
+//! of the same no-op, and on SQLite (`synchronous=FULL`) beside one rusqlite
+//! transaction per job. Then the scheduling latency: submit to handler
+//! start on an idle worker, whose p99 is printed after the criterion
+//! figures.
+//!
+//! `apalis` with its SQLite storage is not measured: apalis-sql uses sqlx,
+//! whose `libsqlite3-sys` cannot link beside rusqlite's bundled SQLite in
+//! one binary.
+//!
+//! `cargo bench -p mechops-benches --bench jobs`
+
+use core::time::Duration;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mechops_alloc::job::{JobSpec, Lifecycle};
+use mechops_core::metrics::{LocalHistogram, Quantile};
+use mechops_tokio::jobs::memory::MemoryStore;
+use mechops_tokio::jobs::runtime::{Handlers, JobClock, Queue, Worker, WorkerConfig};
+use mechops_tokio::jobs::sqlite::{SqliteStore, Synchronous};
+use mechops_tokio::jobs::store::{Store, StoreConfig};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+const JOBS: usize = 20_000;
+const SQLITE_JOBS: usize = 5_000;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn noop() -> Handlers {
+    let mut h = Handlers::new();
+    h.register("noop", |_ctx| async { Ok(Value::Null) });
+    h
+}
+
+fn config() -> StoreConfig {
+    StoreConfig {
+        lifecycle: Lifecycle::default(),
+        ..StoreConfig::default()
+    }
+}
+
+/// Submits `n` no-op jobs in bulk and runs a worker until the store is idle.
+async fn end_to_end(store: Arc<dyn Store>, clock: JobClock, n: usize, concurrency: usize) {
+    let q = Queue::new(store, clock);
+    let specs = (0..n).map(|_| JobSpec::new("noop", "null")).collect();
+    q.submit_bulk(specs).await.unwrap();
+    let mut c = WorkerConfig::new(concurrency);
+    c.until_empty = true;
+    let r = Worker::new(q, noop(), c)
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(r.completed, n as u64);
+}
+
+fn temp_db(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mechops-bench-jobs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{name}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+    }
+    p
+}
+
+fn memory(c: &mut Criterion) {
+    let rt = rt();
+    let mut g = c.benchmark_group("jobs_memory");
+    g.throughput(Throughput::Elements(JOBS as u64));
+    g.bench_function(BenchmarkId::new("mechops_queue", JOBS), |b| {
+        b.iter(|| {
+            rt.block_on(end_to_end(
+                Arc::new(MemoryStore::new(config())),
+                JobClock::anchored(),
+                JOBS,
+                256,
+            ));
+        });
+    });
+    g.bench_function(BenchmarkId::new("tokio_spawn_join", JOBS), |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..JOBS {
+                    set.spawn(async { Ok::<Value, ()>(Value::Null) });
+                }
+                while let Some(r) = set.join_next().await {
+                    r.unwrap().unwrap();
+                }
+            });
+        });
+    });
+    g.finish();
+}
+
+fn sqlite(c: &mut Criterion) {
+    let rt = rt();
+    let mut g = c.benchmark_group("jobs_sqlite_full");
+    g.throughput(Throughput::Elements(SQLITE_JOBS as u64));
+    g.sample_size(10);
+    g.bench_function(BenchmarkId::new("mechops_queue", SQLITE_JOBS), |b| {
+        b.iter(|| {
+            let path = temp_db("queue");
+            let store = SqliteStore::open(&path, Synchronous::Full, config()).unwrap();
+            rt.block_on(async {
+                let store: Arc<dyn Store> = Arc::new(store);
+                end_to_end(Arc::clone(&store), JobClock::System, SQLITE_JOBS, 256).await;
+                store.close().await.unwrap();
+            });
+        });
+    });
+    // A tenth of the jobs: each costs a full fsync.
+    g.throughput(Throughput::Elements((SQLITE_JOBS / 10) as u64));
+    g.bench_function(
+        BenchmarkId::new("rusqlite_txn_per_job", SQLITE_JOBS / 10),
+        |b| {
+            b.iter(|| {
+                let path = temp_db("txn");
+                let conn = rusqlite::Connection::open(&path).unwrap();
+                conn.execute_batch(
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                 CREATE TABLE jobs (id INTEGER PRIMARY KEY, handler TEXT, state TEXT, result TEXT)",
+                )
+                .unwrap();
+                for _ in 0..SQLITE_JOBS / 10 {
+                    let tx = conn.unchecked_transaction().unwrap();
+                    tx.execute(
+                        "INSERT INTO jobs (handler, state) VALUES ('noop', 'queued')",
+                        [],
+                    )
+                    .unwrap();
+                    let id: i64 = tx
+                        .query_row(
+                            "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1",
+                            [],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    tx.execute("UPDATE jobs SET state = 'running' WHERE id = ?1", [id])
+                        .unwrap();
+                    tx.execute(
+                        "UPDATE jobs SET state = 'completed', result = 'null' WHERE id = ?1",
+                        [id],
+                    )
+                    .unwrap();
+                    tx.commit().unwrap();
+                }
+            });
+        },
+    );
+    g.finish();
+}
+
+/// Submit to handler start on an idle worker, `samples` times; returns the
+/// latencies' histogram in nanoseconds.
+async fn latencies(store: Arc<dyn Store>, clock: JobClock, samples: usize) -> LocalHistogram {
+    let q = Queue::new(Arc::clone(&store), clock);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<std::time::Instant>();
+    let mut h = Handlers::new();
+    h.register("mark", move |_ctx| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(std::time::Instant::now());
+            Ok(Value::Null)
+        }
+    });
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(q.clone(), h, WorkerConfig::new(4)).run(stop.clone()));
+    let mut hist = LocalHistogram::new();
+    for _ in 0..samples {
+        // Let the worker go idle (waiting on the store's signal).
+        tokio::time::sleep(Duration::from_micros(200)).await;
+        let t0 = std::time::Instant::now();
+        q.submit(JobSpec::new("mark", "null")).await.unwrap();
+        let started = rx.recv().await.unwrap();
+        hist.record(u64::try_from(started.duration_since(t0).as_nanos()).unwrap_or(u64::MAX));
+    }
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    hist
+}
+
+fn latency(c: &mut Criterion) {
+    let rt = rt();
+    let mut g = c.benchmark_group("jobs_latency_p99");
+    g.sample_size(10);
+    for (name, make) in [
+        (
+            "memory",
+            (|| {
+                (
+                    Arc::new(MemoryStore::new(config())) as Arc<dyn Store>,
+                    JobClock::anchored(),
+                )
+            }) as fn() -> (Arc<dyn Store>, JobClock),
+        ),
+        ("sqlite_full", || {
+            let s = SqliteStore::open(&temp_db("latency"), Synchronous::Full, config()).unwrap();
+            (Arc::new(s) as Arc<dyn Store>, JobClock::System)
+        }),
+    ] {
+        let (store, clock) = make();
+        let hist = rt.block_on(latencies(store, clock, 2000));
+        println!(
+            "jobs scheduling latency {name}: p50 {:.1} us, p99 {:.1} us ({} samples)",
+            hist.quantile(Quantile::P50).unwrap_or(0) as f64 / 1000.0,
+            hist.quantile(Quantile::P99).unwrap_or(0) as f64 / 1000.0,
+            hist.count()
+        );
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let (store, clock) = make();
+                let n = usize::try_from(iters).unwrap_or(usize::MAX).max(1);
+                let h = rt.block_on(latencies(store, clock, n));
+                Duration::from_nanos(h.quantile(Quantile::P99).unwrap_or(0).saturating_mul(iters))
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, memory, sqlite, latency);
+criterion_main!(benches);
