@@ -35,6 +35,8 @@ enum Command {
     Inspect(cmd::codec::InspectArgs),
     /// Write a new random encryption key file.
     Keygen(cmd::codec::KeygenArgs),
+    /// A confined, crash-safe file store: put, get, ls, rm, batch, backup, verify.
+    Workspace(cmd::workspace::WorkspaceArgs),
 }
 
 impl Command {
@@ -44,6 +46,7 @@ impl Command {
             Self::Keygen(_) => false,
             Self::Pack(args) => args.writes_stdout(),
             Self::Unpack(args) => args.writes_stdout(),
+            Self::Workspace(args) => args.writes_stdout(),
             Self::Uuid(_) | Self::Time(_) | Self::Bench(_) | Self::Inspect(_) => true,
         }
     }
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Unpack(args) => cmd::codec::unpack(args),
         Command::Inspect(args) => cmd::codec::inspect(args),
         Command::Keygen(args) => cmd::codec::keygen(args),
+        Command::Workspace(args) => cmd::workspace::run(args),
     };
     output::report(result)
 }

@@ -4,3 +4,4 @@ pub(crate) mod bench;
 pub(crate) mod codec;
 pub(crate) mod time;
 pub(crate) mod uuid;
+pub(crate) mod workspace;
