@@ -5,6 +5,7 @@
 mod pools;
 mod serial;
 mod uuid;
+mod workspace;
 
 /// Arguments of `mechops bench`.
 #[derive(Debug, clap::Args)]
@@ -16,5 +17,6 @@ pub(crate) fn run(_args: BenchArgs) -> anyhow::Result<()> {
     uuid::table(&mut out)?;
     pools::table(&mut out)?;
     serial::table(&mut out)?;
+    workspace::table(&mut out)?;
     Ok(())
 }
