@@ -30,8 +30,11 @@
 //! - [`frame_io`]: [`frame_io::FrameReader`] and [`frame_io::FrameWriter`],
 //!   the frame format of `docs/FORMAT.md` over `AsyncRead` and `AsyncWrite`,
 //!   driving the core's
-//!   [`FrameAccumulator`](mechops_core::codec::accumulator::FrameAccumulator).
+//!   [`FrameAccumulator`](mechops_core::codec::accumulator::FrameAccumulator);
+//! - [`workspace`]: [`workspace::AsyncWorkspace`], the std crate's confined,
+//!   crash-safe file store with each operation on tokio's blocking pool.
 #![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod frame_io;
+pub mod workspace;
