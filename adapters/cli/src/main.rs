@@ -39,6 +39,8 @@ enum Command {
     Keygen(cmd::codec::KeygenArgs),
     /// Submit, run and inspect jobs of the durable job queue.
     Jobs(cmd::jobs::JobsArgs),
+    /// A confined, crash-safe file store: put, get, ls, rm, batch, backup, verify.
+    Workspace(cmd::workspace::WorkspaceArgs),
 }
 
 impl Command {
@@ -48,6 +50,7 @@ impl Command {
             Self::Keygen(_) => false,
             Self::Pack(args) => args.writes_stdout(),
             Self::Unpack(args) => args.writes_stdout(),
+            Self::Workspace(args) => args.writes_stdout(),
             Self::Jobs(args) => cmd::jobs::writes_stdout(args),
             Self::Uuid(_) | Self::Time(_) | Self::Bench(_) | Self::Inspect(_) | Self::Pool(_) => {
                 true
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::codec::inspect(args),
         Command::Keygen(args) => cmd::codec::keygen(args),
         Command::Jobs(args) => cmd::jobs::run(args),
+        Command::Workspace(args) => cmd::workspace::run(args),
     };
     output::report(result)
 }

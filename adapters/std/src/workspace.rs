@@ -114,7 +114,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 
-use mechops_core::path::{MAX_PATH_LEN, normalize, normalize_dir};
+use mechops_core::path::{MAX_PATH_LEN, is_normal, normalize, normalize_dir};
 use mechops_core::time::Timestamp;
 use rustix::fs::{FlockOperation, OFlags};
 
@@ -282,6 +282,11 @@ impl core::fmt::Debug for Workspace {
 
 /// A path normalized and checked against the reserved names.
 pub(crate) fn clean_path(path: &str) -> Result<String> {
+    // Most paths arrive in normal form, which normalizing returns unchanged:
+    // no buffer of `MAX_PATH_LEN` bytes to clear on every read.
+    if is_normal(path.as_bytes()) {
+        return finish_clean(path, path.as_bytes());
+    }
     let mut buf = [0u8; MAX_PATH_LEN];
     let n = normalize(path.as_bytes(), &mut buf).map_err(|reason| Error::InvalidPath {
         path: path.to_owned(),
@@ -292,6 +297,9 @@ pub(crate) fn clean_path(path: &str) -> Result<String> {
 
 /// [`clean_path`] accepting the root (`""`).
 pub(crate) fn clean_dir(path: &str) -> Result<String> {
+    if is_normal(path.as_bytes()) {
+        return finish_clean(path, path.as_bytes());
+    }
     let mut buf = [0u8; MAX_PATH_LEN];
     let n = normalize_dir(path.as_bytes(), &mut buf).map_err(|reason| Error::InvalidPath {
         path: path.to_owned(),
@@ -702,4 +710,38 @@ fn timestamp(secs: i64, nanos: i64) -> Timestamp {
     };
     Timestamp::from_unix_nanos(i128::from(secs) * 1_000_000_000 + i128::from(nanos))
         .unwrap_or(fallback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path for paths already in normal form gives what
+    /// normalizing gives, and still refuses reserved names.
+    #[test]
+    fn clean_path_agrees_with_normalize() {
+        for path in [
+            "a", "a/b", "./a", "a/./b", "a/", "a/b/../c", "..a/b..", "a//b", "../a", "/a", "", ".",
+            "a/..", "a\0b",
+        ] {
+            let mut buf = [0u8; MAX_PATH_LEN];
+            let want = normalize(path.as_bytes(), &mut buf).map(|n| buf[..n].to_vec());
+            match (clean_path(path), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got.as_bytes(), want, "{path:?}"),
+                (Err(Error::InvalidPath { reason, .. }), Err(want)) => {
+                    assert_eq!(reason, want, "{path:?}");
+                }
+                (got, want) => panic!("{path:?}: {got:?} vs {want:?}"),
+            }
+        }
+        for path in [".mechops/lock", "a/.mechops-tmp-1", "./.mechops"] {
+            assert!(
+                matches!(clean_path(path), Err(Error::Reserved { .. })),
+                "{path:?}"
+            );
+        }
+        assert_eq!(clean_dir("").unwrap(), "");
+        assert_eq!(clean_dir("a/b").unwrap(), "a/b");
+        assert_eq!(clean_dir("a/../b/").unwrap(), "b");
+    }
 }

@@ -6,3 +6,4 @@ pub(crate) mod jobs;
 pub(crate) mod pool;
 pub(crate) mod time;
 pub(crate) mod uuid;
+pub(crate) mod workspace;

@@ -361,7 +361,7 @@ fn instant_arg(text: &str, unit: UnitArg, what: &str) -> anyhow::Result<Timestam
     })
 }
 
-fn duration_arg(text: &str, what: &str) -> anyhow::Result<SignedDuration> {
+pub(crate) fn duration_arg(text: &str, what: &str) -> anyhow::Result<SignedDuration> {
     SignedDuration::parse(text.as_bytes()).map_err(|e| input_error(format!("{what} {text:?}: {e}")))
 }
 

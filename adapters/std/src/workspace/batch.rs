@@ -473,14 +473,20 @@ fn remove_staged(staged: &mut [Option<Result<super::Staged>>]) {
     }
 }
 
-/// `fsync`s the staged files on up to eight threads.
+/// At most this many threads `fsync` a batch's staged files.
+const MAX_SYNC_THREADS: usize = 16;
+
+/// `fsync`s the staged files, each on its own thread (up to sixteen at a
+/// time): concurrent `fsync`s can share one journal commit of the file
+/// system, where a thread syncing several files in turn waits for one
+/// commit per file.
 fn sync_parallel(ops: &[BatchOp], staged: &mut [Option<Result<super::Staged>>]) {
     let files: Vec<(usize, &File)> = staged
         .iter()
         .enumerate()
         .filter_map(|(i, s)| Some((i, &s.as_ref()?.as_ref().ok()?.file)))
         .collect();
-    let threads = files.len().clamp(1, 8);
+    let threads = files.len().clamp(1, MAX_SYNC_THREADS);
     let chunk = files.len().div_ceil(threads).max(1);
     let failed: Vec<(usize, std::io::Error)> = std::thread::scope(|scope| {
         let workers: Vec<_> = files

@@ -7,6 +7,7 @@ mod jobs;
 mod pools;
 mod serial;
 mod uuid;
+mod workspace;
 
 /// Arguments of `mechops bench`.
 #[derive(Debug, clap::Args)]
@@ -20,5 +21,6 @@ pub(crate) fn run(_args: BenchArgs) -> anyhow::Result<()> {
     serial::table(&mut out)?;
     conn::table(&mut out)?;
     jobs::table(&mut out)?;
+    workspace::table(&mut out)?;
     Ok(())
 }
