@@ -66,7 +66,15 @@ fn req(max: usize) -> ClaimRequest {
 
 /// The contract every store keeps, driven with the system clock.
 async fn contract(store: Arc<dyn Store>) {
-    let now = mechops_std::clock::now;
+    // The contract's own clock: the wall clock at the start plus what the
+    // test advances, so a slow machine cannot expire a lease between calls.
+    let start = mechops_std::clock::now();
+    let elapsed = Mutex::new(Duration::ZERO);
+    let now = || {
+        start
+            .checked_add((*elapsed.lock().unwrap()).into())
+            .unwrap()
+    };
     // Submission, unique keys, bulk refusals.
     let a = id();
     store
@@ -201,7 +209,7 @@ async fn contract(store: Arc<dyn Store>) {
     let next = store.claim(&req(10), now()).await.unwrap();
     assert_eq!(next.len(), 2, "{next:?}");
     assert!(store.next_due().await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    *elapsed.lock().unwrap() += Duration::from_millis(150);
     assert_eq!(store.recover_expired(now(), 1, 3).await.unwrap(), 1);
     assert_eq!(store.recover_expired(now(), 10, 3).await.unwrap(), 1);
     let again = store.claim(&req(10), now()).await.unwrap();
