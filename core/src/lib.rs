@@ -57,3 +57,6 @@ pub mod pool;
 pub mod queue;
 pub mod time;
 pub mod uuid;
+
+#[cfg(test)]
+mod test_support;

@@ -39,7 +39,7 @@ use mechops_alloc::serialize::{deserialize_with, serialize_with};
 use rand_core::{TryCryptoRng, TryRng};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-pub use stream::{StreamError, read_frame, write_frame};
+pub use stream::{FrameIoError, read_frame, write_frame};
 
 /// OS entropy as a fallible nonce source: a failure becomes
 /// [`Error::NonceSourceFailed`] instead of a panic.

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 
 use mechops_std::codec::{
-    CompressionPolicy, Error, Format, FrameError, Key, Options, StreamError, deserialize,
+    CompressionPolicy, Error, Format, FrameError, FrameIoError, Key, Options, deserialize,
     read_frame, serialize, write_frame,
 };
 use serde::{Deserialize, Serialize};
@@ -57,13 +57,13 @@ fn mixed_frames_round_trip_through_a_file() {
         assert_eq!(&event, expected);
     }
     let err = read_frame(&mut reader, 1 << 20).unwrap_err();
-    assert!(matches!(err, StreamError::Truncated { .. }), "{err}");
+    assert!(matches!(err, FrameIoError::Truncated { .. }), "{err}");
 
     // A limit below the first frame's declared size is refused from its header alone.
     file.seek(SeekFrom::Start(0)).unwrap();
     let err = read_frame(&mut file, 4).unwrap_err();
     assert!(
-        matches!(err, StreamError::Frame(Error::TooLarge { limit: 4, .. })),
+        matches!(err, FrameIoError::Frame(Error::TooLarge { limit: 4, .. })),
         "{err}"
     );
     std::fs::remove_file(&path).unwrap();
@@ -77,7 +77,7 @@ fn corrupt_header_on_the_stream_is_named() {
     assert!(
         matches!(
             err,
-            StreamError::Frame(Error::Frame(FrameError::HeaderChecksumMismatch))
+            FrameIoError::Frame(Error::Frame(FrameError::HeaderChecksumMismatch))
         ),
         "{err}"
     );

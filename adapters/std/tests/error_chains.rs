@@ -11,7 +11,7 @@ use mechops_core::codec::accumulator::StreamError as AccumulatorError;
 use mechops_core::codec::header::FrameError;
 use mechops_core::codec::inflate::InflateError;
 use mechops_core::uuid::V7Error;
-use mechops_std::codec::{self, KeyFileError, StreamError};
+use mechops_std::codec::{self, FrameIoError, KeyFileError};
 use mechops_std::pool::SessionPoolError;
 
 /// The messages of `err` and its sources, outermost first.
@@ -62,7 +62,7 @@ fn std_errors_leave_the_cause_to_source() {
     };
     assert_said_once(&keyfile, disk);
     assert_eq!(keyfile.to_string(), "key file k");
-    assert_said_once(&StreamError::Io(io::Error::other(disk)), disk);
+    assert_said_once(&FrameIoError::Io(io::Error::other(disk)), disk);
     let config = ConfigError::ZeroMaximum;
     assert_said_once(&SessionPoolError::Config(config), &config.to_string());
 }

@@ -492,27 +492,8 @@ mod tests {
 
     #[test]
     fn random_nonces_differ() {
-        struct Counter(u8);
-        impl rand_core::TryRng for Counter {
-            type Error = core::convert::Infallible;
-            fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-                self.0 = self.0.wrapping_add(1);
-                Ok(u32::from(self.0))
-            }
-            fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-                Ok(u64::from(self.try_next_u32()?))
-            }
-            fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-                for b in dst {
-                    self.0 = self.0.wrapping_add(1);
-                    *b = self.0;
-                }
-                Ok(())
-            }
-        }
-        impl rand_core::TryCryptoRng for Counter {}
         let key = Key::from_bytes(&KEY);
-        let mut rng = Counter(0);
+        let mut rng = crate::test_support::ByteCounter(0);
         let mut a = [0u8; 80];
         let mut b = [0u8; 80];
         encode(

@@ -99,26 +99,7 @@ impl fmt::Debug for HybridGenerator {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use core::convert::Infallible;
-    use rand_core::TryRng;
-
-    /// A "secure" source that writes 0xAA everywhere, so its UUIDs are
-    /// recognisable.
-    struct Marker;
-    impl TryRng for Marker {
-        type Error = Infallible;
-        fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-            Ok(0xAAAA_AAAA)
-        }
-        fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-            Ok(0xAAAA_AAAA_AAAA_AAAA)
-        }
-        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-            dst.fill(0xAA);
-            Ok(())
-        }
-    }
-    impl TryCryptoRng for Marker {}
+    use crate::test_support::Marker;
 
     static HYBRID: HybridGenerator = HybridGenerator::new(Mode::Fast);
 
@@ -127,7 +108,7 @@ mod tests {
         let g = HybridGenerator::new(Mode::Secure);
         let mut fast = FastV4::from_seed([9; 32]);
         let mut reference = fast.clone();
-        let mut secure = SecureV4::new(Marker);
+        let mut secure = SecureV4::new(Marker(0xAA));
         let marked = Uuid::from_random_bytes([0xAA; 16]);
         assert_eq!(g.generate(&mut fast, &mut secure), marked);
         g.set_use_fast_mode(true);

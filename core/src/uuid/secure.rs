@@ -180,25 +180,7 @@ mod tests {
     #[test]
     fn infallible_sources_generate_directly() {
         // ChaCha-free stand-in: the test only needs an infallible CryptoRng.
-        struct Counter(u8);
-        impl TryRng for Counter {
-            type Error = Infallible;
-            fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-                Ok(0)
-            }
-            fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-                Ok(0)
-            }
-            fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-                for b in dst {
-                    self.0 = self.0.wrapping_add(1);
-                    *b = self.0;
-                }
-                Ok(())
-            }
-        }
-        impl TryCryptoRng for Counter {}
-        let mut g = SecureV4::new(Counter(0));
+        let mut g = SecureV4::new(crate::test_support::ByteCounter(0));
         let a = g.generate();
         let mut out = [Uuid::NIL; 2];
         g.fill(&mut out);

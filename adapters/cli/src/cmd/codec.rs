@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use mechops_std::codec::{
     self, CompressionPolicy, DEFAULT_LEVEL, DEFAULT_MAX_DECODED_SIZE, DEFAULT_THRESHOLD, Format,
-    FrameError, FrameHeader, Key, KeyFileError, MAX_LEVEL, Options, StreamError, Value,
+    FrameError, FrameHeader, FrameIoError, Key, KeyFileError, MAX_LEVEL, Options, Value,
 };
 
 use crate::output::{WRITING_STDOUT, bad_input, input_error};
@@ -371,8 +371,8 @@ fn read_frame(path: Option<&Path>, max_size: usize) -> anyhow::Result<Vec<u8>> {
             };
             return Err(bad_input(empty).context("cannot unpack"));
         }
-        Err(StreamError::Io(err)) => return Err(input.io_context(err)),
-        Err(err @ StreamError::Truncated { .. }) => {
+        Err(FrameIoError::Io(err)) => return Err(input.io_context(err)),
+        Err(err @ FrameIoError::Truncated { .. }) => {
             return Err(input_error(format!(
                 "cannot unpack: frame truncated: {err}"
             )));

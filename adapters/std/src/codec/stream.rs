@@ -15,7 +15,7 @@ use super::{Error, FrameError, FrameHeader};
 /// Why a frame could not be read from or written to a stream.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum StreamError {
+pub enum FrameIoError {
     /// The underlying reader or writer failed (the cause is the source).
     #[error("stream I/O failed")]
     Io(#[from] std::io::Error),
@@ -33,8 +33,8 @@ pub enum StreamError {
 /// Writes one complete frame.
 ///
 /// # Errors
-/// [`StreamError::Io`].
-pub fn write_frame<W: std::io::Write>(writer: W, frame: &[u8]) -> Result<(), StreamError> {
+/// [`FrameIoError::Io`].
+pub fn write_frame<W: std::io::Write>(writer: W, frame: &[u8]) -> Result<(), FrameIoError> {
     let mut writer = FromStd::new(writer);
     writer.write_all(frame)?;
     writer.flush()?;
@@ -47,13 +47,13 @@ pub fn write_frame<W: std::io::Write>(writer: W, frame: &[u8]) -> Result<(), Str
 /// `deserialize` with the same limit.
 ///
 /// # Errors
-/// [`StreamError::Truncated`] when the stream ends inside a frame,
-/// [`StreamError::Frame`] for an invalid header or sizes above
-/// `max_decoded_size`, [`StreamError::Io`].
+/// [`FrameIoError::Truncated`] when the stream ends inside a frame,
+/// [`FrameIoError::Frame`] for an invalid header or sizes above
+/// `max_decoded_size`, [`FrameIoError::Io`].
 pub fn read_frame<R: std::io::Read>(
     reader: R,
     max_decoded_size: usize,
-) -> Result<Option<Vec<u8>>, StreamError> {
+) -> Result<Option<Vec<u8>>, FrameIoError> {
     let mut reader = FromStd::new(reader);
     let mut header = [0u8; FrameHeader::LEN];
     // The first read distinguishes "no next frame" from "frame cut short".
@@ -61,7 +61,7 @@ pub fn read_frame<R: std::io::Read>(
     while filled < header.len() {
         match reader.read(&mut header[filled..])? {
             0 if filled == 0 => return Ok(None),
-            0 => return Err(StreamError::Truncated { read: filled }),
+            0 => return Err(FrameIoError::Truncated { read: filled }),
             n => filled += n,
         }
     }
@@ -78,14 +78,14 @@ pub fn read_frame<R: std::io::Read>(
     frame[..FrameHeader::LEN].copy_from_slice(&header);
     match reader.read_exact(&mut frame[FrameHeader::LEN..]) {
         Ok(()) => Ok(Some(frame)),
-        Err(ReadExactError::UnexpectedEof) => Err(StreamError::Truncated {
+        Err(ReadExactError::UnexpectedEof) => Err(FrameIoError::Truncated {
             read: FrameHeader::LEN,
         }),
         Err(ReadExactError::Other(err)) => Err(err.into()),
     }
 }
 
-impl From<FrameError> for StreamError {
+impl From<FrameError> for FrameIoError {
     fn from(err: FrameError) -> Self {
         Self::Frame(Error::Frame(err))
     }
@@ -119,13 +119,13 @@ mod tests {
         for cut in 1..frame.len() {
             let err = read_frame(&frame[..cut], 1 << 20).unwrap_err();
             assert!(
-                matches!(err, StreamError::Truncated { .. }),
+                matches!(err, FrameIoError::Truncated { .. }),
                 "cut {cut}: {err}"
             );
         }
         let err = read_frame(frame.as_slice(), 50).unwrap_err();
         assert!(
-            matches!(err, StreamError::Frame(Error::TooLarge { limit: 50, .. })),
+            matches!(err, FrameIoError::Frame(Error::TooLarge { limit: 50, .. })),
             "{err}"
         );
         let mut bad = frame.clone();
@@ -133,7 +133,7 @@ mod tests {
         let err = read_frame(bad.as_slice(), 1 << 20).unwrap_err();
         assert!(matches!(
             err,
-            StreamError::Frame(Error::Frame(FrameError::BadMagic))
+            FrameIoError::Frame(Error::Frame(FrameError::BadMagic))
         ));
     }
 }
