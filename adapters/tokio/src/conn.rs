@@ -52,7 +52,7 @@
 //!   through `tracing` with the location of the `acquire` call; the
 //!   connection stays with its holder.
 //!
-//! Managers and helpers: [`line`] (line protocols over TCP or rustls TLS),
+//! Managers and helpers: [`line`](mod@line) (line protocols over TCP or rustls TLS),
 //! [`line_server`] (a line server with faults to play, for tests and
 //! soaks), [`noop`] (connections that are numbers, for benchmarks).
 //!

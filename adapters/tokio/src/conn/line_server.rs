@@ -10,7 +10,7 @@
 //! again on the same address, and [`LineServer::set_black_hole`] keeps
 //! reading requests but answers none.
 //!
-//! Invariants: a request line is at most [`MAX_LINE`](super::line::MAX_LINE)
+//! Invariants: a request line is at most [`MAX_LINE`]
 //! bytes (a longer one closes the connection); the store is shared by all
 //! connections and survives a kill.
 
