@@ -4,8 +4,8 @@
 //! [`Script`] that exists is valid: its placeholders name declared
 //! arguments, its defaults have their declared types, its pool exists.
 
-use std::collections::{BTreeMap, BTreeSet};
 use core::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -5,9 +5,9 @@
 //! placeholders are percent-encoded, header values may not hold line
 //! breaks, and SQL arguments are parameters, never query text.
 
+use core::time::Duration;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use core::time::Duration;
 
 use serde_json::Value;
 
