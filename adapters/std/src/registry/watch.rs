@@ -20,6 +20,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
+use std::ffi::OsStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,31 +149,7 @@ fn notify(cache: &Arc<RegistryCache>, debounce: Duration) -> Result<Watcher, Str
                     return;
                 }
                 let Some(cache) = weak.upgrade() else { return };
-                match result {
-                    Ok(events) => {
-                        let rescan = events.iter().any(|e| e.need_rescan());
-                        let ours = events
-                            .iter()
-                            .any(|e| e.paths.iter().any(|p| p.file_name() == name.as_deref()));
-                        if rescan {
-                            cache.set_watch_status(
-                                "notify (events were lost; the file was reloaded in full)"
-                                    .to_owned(),
-                            );
-                            let _ = cache.reload_full();
-                        } else if ours {
-                            let _ = cache.reload_now();
-                        }
-                    }
-                    Err(errors) => {
-                        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                        cache.set_watch_status(format!(
-                            "notify (watcher error: {}; the file was reloaded in full)",
-                            text.join("; ")
-                        ));
-                        let _ = cache.reload_full();
-                    }
-                }
+                on_events(&cache, result, name.as_deref());
             }
         })
         .map_err(|e| format!("cannot start the watch thread: {e}"))?;
@@ -180,4 +157,105 @@ fn notify(cache: &Arc<RegistryCache>, debounce: Duration) -> Result<Watcher, Str
         stop,
         _debouncer: Some(debouncer),
     })
+}
+
+/// Acts on one batch of debounced events for the file named `name`.
+fn on_events(cache: &RegistryCache, result: DebounceEventResult, name: Option<&OsStr>) {
+    match result {
+        Ok(events) => {
+            let rescan = events.iter().any(|e| e.need_rescan());
+            let ours = events
+                .iter()
+                .any(|e| e.paths.iter().any(|p| p.file_name() == name));
+            if rescan {
+                cache.set_watch_status(
+                    "notify (events were lost; the file was reloaded in full)".to_owned(),
+                );
+                let _ = cache.reload_full();
+            } else if ours {
+                let _ = cache.reload_now();
+            }
+        }
+        Err(errors) => {
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            cache.set_watch_status(format!(
+                "notify (watcher error: {}; the file was reloaded in full)",
+                text.join("; ")
+            ));
+            let _ = cache.reload_full();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify_debouncer_full::DebouncedEvent;
+    use notify_debouncer_full::notify::event::{EventKind, Flag};
+    use notify_debouncer_full::notify::{Error, Event};
+
+    fn setup(name: &str) -> (PathBuf, Arc<RegistryCache>) {
+        let dir =
+            std::env::temp_dir().join(format!("mechops-watch-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("registry.json");
+        std::fs::write(
+            &file,
+            r#"{"version": 1, "scripts": [{"id": "a", "kind": "command", "command": ["true"]}]}"#,
+        )
+        .unwrap();
+        let cache =
+            RegistryCache::open(&file, CacheConfig::default().with_watch(WatchMode::Off)).unwrap();
+        (dir, cache)
+    }
+
+    fn batch(event: Event) -> DebounceEventResult {
+        Ok(vec![DebouncedEvent::new(event, std::time::Instant::now())])
+    }
+
+    #[test]
+    fn a_rescan_flag_reloads_in_full_and_says_so() {
+        let (dir, cache) = setup("rescan");
+        cache.get("a").unwrap();
+        assert_eq!(cache.cached_len(), 1);
+        // An event for another file changes nothing.
+        on_events(
+            &cache,
+            batch(Event::new(EventKind::Any).add_path(dir.join("other"))),
+            Some(OsStr::new("registry.json")),
+        );
+        assert_eq!(cache.cached_len(), 1);
+        // The kernel queue overflowed: every parsed entry goes.
+        on_events(
+            &cache,
+            batch(Event::new(EventKind::Other).set_flag(Flag::Rescan)),
+            Some(OsStr::new("registry.json")),
+        );
+        assert_eq!(cache.cached_len(), 0);
+        assert!(
+            cache.watch_status().contains("events were lost"),
+            "{}",
+            cache.watch_status()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn watcher_errors_are_reported_and_reload_in_full() {
+        let (dir, cache) = setup("error");
+        cache.get("a").unwrap();
+        on_events(
+            &cache,
+            Err(vec![Error::generic("inotify watch limit reached")]),
+            Some(OsStr::new("registry.json")),
+        );
+        assert_eq!(cache.cached_len(), 0);
+        assert!(
+            cache.watch_status().contains("inotify watch limit reached"),
+            "{}",
+            cache.watch_status()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
