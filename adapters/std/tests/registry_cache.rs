@@ -2,8 +2,12 @@
 //! invalidation on reload, and the last valid version kept through a
 //! broken edit.
 
-use std::path::{Path, PathBuf};
+mod registry_support;
+
+use std::path::Path;
 use std::sync::Arc;
+
+use registry_support::TempDir;
 
 use mechops_std::registry::{CacheConfig, LookupError, RegistryCache, WatchMode};
 
@@ -18,28 +22,6 @@ fn registry(n: usize, tag: &str) -> String {
         })
         .collect();
     format!(r#"{{"version": 1, "scripts": [{}]}}"#, scripts.join(",\n"))
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("mechops-regcache-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn file(&self) -> PathBuf {
-        self.0.join("registry.json")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn open(path: &Path, entries: usize) -> Arc<RegistryCache> {

@@ -5,10 +5,13 @@
 //! Each test waits for the change with a polling loop bounded by a
 //! generous overall timeout: it fails only if the change is never seen.
 
+mod registry_support;
+
 use core::time::Duration;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+
+use registry_support::TempDir;
 
 use mechops_std::registry::{CacheConfig, RegistryCache, WatchMode};
 
@@ -18,28 +21,6 @@ fn registry(tag: &str) -> String {
             {{"id": "a", "kind": "command", "description": "{tag}", "command": ["true"]}},
             {{"id": "b", "kind": "command", "description": "fixed", "command": ["true"]}}]}}"#
     )
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("mechops-regwatch-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn file(&self) -> PathBuf {
-        self.0.join("registry.json")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Waits until `cond` holds; panics with `what` after 20 s.
