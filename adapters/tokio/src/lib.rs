@@ -38,6 +38,9 @@
 //! - [`object_pool`]: [`object_pool::AsyncObjectPool`], an async object pool
 //!   with first come, first served waiters and an acquire timeout, driving
 //!   `mechops-alloc`'s [`PoolStore`](mechops_alloc::pool::PoolStore).
+//! - [`registry_tier`]: [`registry_tier::RegistryTier`], the script
+//!   registry shared by many processes through Redis, with versioned
+//!   invalidations over pub/sub.
 //! - [`workspace`]: [`workspace::AsyncWorkspace`], the std crate's confined,
 //!   crash-safe file store with each operation on tokio's blocking pool.
 #![forbid(unsafe_code)]
@@ -47,4 +50,5 @@ pub mod conn;
 pub mod frame_io;
 pub mod jobs;
 pub mod object_pool;
+pub mod registry_tier;
 pub mod workspace;
