@@ -1,4 +1,5 @@
-//! Execution runners: a command ([`run_command`]). Every runner gives back an [`Outcome`] when the work
+//! Execution runners: a command ([`run_command`]), per-script statistics
+//! ([`ExecStats`]). Every runner gives back an [`Outcome`] when the work
 //! ran, successfully or not, and an [`ExecError`] when it could not start.
 //!
 //! # Commands
@@ -49,6 +50,11 @@
 //! the group is out of reach; if it keeps the output pipes open, they are
 //! given up `kill_grace` after the group is done.
 //!
+//! # Statistics
+//!
+//! [`ExecStats`] counts executions and failures per script ID, with the
+//! mean and the p50, p95 and p99 of execution times and the last error.
+//!
 //! # Through the job queue
 //!
 //! Run as a job, an execution is at least once: a worker that dies after
@@ -60,7 +66,9 @@
 mod command;
 mod outcome;
 mod output;
+mod stats;
 
 pub use command::{CommandRequest, DEFAULT_KILL_GRACE, DEFAULT_OUTPUT_LIMIT, run_command};
 pub use outcome::{ExecError, Outcome, ProgressReport, Stopped};
 pub use output::MAX_PROGRESS_LINE;
+pub use stats::{ExecStats, ScriptStats};
