@@ -1,4 +1,5 @@
-//! Execution runners: a command ([`run_command`]), per-script statistics
+//! Execution runners: a command ([`run_command`]), an HTTP request
+//! ([`HttpClient::run`]), per-script statistics
 //! ([`ExecStats`]). Every runner gives back an [`Outcome`] when the work
 //! ran, successfully or not, and an [`ExecError`] when it could not start.
 //!
@@ -50,6 +51,21 @@
 //! the group is out of reach; if it keeps the output pipes open, they are
 //! given up `kill_grace` after the group is done.
 //!
+//! # HTTP requests
+//!
+//! [`HttpClient`] holds one pooled `reqwest` client (rustls on ring with
+//! the Mozilla roots, no OpenSSL; HTTP/1.1 with keep-alive), shared by all
+//! the calls made through it and its clones, so connections are reused.
+//! [`HttpClient::run`] sends an [`HttpRequest`]: `ok` means a 2xx status;
+//! the outcome carries `status` and `body`, the body kept up to
+//! [`HttpRequest::body_limit`] (1 MiB by default; `stdout_truncated` says
+//! it was cut, and the rest is not fetched). A connection error or a 5xx
+//! status is retried with the core's [`Backoff`](mechops_core::backoff::Backoff)
+//! ([`DEFAULT_HTTP_BACKOFF`]: 3 retries from 100 ms) for the idempotent
+//! methods `GET`, `HEAD`, `PUT`, `DELETE` and `OPTIONS` only; other methods
+//! are sent once. The request's timeout covers the whole call, retries and
+//! their waits included.
+//!
 //! # Statistics
 //!
 //! [`ExecStats`] counts executions and failures per script ID, with the
@@ -64,11 +80,13 @@
 //! earlier effects.
 
 mod command;
+mod http;
 mod outcome;
 mod output;
 mod stats;
 
 pub use command::{CommandRequest, DEFAULT_KILL_GRACE, DEFAULT_OUTPUT_LIMIT, run_command};
+pub use http::{CONNECT_TIMEOUT, DEFAULT_HTTP_BACKOFF, HttpClient, HttpRequest};
 pub use outcome::{ExecError, Outcome, ProgressReport, Stopped};
 pub use output::MAX_PROGRESS_LINE;
 pub use stats::{ExecStats, ScriptStats};
