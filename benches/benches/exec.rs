@@ -6,7 +6,7 @@
 //!
 //! `cargo bench -p mechops-benches --bench exec`
 
-use std::hint::black_box;
+use core::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mechops_tokio::exec::{CommandRequest, run_command};
