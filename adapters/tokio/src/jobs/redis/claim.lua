@@ -78,23 +78,30 @@ local function add_ns(ms, sub, d)
   return string.format('%d%06d', ms + d_ms + carry, total_sub - carry * 1000000)
 end
 
--- Per job a read and one HSET (an HDEL only for fields an earlier attempt
--- left); the lease index and the handler counts are written once for the
--- batch.
+-- Per job a read and one HSET (and an HDEL on a job tried before, for
+-- what its last attempt left); the lease index and the handler counts are
+-- written once for the batch.
 local out = {}
 local leased = {}
 local per_handler = {}
 for _, id in ipairs(taken) do
   local key = p .. 'job:' .. id
   local f = redis.call('HMGET', key, 'state', 'attempts', 'max_attempts', 'last_token', 'timeout',
-    'handler', 'ver', 'args', 'finished', 'prog_f', 'state_at', 'cancel')
+    'handler', 'ver', 'args')
   local attempts = tonumber(f[2] or '0')
   if f[1] == 'queued' and attempts < tonumber(f[3]) then
-    attempts = attempts + 1
-    local token = tonumber(f[4] or '0') + 1
     local deadline = ''
     if f[5] then
       deadline = add_ns(now, now_sub, f[5])
+    end
+    -- A queued job has no `state_at` (promotion and the other writes to
+    -- `queued` delete it); one never claimed has none of these either.
+    if attempts > 0 or f[4] then
+      redis.call('HDEL', key, 'finished', 'prog_f', 'prog_msg', 'cancel', 'deadline')
+    end
+    attempts = attempts + 1
+    local token = tonumber(f[4] or '0') + 1
+    if f[5] then
       redis.call('HSET', key, 'state', 'running', 'attempts', attempts, 'last_token', token,
         'expires', expires_ns, 'started', now_ns, 'worker', worker, 'ver', tonumber(f[7]) + 1,
         'cid', '', 'deadline', deadline)
@@ -103,12 +110,6 @@ for _, id in ipairs(taken) do
         'expires', expires_ns, 'started', now_ns, 'worker', worker, 'ver', tonumber(f[7]) + 1,
         'cid', '')
     end
-    local stale = {}
-    if f[9] then stale[#stale + 1] = 'finished' end
-    if f[10] then stale[#stale + 1] = 'prog_f'; stale[#stale + 1] = 'prog_msg' end
-    if f[11] then stale[#stale + 1] = 'state_at' end
-    if f[12] then stale[#stale + 1] = 'cancel' end
-    if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
     leased[#leased + 1] = expires_ms
     leased[#leased + 1] = id
     per_handler[f[6]] = (per_handler[f[6]] or 0) + 1
