@@ -708,6 +708,51 @@ async fn records_of_format_version_1_are_read() {
     assert_eq!(done.attempts(), 2);
 }
 
+/// Submits through `from` until `signal` (another store's work signal)
+/// is notified: only the wake channel notifies it, since the store that
+/// submits notifies its own. The subscription is made in the background,
+/// so the first submissions may go unheard.
+async fn until_woken(from: &RedisStore, signal: &tokio::sync::Notify) {
+    for _ in 0..600 {
+        let notified = signal.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        from.submit(id(), JobSpec::new("noop", "null"), at(T0))
+            .await
+            .unwrap();
+        if tokio::time::timeout(Duration::from_millis(100), notified)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+    panic!("no wake message reached the other store in 60 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_wake_workers_of_other_stores_across_a_restart() {
+    let Some((server, submitter)) = fresh().await else {
+        return;
+    };
+    let worker = default_store(&server).await;
+    let signal = worker.work_signal();
+    until_woken(&submitter, &signal).await;
+    // Down longer than the connection's own reconnection tries: the wake
+    // connection notices at its next check and subscribes again.
+    let server = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.kill();
+        std::thread::sleep(Duration::from_millis(1500));
+        server.restart();
+        server
+    })
+    .await
+    .unwrap();
+    until_woken(&submitter, &signal).await;
+    drop(server);
+}
+
 #[tokio::test]
 async fn prefixes_keep_queues_apart_on_one_server() {
     let Some(server) = RedisServer::start(base(), Persistence::None) else {

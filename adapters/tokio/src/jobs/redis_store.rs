@@ -29,8 +29,9 @@
 //! recovery) publish on the channel `{prefix}wake`; every store subscribes
 //! to it on a fourth connection (RESP3 pushes) and notifies its
 //! [`Store::work_signal`], so an idle worker in any process claims a new
-//! job at once instead of at its next poll. A message lost while that
-//! connection reconnects only delays the job until the poll
+//! job at once instead of at its next poll. That connection is checked
+//! every second and subscribes again after a reconnection; a message lost
+//! meanwhile only delays the job until the poll
 //! ([`RedisConfig::poll_interval`]); delayed jobs fall due by the worker's
 //! own timer ([`Store::next_due`]). Lease expiry is looked for at most
 //! once a poll interval while none is due: the check remembers the
@@ -423,11 +424,18 @@ fn wake_connection(
     ConnectionManager::new_lazy_with_config(client, manager_config).map_err(|e| backend(&e))
 }
 
+/// How often the wake connection is checked with a `PING`: a connection
+/// that broke while no command was sent on it reconnects, and subscribes
+/// again, only at its next command.
+const WAKE_CHECK: Duration = Duration::from_secs(1);
+
 /// Subscribes the store's wake connection, trying again with the store's
-/// backoff while Redis is unreachable, until it succeeds or the store is
-/// gone. Until then workers find new jobs by polling.
+/// backoff while Redis is unreachable, then checks it every [`WAKE_CHECK`],
+/// until the store is gone. While it is down, workers find new jobs by
+/// polling.
 async fn subscribe(store: Weak<Inner>) {
     let mut retry = Retry::new();
+    let mut subscribed = false;
     loop {
         let Some(inner) = store.upgrade() else {
             return;
@@ -441,10 +449,23 @@ async fn subscribe(store: Weak<Inner>) {
                 .unwrap_or(policy.cap())
         };
         drop(inner);
-        match conn.subscribe(&channel).await {
-            Ok(()) => return,
+        let outcome = if subscribed {
+            redis::cmd("PING")
+                .query_async::<Value>(&mut conn)
+                .await
+                .map(drop)
+        } else {
+            conn.subscribe(&channel).await
+        };
+        drop(conn);
+        match outcome {
+            Ok(()) => {
+                subscribed = true;
+                retry = Retry::new();
+                tokio::time::sleep(WAKE_CHECK).await;
+            }
             Err(e) => {
-                tracing::debug!(error = %e, ?delay, "Redis wake subscription failed; trying again");
+                tracing::debug!(error = %e, ?delay, "Redis wake connection failed; trying again");
                 tokio::time::sleep(delay).await;
             }
         }
