@@ -125,6 +125,40 @@ async fn redis(url: &str) -> redis::aio::MultiplexedConnection {
         .expect("connect to the benchmark's server")
 }
 
+/// The CPU time the server has used, in seconds (`INFO cpu`): user plus
+/// system, of all its threads. Unlike wall time, it does not grow when
+/// other processes take the cores.
+async fn redis_cpu(conn: &mut redis::aio::MultiplexedConnection) -> f64 {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(conn)
+        .await
+        .expect("INFO cpu");
+    info.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            matches!(k, "used_cpu_user" | "used_cpu_sys").then(|| v.trim().parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+/// The CPU time this process has used, in seconds (`/proc/self/stat`,
+/// user plus system, in clock ticks of 10 ms).
+fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name, which ends with the last ')'.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// One round with the server's command statistics reset before it; prints
 /// the calls and Redis's time per job by command.
 async fn commands_per_job(url: &str, n: usize) {
@@ -134,7 +168,14 @@ async fn commands_per_job(url: &str, n: usize) {
         .query_async(&mut conn)
         .await
         .expect("CONFIG RESETSTAT");
+    let (server_before, client_before) = (redis_cpu(&mut conn).await, own_cpu());
     round(url, n).await;
+    let (server_after, client_after) = (redis_cpu(&mut conn).await, own_cpu());
+    eprintln!(
+        "cpu per job: redis-server {:.1} us, this process (client) {:.1} us",
+        (server_after - server_before) * 1e6 / JOBS as f64,
+        (client_after - client_before) * 1e6 / JOBS as f64,
+    );
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(&mut conn)
@@ -263,14 +304,26 @@ fn bullmq(dir: &Path, url: &str, env: &[(&str, String)]) -> Option<String> {
 /// Alternating rounds of ours and BullMQ's on the same server.
 fn paired(rt: &tokio::runtime::Runtime, url: &str, dir: &Path) {
     let mut ratios = Vec::new();
+    let mut conn = rt.block_on(redis(url));
+    let per_job = |cpu: f64| cpu * 1e6 / JOBS as f64;
     for n in 0..PAIRED_ROUNDS {
+        let cpu0 = rt.block_on(redis_cpu(&mut conn));
         let started = Instant::now();
         rt.block_on(round(url, 1_000_000 + n));
         let ours = JOBS as f64 / started.elapsed().as_secs_f64();
+        let cpu1 = rt.block_on(redis_cpu(&mut conn));
         let env = [("JOBS", JOBS.to_string()), ("ROUNDS", "1".to_owned())];
         let Some(line) = bullmq(dir, url, &env) else {
             return;
         };
+        // Includes the peer's own setup and obliteration of its queue.
+        let cpu2 = rt.block_on(redis_cpu(&mut conn));
+        eprintln!(
+            "paired round {}: redis-server cpu per job: mechops {:.1} us, bullmq {:.1} us",
+            n + 1,
+            per_job(cpu1 - cpu0),
+            per_job(cpu2 - cpu1)
+        );
         // "bullmq: N jobs/s (...)"
         let peer: f64 = line
             .strip_prefix("bullmq: ")
