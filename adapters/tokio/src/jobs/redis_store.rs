@@ -206,8 +206,8 @@ struct Inner {
     /// Claims alone, so a claim never queues behind a large submission's
     /// reply.
     claims: ConnectionManager,
-    /// Subscribed to the wake channel (RESP3 pushes); kept for its
-    /// subscription, never sent a command after subscribing.
+    /// Subscribed to the wake channel (RESP3 pushes); sent nothing but a
+    /// `PING` a second after subscribing (see [`subscribe`]).
     wake: ConnectionManager,
     config: RedisConfig,
     scripts: Scripts,
@@ -431,8 +431,8 @@ const WAKE_CHECK: Duration = Duration::from_secs(1);
 
 /// Subscribes the store's wake connection, trying again with the store's
 /// backoff while Redis is unreachable, then checks it every [`WAKE_CHECK`],
-/// until the store is gone. While it is down, workers find new jobs by
-/// polling.
+/// until the store is closed or gone. While it is down, workers find new
+/// jobs by polling.
 async fn subscribe(store: Weak<Inner>) {
     let mut retry = Retry::new();
     let mut subscribed = false;
@@ -440,6 +440,9 @@ async fn subscribe(store: Weak<Inner>) {
         let Some(inner) = store.upgrade() else {
             return;
         };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
         let mut conn = inner.wake.clone();
         let channel = wake_channel(&inner.config.prefix);
         let delay = {
