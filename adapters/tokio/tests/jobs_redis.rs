@@ -610,6 +610,149 @@ async fn list_filters_by_state() {
     assert_eq!(delayed_list.len(), 1);
 }
 
+/// A running job's record as format version 1 wrote it (every field, the
+/// backoff in five) is read, claimed again after its lease, and completed.
+#[tokio::test]
+async fn records_of_format_version_1_are_read() {
+    let Some((server, store)) = fresh().await else {
+        return;
+    };
+    let job = id();
+    let t0 = i128::from(T0) * 1_000_000;
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!("mechops:jobs:job:{job}");
+    let fields: Vec<(&str, String)> = vec![
+        ("id", job.to_string()),
+        ("handler", "echo".into()),
+        ("args", "[1]".into()),
+        ("priority", "low".into()),
+        ("rank", "2".into()),
+        ("max_attempts", "5".into()),
+        ("bo_base", "2000000".into()),
+        ("bo_cap", "9000000000".into()),
+        ("bo_max", "7".into()),
+        ("bo_mult", "3".into()),
+        ("bo_jitter", "none".into()),
+        ("created", t0.to_string()),
+        ("state", "running".into()),
+        ("attempt", "1".into()),
+        ("token", "1".into()),
+        ("expires", (t0 + 10_000_000_000).to_string()),
+        ("cancel", "0".into()),
+        ("attempts", "1".into()),
+        ("stalls", "0".into()),
+        ("last_token", "1".into()),
+        ("ready", t0.to_string()),
+        ("started", t0.to_string()),
+        ("ver", "2".into()),
+        ("cid", String::new()),
+    ];
+    let () = redis::cmd("HSET")
+        .arg(&key)
+        .arg(&fields)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let () = redis::cmd("ZADD")
+        .arg("mechops:jobs:leases")
+        .arg(T0 + 10_000)
+        .arg(job.to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let read = store.status(job).await.unwrap();
+    assert_eq!(read.spec().priority, JobPriority::Low);
+    assert_eq!(read.spec().max_attempts, 5);
+    let b = read.spec().backoff;
+    assert_eq!(
+        (
+            b.base(),
+            b.cap(),
+            b.max_attempts(),
+            b.multiplier(),
+            b.jitter()
+        ),
+        (
+            Duration::from_millis(2),
+            Duration::from_secs(9),
+            7,
+            3,
+            Jitter::None
+        )
+    );
+    let lease = read.state().lease().unwrap();
+    assert_eq!((lease.token.get(), lease.cancel_requested), (1, false));
+    assert_eq!(
+        store.recover_expired(at(T0 + 10_000), 10, 1).await.unwrap(),
+        1
+    );
+    let c = store
+        .claim(&request(1), at(T0 + 10_001))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((c.id, c.attempt, c.token.get()), (job, 2, 2));
+    store
+        .complete(job, c.token, "7".into(), at(T0 + 10_002))
+        .await
+        .unwrap();
+    let done = store.status(job).await.unwrap();
+    assert_eq!(
+        (done.state(), done.result()),
+        (&JobState::Completed, Some("7"))
+    );
+    assert_eq!(done.attempts(), 2);
+}
+
+/// Submits through `from` until `signal` (another store's work signal)
+/// is notified: only the wake channel notifies it, since the store that
+/// submits notifies its own. The subscription is made in the background,
+/// so the first submissions may go unheard.
+async fn until_woken(from: &RedisStore, signal: &tokio::sync::Notify) {
+    for _ in 0..600 {
+        let notified = signal.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        from.submit(id(), JobSpec::new("noop", "null"), at(T0))
+            .await
+            .unwrap();
+        if tokio::time::timeout(Duration::from_millis(100), notified)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+    panic!("no wake message reached the other store in 60 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_wake_workers_of_other_stores_across_a_restart() {
+    let Some((server, submitter)) = fresh().await else {
+        return;
+    };
+    let worker = default_store(&server).await;
+    let signal = worker.work_signal();
+    until_woken(&submitter, &signal).await;
+    // Down longer than the connection's own reconnection tries: the wake
+    // connection notices at its next check and subscribes again.
+    let server = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.kill();
+        std::thread::sleep(Duration::from_millis(1500));
+        server.restart();
+        server
+    })
+    .await
+    .unwrap();
+    until_woken(&submitter, &signal).await;
+    drop(server);
+}
+
 #[tokio::test]
 async fn prefixes_keep_queues_apart_on_one_server() {
     let Some(server) = RedisServer::start(base(), Persistence::None) else {

@@ -4,11 +4,38 @@
 //! The store is a driver of the sans-IO [`Job`] lifecycle. Most
 //! transitions are decided by [`Job::handle`] in this process and written
 //! by a Lua script that checks, atomically, that the record is still the
-//! version that was read (compare and set). The two that every job takes,
-//! claim and completion, run whole inside one script each, so a job costs
-//! a submission, a claim and a completion call: those scripts apply the
-//! lifecycle's own rules for the two events, and the tests compare the
-//! records they leave with what [`Job::handle`] makes from the same inputs.
+//! version that was read (compare and set). The three that every job
+//! takes, submission, claim and completion, run whole inside one script
+//! each, for many jobs per call: those scripts apply the lifecycle's own
+//! rules for the events, and the tests compare the records they leave with
+//! what [`Job::handle`] makes from the same inputs.
+//!
+//! # Cost per job
+//!
+//! Redis's work, not the round trips, bounds the throughput, so the
+//! scripts write little: per job, a submission reads its key and writes
+//! one `HSET` of the fields that never change (defaults left out), a claim
+//! one `HMGET` and one `HSET`, a completion one `HMGET` and one `HSET`.
+//! Everything shared (the index sorted sets, the sequence, the counters,
+//! the wake message) is written once per call for the whole batch. The
+//! store keeps three connections, so that a claim never waits behind a
+//! large submission's reply: one for submissions and other calls, one for
+//! claims, one for the completions, which concurrent calls share in
+//! batches (see [`Store::complete`]).
+//!
+//! # Waking workers
+//!
+//! Scripts that make jobs claimable (submission, retry, release, lease
+//! recovery) publish on the channel `{prefix}wake`; every store subscribes
+//! to it on a fourth connection (RESP3 pushes) and notifies its
+//! [`Store::work_signal`], so an idle worker in any process claims a new
+//! job at once instead of at its next poll. That connection is checked
+//! every second and subscribes again after a reconnection; a message lost
+//! meanwhile only delays the job until the poll
+//! ([`RedisConfig::poll_interval`]); delayed jobs fall due by the worker's
+//! own timer ([`Store::next_due`]). Lease expiry is looked for at most
+//! once a poll interval while none is due: the check remembers the
+//! earliest lease it saw.
 //!
 //! # Keys
 //!
@@ -17,6 +44,8 @@
 //! fields; in short:
 //!
 //! - `job:ID`, a hash: the job's record, with its version `ver`;
+//!   records of format version 1 (before the defaults were left out) are
+//!   read too;
 //! - `ready`, a sorted set of claimable jobs scored by priority rank, then
 //!   submission sequence (`rank * 2^50 + seq`), so `ZPOPMIN` takes the best
 //!   priority first and the oldest within it;
@@ -68,17 +97,18 @@
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use mechops_alloc::job::{
-    DeadReason, Effect, Effects, Event, FailKind, FencingToken, Job, JobEvent, JobId, JobParts,
-    JobPriority, JobSpec, JobState, Lease, Lifecycle, Progress, Rejected, RunAt, StateKind, Stats,
+    DEFAULT_BACKOFF, DeadReason, Effect, Effects, Event, FailKind, FencingToken, Job, JobEvent,
+    JobId, JobParts, JobPriority, JobSpec, JobState, Lease, Lifecycle, Progress, Rejected, RunAt,
+    StateKind, Stats,
 };
 use mechops_core::backoff::{Backoff, Jitter, Retry};
 use mechops_core::time::Timestamp;
 use mechops_core::uuid::Uuid;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RetryMethod, Script, Value};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RetryMethod, Script, Value};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::store::{
@@ -112,8 +142,9 @@ pub struct RedisConfig {
     /// The most jobs one pruning or purging script removes, and the most
     /// delayed jobs one claim promotes (default 256).
     pub batch: usize,
-    /// How often idle workers look for jobs other processes submitted
-    /// (default 20 ms).
+    /// How often idle workers look for jobs other processes made
+    /// claimable when no wake message reached them (default 20 ms), and
+    /// how long a lease expiry check that found nothing stands.
     pub poll_interval: Duration,
 }
 
@@ -162,6 +193,7 @@ impl RedisConfig {
 }
 
 struct Scripts {
+    submit: Script,
     commit: Script,
     claim: Script,
     expired: Script,
@@ -169,12 +201,22 @@ struct Scripts {
 }
 
 struct Inner {
+    /// Submissions, reads and the transitions decided here.
     conn: ConnectionManager,
+    /// Claims alone, so a claim never queues behind a large submission's
+    /// reply.
+    claims: ConnectionManager,
+    /// Subscribed to the wake channel (RESP3 pushes); sent nothing but a
+    /// `PING` a second after subscribing (see [`subscribe`]).
+    wake: ConnectionManager,
     config: RedisConfig,
     scripts: Scripts,
     signal: Arc<Notify>,
     closed: AtomicBool,
     completions: mpsc::UnboundedSender<Completion>,
+    /// The last expiry check that found nothing: (its `now`, the instant
+    /// before which the next one need not ask), in Unix ms.
+    reaped: Mutex<(i64, i64)>,
 }
 
 /// A job store in Redis. Cheap to clone: clones share one connection, over
@@ -349,6 +391,90 @@ fn corrupt(id: &str, reason: &str) -> StoreError {
     StoreError::Corrupt(format!("stored job {id:?} in Redis is damaged: {reason}"))
 }
 
+/// The channel submissions, retries, releases and recoveries publish on
+/// when they make jobs claimable (see [`Store::work_signal`]).
+fn wake_channel(prefix: &str) -> String {
+    format!("{prefix}wake")
+}
+
+/// A connection speaking RESP3, whose pushed messages notify `signal`; it
+/// subscribes again by itself after a reconnection.
+fn wake_connection(
+    config: &RedisConfig,
+    manager_config: ConnectionManagerConfig,
+    signal: Arc<Notify>,
+) -> Result<ConnectionManager, StoreError> {
+    let info = config.url.as_str().into_connection_info().map_err(|e| {
+        StoreError::Config(format!("invalid Redis store URL {:?}: {e}", config.url))
+    })?;
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    let client = redis::Client::open(info.set_redis_settings(settings)).map_err(|e| backend(&e))?;
+    let on_push = move |push: PushInfo| -> Result<(), core::convert::Infallible> {
+        if push.kind == PushKind::Message {
+            signal.notify_waiters();
+        }
+        Ok(())
+    };
+    let manager_config = manager_config
+        .set_push_sender(on_push)
+        .set_automatic_resubscription();
+    ConnectionManager::new_lazy_with_config(client, manager_config).map_err(|e| backend(&e))
+}
+
+/// How often the wake connection is checked with a `PING`: a connection
+/// that broke while no command was sent on it reconnects, and subscribes
+/// again, only at its next command.
+const WAKE_CHECK: Duration = Duration::from_secs(1);
+
+/// Subscribes the store's wake connection, trying again with the store's
+/// backoff while Redis is unreachable, then checks it every [`WAKE_CHECK`],
+/// until the store is closed or gone. While it is down, workers find new
+/// jobs by polling.
+async fn subscribe(store: Weak<Inner>) {
+    let mut retry = Retry::new();
+    let mut subscribed = false;
+    loop {
+        let Some(inner) = store.upgrade() else {
+            return;
+        };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut conn = inner.wake.clone();
+        let channel = wake_channel(&inner.config.prefix);
+        let delay = {
+            let policy = &inner.config.reconnect;
+            retry
+                .next_delay(policy, commit_id())
+                .unwrap_or(policy.cap())
+        };
+        drop(inner);
+        let outcome = if subscribed {
+            redis::cmd("PING")
+                .query_async::<Value>(&mut conn)
+                .await
+                .map(drop)
+        } else {
+            conn.subscribe(&channel).await
+        };
+        drop(conn);
+        match outcome {
+            Ok(()) => {
+                subscribed = true;
+                retry = Retry::new();
+                tokio::time::sleep(WAKE_CHECK).await;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, ?delay, "Redis wake connection failed; trying again");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
 fn holder_id(holder: &str) -> Result<JobId, StoreError> {
     holder
         .parse::<Uuid>()
@@ -376,7 +502,7 @@ impl RedisStore {
                 Err(e) => return Err(backend(&e)),
             }
         };
-        Ok(Self::with_connection(conn, config))
+        Self::with_connection(conn, client, manager_config, config)
     }
 
     /// The store at `config.url`, connecting on first use (each call then
@@ -389,29 +515,47 @@ impl RedisStore {
             ));
         }
         let (client, manager_config) = client(&config)?;
-        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
             .map_err(|e| backend(&e))?;
-        Ok(Self::with_connection(conn, config))
+        Self::with_connection(conn, client, manager_config, config)
     }
 
-    fn with_connection(conn: ConnectionManager, config: RedisConfig) -> Self {
+    /// The store around its first connection; the others (claims,
+    /// completions, wake-ups) connect on first use.
+    fn with_connection(
+        conn: ConnectionManager,
+        client: redis::Client,
+        manager_config: ConnectionManagerConfig,
+        config: RedisConfig,
+    ) -> Result<Self, StoreError> {
+        let lazy = || {
+            ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
+                .map_err(|e| backend(&e))
+        };
+        let claims = lazy()?;
         let (completions, queue) = mpsc::unbounded_channel();
-        tokio::spawn(complete_batches(conn.clone(), config.clone(), queue));
-        Self {
-            inner: Arc::new(Inner {
-                conn,
-                config,
-                completions,
-                scripts: Scripts {
-                    commit: Script::new(include_str!("redis/commit.lua")),
-                    claim: Script::new(include_str!("redis/claim.lua")),
-                    expired: Script::new(include_str!("redis/expired.lua")),
-                    remove: Script::new(include_str!("redis/remove.lua")),
-                },
-                signal: Arc::new(Notify::new()),
-                closed: AtomicBool::new(false),
-            }),
-        }
+        tokio::spawn(complete_batches(lazy()?, config.clone(), queue));
+        let signal = Arc::new(Notify::new());
+        let wake = wake_connection(&config, manager_config, Arc::clone(&signal))?;
+        let inner = Arc::new(Inner {
+            conn,
+            claims,
+            wake,
+            config,
+            completions,
+            scripts: Scripts {
+                submit: Script::new(include_str!("redis/submit.lua")),
+                commit: Script::new(include_str!("redis/commit.lua")),
+                claim: Script::new(include_str!("redis/claim.lua")),
+                expired: Script::new(include_str!("redis/expired.lua")),
+                remove: Script::new(include_str!("redis/remove.lua")),
+            },
+            signal,
+            closed: AtomicBool::new(false),
+            reaped: Mutex::new((i64::MAX, i64::MIN)),
+        });
+        tokio::spawn(subscribe(Arc::downgrade(&inner)));
+        Ok(Self { inner })
     }
 
     /// The settings.
@@ -474,7 +618,18 @@ impl RedisStore {
         script: &Script,
         args: &[String],
     ) -> Result<T, StoreError> {
-        self.send(|mut conn| async move {
+        self.eval_on(&self.inner.conn, script, args).await
+    }
+
+    /// [`Self::eval`] on the connection `conn`.
+    async fn eval_on<T: redis::FromRedisValue + Send>(
+        &self,
+        conn: &ConnectionManager,
+        script: &Script,
+        args: &[String],
+    ) -> Result<T, StoreError> {
+        self.check_open()?;
+        send_with_retry(conn, &self.inner.config, |mut conn| async move {
             let mut invocation = script.prepare_invoke();
             invocation.arg(args);
             invocation.invoke_async(&mut conn).await
@@ -511,25 +666,48 @@ impl RedisStore {
         now: Timestamp,
     ) -> Result<Vec<Result<(), SubmitRefused>>, StoreError> {
         let mut out: Vec<Result<(), SubmitRefused>> = Vec::with_capacity(jobs.len());
-        let mut ops = Vec::new();
+        let mut args = Vec::with_capacity(2 + 22 * jobs.len());
+        args.push(self.inner.config.prefix.clone());
+        args.push(String::new());
+        // One random commit ID per call, told apart per job by its place.
+        let cid = commit_id();
         let mut slots = Vec::new();
         for (id, spec) in jobs {
             match Job::submit(id, spec, now, self.lifecycle()) {
-                Ok((job, fx)) => {
-                    ops.push(Commit::of(&job, None, &fx, true));
+                Ok((job, _)) => {
+                    let (index, score) = placement(&job);
+                    args.push(id.to_string());
+                    args.push(format!("{cid:x}.{}", slots.len()));
+                    args.push(index.to_owned());
+                    args.push(score);
+                    args.push(job.spec().unique_key.clone().unwrap_or_default());
+                    let fields = encode_new(&job);
+                    args.push(fields.len().to_string());
+                    for (k, v) in fields {
+                        args.push(k.to_owned());
+                        args.push(v);
+                    }
                     slots.push(out.len());
                     out.push(Ok(()));
                 }
                 Err(e) => out.push(Err(SubmitRefused::Spec(e))),
             }
         }
-        if ops.is_empty() {
+        if slots.is_empty() {
             return Ok(out);
         }
-        let replies = self.commit(&ops).await?;
+        args[1] = slots.len().to_string();
+        let replies: Vec<String> = self.eval(&self.inner.scripts.submit, &args).await?;
+        if replies.len() != slots.len() {
+            return Err(StoreError::Backend(format!(
+                "Redis submission script answered {} of {} jobs",
+                replies.len(),
+                slots.len()
+            )));
+        }
         let mut any = false;
         for (slot, reply) in slots.into_iter().zip(replies) {
-            out[slot] = match reply {
+            out[slot] = match Reply::parse(&reply) {
                 Reply::Ok => {
                     any = true;
                     Ok(())
@@ -572,7 +750,9 @@ impl RedisStore {
             args.push(handler.clone());
             args.push(limit.to_string());
         }
-        let flat: Vec<String> = self.eval(&self.inner.scripts.claim, &args).await?;
+        let flat: Vec<String> = self
+            .eval_on(&self.inner.claims, &self.inner.scripts.claim, &args)
+            .await?;
         flat.chunks(8).map(parse_claimed).collect()
     }
 
@@ -638,7 +818,7 @@ impl RedisStore {
                     return Err(StoreError::rejected(id, rejected));
                 }
             };
-            let op = Commit::of(&job, Some(ver), &fx, takes_unique);
+            let op = Commit::of(&job, ver, &fx, takes_unique);
             match self.commit(core::slice::from_ref(&op)).await?.pop() {
                 Some(Reply::Ok) => {
                     if job.state().kind() == StateKind::Queued {
@@ -774,13 +954,32 @@ impl RedisStore {
         max_batch: usize,
         random: u64,
     ) -> Result<usize, StoreError> {
+        let now_ms = floor_ms(now);
+        {
+            // Nothing was due at the last check, and nothing is now: no
+            // lease seen then runs out before `until`, and one taken since
+            // is at most a poll interval late to be noticed.
+            let (checked, until) = *self.inner.reaped.lock().unwrap_or_else(|e| e.into_inner());
+            if checked <= now_ms && now_ms < until {
+                return Ok(0);
+            }
+        }
         let args = [
             self.inner.config.prefix.clone(),
-            floor_ms(now).to_string(),
+            now_ms.to_string(),
             max_batch.max(1).to_string(),
         ];
         let value: Value = self.eval(&self.inner.scripts.expired, &args).await?;
-        let records = parse_records(value)?;
+        let (earliest, records) = parse_records(value)?;
+        if records.is_empty() {
+            let poll =
+                i64::try_from(self.inner.config.poll_interval.as_millis()).unwrap_or(i64::MAX);
+            let until = earliest
+                .unwrap_or(i64::MAX)
+                .min(now_ms.saturating_add(poll));
+            *self.inner.reaped.lock().unwrap_or_else(|e| e.into_inner()) = (now_ms, until);
+            return Ok(0);
+        }
         let mut ops = Vec::with_capacity(records.len());
         let mut rng = random;
         for (raw_id, fields) in records {
@@ -792,7 +991,7 @@ impl RedisStore {
                 // retry together.
                 rng = splitmix(rng);
                 match job.handle(Event::Expire, now, rng, self.lifecycle()) {
-                    Ok(fx) => ops.push(Commit::of(&job, Some(ver), &fx, false)),
+                    Ok(fx) => ops.push(Commit::of(&job, ver, &fx, false)),
                     // Not due by this process's finer clock: the next pass.
                     Err(_) => continue,
                 }
@@ -1157,7 +1356,7 @@ fn ceil_ms(t: Timestamp) -> i64 {
 #[derive(Debug)]
 struct Commit {
     id: String,
-    expect: Option<String>,
+    expect: String,
     cid: u64,
     state: StateKind,
     index: &'static str,
@@ -1193,14 +1392,13 @@ impl Reply {
 
 impl Commit {
     /// The write of `job` after a transition with effects `fx`; `expect`
-    /// is the version read (`None` for a new record).
-    fn of(job: &Job, expect: Option<String>, fx: &Effects, takes_unique: bool) -> Self {
-        let inserted = expect.is_none();
+    /// is the version read.
+    fn of(job: &Job, expect: String, fx: &Effects, takes_unique: bool) -> Self {
         let (index, score) = placement(job);
         let key = job.spec().unique_key.clone().unwrap_or_default();
         let unique = if job.spec().unique_key.is_none() {
             ("", String::new())
-        } else if inserted || takes_unique {
+        } else if takes_unique {
             ("take", key)
         } else if fx.contains(&Effect::ReleaseUniqueKey) {
             ("free", key)
@@ -1208,9 +1406,6 @@ impl Commit {
             ("", String::new())
         };
         let mut stats = Vec::new();
-        if inserted {
-            stats.push("submitted");
-        }
         for event in fx.events() {
             match event {
                 JobEvent::Completed => stats.push("completed_total"),
@@ -1221,7 +1416,7 @@ impl Commit {
                 _ => {}
             }
         }
-        let (set, del) = encode(job, inserted);
+        let (set, del) = encode(job);
         Self {
             id: job.id().to_string(),
             expect,
@@ -1242,7 +1437,7 @@ impl Commit {
         let (index, score) = placement(job);
         Self {
             id: job.id().to_string(),
-            expect: Some(expect),
+            expect,
             cid: commit_id(),
             state: job.state().kind(),
             index,
@@ -1256,7 +1451,7 @@ impl Commit {
 
     fn push_args(&self, args: &mut Vec<String>) {
         args.push(self.id.clone());
-        args.push(self.expect.clone().unwrap_or_default());
+        args.push(self.expect.clone());
         args.push(self.cid.to_string());
         args.push(self.state.as_str().to_owned());
         args.push(self.index.to_owned());
@@ -1290,7 +1485,9 @@ fn placement(job: &Job) -> (&'static str, String) {
     (index, score)
 }
 
-/// The mutable fields, each written when present and deleted when absent.
+/// The mutable fields, each written when present and deleted when absent
+/// (`attempt` and `token` only by records of version 1, which stored a
+/// running attempt's number and token apart).
 const MUTABLE: [&str; 18] = [
     "state_at",
     "attempt",
@@ -1325,46 +1522,69 @@ fn jitter_name(j: Jitter) -> &'static str {
     }
 }
 
-/// The hash fields of `job`: everything when `inserted`, else the mutable
-/// ones; and the mutable fields to delete.
-fn encode(job: &Job, inserted: bool) -> (Vec<(&'static str, String)>, Vec<&'static str>) {
-    let mut set: Vec<(&'static str, String)> = Vec::with_capacity(32);
-    if inserted {
-        let spec = job.spec();
-        let b = &spec.backoff;
-        set.extend([
-            ("id", job.id().to_string()),
-            ("handler", spec.handler.clone()),
-            ("args", spec.args.clone()),
-            ("priority", spec.priority.as_str().to_owned()),
-            ("rank", rank(spec.priority).to_string()),
-            ("max_attempts", spec.max_attempts.to_string()),
-            ("bo_base", b.base().as_nanos().to_string()),
-            ("bo_cap", b.cap().as_nanos().to_string()),
-            ("bo_max", b.max_attempts().to_string()),
-            ("bo_mult", b.multiplier().to_string()),
-            ("bo_jitter", jitter_name(b.jitter()).to_owned()),
-            ("created", nanos(job.created_at())),
-        ]);
-        if let Some(t) = spec.timeout {
-            set.push(("timeout", t.as_nanos().to_string()));
-        }
-        if let Some(k) = &spec.unique_key {
-            set.push(("unique", k.clone()));
-        }
+/// The backoff policy as one field: `base,cap,max,multiplier,jitter`
+/// (nanoseconds for the durations).
+fn backoff_field(b: &Backoff) -> String {
+    format!(
+        "{},{},{},{},{}",
+        b.base().as_nanos(),
+        b.cap().as_nanos(),
+        b.max_attempts(),
+        b.multiplier(),
+        jitter_name(b.jitter())
+    )
+}
+
+/// The fields of a new record: what never changes, stored once (defaults
+/// left out: the backoff when it is [`DEFAULT_BACKOFF`], the ready time
+/// when it is the creation time, zero counts), and the state.
+fn encode_new(job: &Job) -> Vec<(&'static str, String)> {
+    let spec = job.spec();
+    let mut set: Vec<(&'static str, String)> = Vec::with_capacity(10);
+    set.extend([
+        ("handler", spec.handler.clone()),
+        ("args", spec.args.clone()),
+        ("rank", rank(spec.priority).to_string()),
+        ("max_attempts", spec.max_attempts.to_string()),
+        ("created", nanos(job.created_at())),
+        ("state", job.state().kind().as_str().to_owned()),
+        ("ver", "1".to_owned()),
+    ]);
+    if let Some(t) = spec.timeout {
+        set.push(("timeout", t.as_nanos().to_string()));
     }
+    if spec.backoff != DEFAULT_BACKOFF {
+        set.push(("backoff", backoff_field(&spec.backoff)));
+    }
+    if let Some(k) = &spec.unique_key {
+        set.push(("unique", k.clone()));
+    }
+    if job.ready_at() != job.created_at() {
+        set.push(("ready", nanos(job.ready_at())));
+    }
+    if let JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } = *job.state() {
+        set.push(("state_at", nanos(at)));
+    }
+    set
+}
+
+/// The mutable fields of `job` to write, and those to delete because they
+/// do not apply in its state. A running attempt's number and token are
+/// not stored: they are the attempt count and the last token.
+fn encode(job: &Job) -> (Vec<(&'static str, String)>, Vec<&'static str>) {
+    let mut set: Vec<(&'static str, String)> = Vec::with_capacity(16);
     match *job.state() {
         JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => {
             set.push(("state_at", nanos(at)));
         }
-        JobState::Running { attempt, lease } => {
-            set.push(("attempt", attempt.to_string()));
-            set.push(("token", lease.token.get().to_string()));
+        JobState::Running { lease, .. } => {
             set.push(("expires", nanos(lease.expires_at)));
             if let Some(d) = lease.deadline {
                 set.push(("deadline", nanos(d)));
             }
-            set.push(("cancel", u8::from(lease.cancel_requested).to_string()));
+            if lease.cancel_requested {
+                set.push(("cancel", "1".to_owned()));
+            }
         }
         JobState::Dead { reason } => set.push(("reason", reason.as_str().to_owned())),
         _ => {}
@@ -1392,19 +1612,53 @@ fn encode(job: &Job, inserted: bool) -> (Vec<(&'static str, String)>, Vec<&'stat
     if let Some(e) = job.error() {
         set.push(("error", e.to_owned()));
     }
-    let del = if inserted {
-        Vec::new()
-    } else {
-        MUTABLE
-            .iter()
-            .copied()
-            .filter(|f| !set.iter().any(|(k, _)| k == f))
-            .collect()
-    };
+    let del = MUTABLE
+        .iter()
+        .copied()
+        .filter(|f| !set.iter().any(|(k, _)| k == f))
+        .collect();
     (set, del)
 }
 
-/// Reads a record back; the error says which field is wrong.
+fn make_backoff(
+    base: u64,
+    cap: u64,
+    max: u32,
+    multiplier: u32,
+    jitter: &str,
+) -> Result<Backoff, String> {
+    let jitter = match jitter {
+        "none" => Jitter::None,
+        "full" => Jitter::Full,
+        "equal" => Jitter::Equal,
+        "decorrelated" => Jitter::Decorrelated,
+        other => return Err(format!("unknown jitter {other:?}")),
+    };
+    Backoff::new(Duration::from_nanos(base), Duration::from_nanos(cap), max)
+        .and_then(|b| b.with_multiplier(multiplier))
+        .map(|b| b.with_jitter(jitter))
+        .map_err(|e| format!("backoff: {e}"))
+}
+
+/// The `backoff` field, as [`backoff_field`] writes it.
+fn parse_backoff(packed: &str) -> Result<Backoff, String> {
+    let bad = || format!("field backoff {packed:?} is not base,cap,max,multiplier,jitter");
+    let mut parts = packed.split(',');
+    let mut next = || parts.next().ok_or_else(bad);
+    let base = next()?.parse().map_err(|_| bad())?;
+    let cap = next()?.parse().map_err(|_| bad())?;
+    let max = next()?.parse().map_err(|_| bad())?;
+    let multiplier = next()?.parse().map_err(|_| bad())?;
+    let jitter = next()?;
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    make_backoff(base, cap, max, multiplier, jitter)
+}
+
+/// Reads a record back (of version 2, or of version 1, which kept the
+/// backoff in five fields and every count even when zero); the error says
+/// which field is wrong.
 fn decode(
     raw_id: &str,
     f: &HashMap<String, String>,
@@ -1432,29 +1686,35 @@ fn decode(
     fn opt_ts(f: &HashMap<String, String>, k: &str) -> Result<Option<Timestamp>, String> {
         f.contains_key(k).then(|| ts(f, k)).transpose()
     }
+    fn count<T: core::str::FromStr + Default>(
+        f: &HashMap<String, String>,
+        k: &str,
+    ) -> Result<T, String> {
+        Ok(opt_num(f, k)?.unwrap_or_default())
+    }
     let uuid: Uuid = raw_id
         .parse()
         .map_err(|_| format!("its ID {raw_id:?} is not a UUID"))?;
-    let jitter = match req(f, "bo_jitter")? {
-        "none" => Jitter::None,
-        "full" => Jitter::Full,
-        "equal" => Jitter::Equal,
-        "decorrelated" => Jitter::Decorrelated,
-        other => return Err(format!("unknown jitter {other:?}")),
+    let backoff = match (f.get("backoff"), f.get("bo_jitter")) {
+        (Some(packed), _) => parse_backoff(packed)?,
+        // Version 1 kept the policy in five fields.
+        (None, Some(jitter)) => make_backoff(
+            num(f, "bo_base")?,
+            num(f, "bo_cap")?,
+            num(f, "bo_max")?,
+            num(f, "bo_mult")?,
+            jitter,
+        )?,
+        (None, None) => DEFAULT_BACKOFF,
     };
-    let multiplier: u32 = num(f, "bo_mult")?;
-    let backoff = Backoff::new(
-        Duration::from_nanos(num(f, "bo_base")?),
-        Duration::from_nanos(num(f, "bo_cap")?),
-        num(f, "bo_max")?,
-    )
-    .and_then(|b| b.with_multiplier(multiplier))
-    .map_err(|e| format!("backoff: {e}"))?
-    .with_jitter(jitter);
-    let priority: JobPriority = req(f, "priority")?
-        .parse()
-        .map_err(|e| format!("priority: {e}"))?;
-    let ready_at = ts(f, "ready")?;
+    let priority = match req(f, "rank")? {
+        "0" => JobPriority::High,
+        "1" => JobPriority::Normal,
+        "2" => JobPriority::Low,
+        other => return Err(format!("unknown priority rank {other:?}")),
+    };
+    let created_at = ts(f, "created")?;
+    let ready_at = opt_ts(f, "ready")?.unwrap_or(created_at);
     let spec = JobSpec {
         handler: req(f, "handler")?.to_owned(),
         args: req(f, "args")?.to_owned(),
@@ -1465,6 +1725,8 @@ fn decode(
         backoff,
         unique_key: f.get("unique").cloned(),
     };
+    let attempts: u32 = count(f, "attempts")?;
+    let last_token: u64 = count(f, "last_token")?;
     let kind: StateKind = req(f, "state")?
         .parse()
         .map_err(|e| format!("state: {e}"))?;
@@ -1477,12 +1739,12 @@ fn decode(
             at: ts(f, "state_at")?,
         },
         StateKind::Running => JobState::Running {
-            attempt: num(f, "attempt")?,
+            attempt: attempts,
             lease: Lease {
-                token: FencingToken::new(num(f, "token")?),
+                token: FencingToken::new(last_token),
                 expires_at: ts(f, "expires")?,
                 deadline: opt_ts(f, "deadline")?,
-                cancel_requested: req(f, "cancel")? == "1",
+                cancel_requested: f.get("cancel").is_some_and(|c| c == "1"),
             },
         },
         StateKind::Completed => JobState::Completed,
@@ -1508,11 +1770,11 @@ fn decode(
         id: JobId::new(uuid),
         spec,
         state,
-        attempts: num(f, "attempts")?,
-        stalls: num(f, "stalls")?,
-        last_token: num(f, "last_token")?,
+        attempts,
+        stalls: count(f, "stalls")?,
+        last_token,
         last_retry_delay: opt_num(f, "last_delay")?.map(Duration::from_nanos),
-        created_at: ts(f, "created")?,
+        created_at,
         ready_at,
         started_at: opt_ts(f, "started")?,
         finished_at: opt_ts(f, "finished")?,
@@ -1565,12 +1827,13 @@ fn parse_claimed(f: &[String]) -> Result<ClaimedJob, StoreError> {
     })
 }
 
-/// `[id, [field, value, ...], id, ...]` as the expiry script
-/// return it.
 /// A record's ID as stored, and its hash fields.
 type RawRecord = (String, HashMap<String, String>);
 
-fn parse_records(value: Value) -> Result<Vec<RawRecord>, StoreError> {
+/// The expiry script's reply, `[earliest lease (ms) or '', id, [field,
+/// value, ...], id, ...]`: the earliest lease expiry in the index, and the
+/// expired jobs' records.
+fn parse_records(value: Value) -> Result<(Option<i64>, Vec<RawRecord>), StoreError> {
     let bad = |reason: &str| {
         StoreError::Backend(format!(
             "unexpected reply from a Redis job script: {reason}"
@@ -1579,8 +1842,19 @@ fn parse_records(value: Value) -> Result<Vec<RawRecord>, StoreError> {
     let Value::Array(items) = value else {
         return Err(bad("not an array"));
     };
-    let mut out = Vec::with_capacity(items.len() / 2);
     let mut it = items.into_iter();
+    let earliest: String = redis::from_redis_value(it.next().ok_or_else(|| bad("empty"))?)
+        .map_err(|_| bad("the earliest lease is not text"))?;
+    let earliest = if earliest.is_empty() {
+        None
+    } else {
+        // Scores are whole milliseconds, which Redis may print as a float.
+        let ms: f64 = earliest
+            .parse()
+            .map_err(|_| bad("the earliest lease is not a number"))?;
+        Some(ms as i64)
+    };
+    let mut out = Vec::with_capacity(it.len() / 2);
     while let Some(id) = it.next() {
         let id: String = redis::from_redis_value(id).map_err(|_| bad("an ID is not text"))?;
         let fields: HashMap<String, String> =
@@ -1588,5 +1862,5 @@ fn parse_records(value: Value) -> Result<Vec<RawRecord>, StoreError> {
                 .map_err(|_| bad("a record is not a hash"))?;
         out.push((id, fields));
     }
-    Ok(out)
+    Ok((earliest, out))
 }

@@ -78,33 +78,55 @@ local function add_ns(ms, sub, d)
   return string.format('%d%06d', ms + d_ms + carry, total_sub - carry * 1000000)
 end
 
+-- Per job a read and one HSET (and an HDEL on a job tried before, for
+-- what its last attempt left); the lease index and the handler counts are
+-- written once for the batch.
 local out = {}
+local leased = {}
+local per_handler = {}
 for _, id in ipairs(taken) do
   local key = p .. 'job:' .. id
-  local f = redis.call('HMGET', key, 'state', 'attempts', 'max_attempts', 'last_token', 'timeout', 'handler', 'ver', 'args')
-  if f[1] == 'queued' and tonumber(f[2]) < tonumber(f[3]) then
-    local attempts = tonumber(f[2]) + 1
-    local token = tonumber(f[4]) + 1
-    redis.call('HSET', key, 'state', 'running', 'attempt', attempts, 'attempts', attempts,
-      'token', token, 'last_token', token, 'expires', expires_ns, 'cancel', '0',
-      'started', now_ns, 'worker', worker, 'ver', tonumber(f[7]) + 1, 'cid', '')
+  local f = redis.call('HMGET', key, 'state', 'attempts', 'max_attempts', 'last_token', 'timeout',
+    'handler', 'ver', 'args')
+  local attempts = tonumber(f[2] or '0')
+  if f[1] == 'queued' and attempts < tonumber(f[3]) then
     local deadline = ''
     if f[5] then
       deadline = add_ns(now, now_sub, f[5])
-      redis.call('HSET', key, 'deadline', deadline)
-      redis.call('HDEL', key, 'finished', 'prog_f', 'prog_msg', 'state_at')
-    else
-      redis.call('HDEL', key, 'deadline', 'finished', 'prog_f', 'prog_msg', 'state_at')
     end
-    redis.call('ZADD', p .. 'leases', expires_ms, id)
-    redis.call('HINCRBY', p .. 'hrun', f[6], 1)
+    -- A queued job has no `state_at` (promotion and the other writes to
+    -- `queued` delete it); one never claimed has none of these either.
+    if attempts > 0 or f[4] then
+      redis.call('HDEL', key, 'finished', 'prog_f', 'prog_msg', 'cancel', 'deadline')
+    end
+    attempts = attempts + 1
+    local token = tonumber(f[4] or '0') + 1
+    if f[5] then
+      redis.call('HSET', key, 'state', 'running', 'attempts', attempts, 'last_token', token,
+        'expires', expires_ns, 'started', now_ns, 'worker', worker, 'ver', tonumber(f[7]) + 1,
+        'cid', '', 'deadline', deadline)
+    else
+      redis.call('HSET', key, 'state', 'running', 'attempts', attempts, 'last_token', token,
+        'expires', expires_ns, 'started', now_ns, 'worker', worker, 'ver', tonumber(f[7]) + 1,
+        'cid', '')
+    end
+    leased[#leased + 1] = expires_ms
+    leased[#leased + 1] = id
+    per_handler[f[6]] = (per_handler[f[6]] or 0) + 1
     local claimed = { id, f[6], f[8], string.format('%d', attempts), f[3],
       string.format('%d', token), expires_ns, deadline }
     for k = 1, 8 do out[#out + 1] = claimed[k] end
   elseif f[1] then
     -- Not claimable after all (the record and the index disagree): the
     -- reaper looks at it again after one lease.
-    redis.call('ZADD', p .. 'leases', expires_ms, id)
+    leased[#leased + 1] = expires_ms
+    leased[#leased + 1] = id
   end
+end
+for k = 1, #leased, 1000 do
+  redis.call('ZADD', p .. 'leases', unpack(leased, k, math.min(k + 999, #leased)))
+end
+for handler, n in pairs(per_handler) do
+  redis.call('HINCRBY', p .. 'hrun', handler, n)
 end
 return out

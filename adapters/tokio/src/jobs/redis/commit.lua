@@ -1,15 +1,15 @@
--- Writes a batch of job records, each only if its version is still the one
--- the caller read (compare and set), and moves each job to the index of its
--- new state, keeping the per-handler and shared-index counts. One reply
--- per job, in order:
+-- Writes a batch of changes to existing job records (new ones go in by
+-- submit.lua), each only if its version is still the one the caller read
+-- (compare and set), and moves each job to the index of its new state,
+-- keeping the per-handler and shared-index counts, and publishes on the
+-- wake channel when jobs became claimable. One reply per job, in order:
 --   'ok'        written (or an earlier try of this same commit was)
 --   'conflict'  the record changed since it was read: read it again
---   'exists'    a new record's ID is taken
 --   'missing'   the record is gone (pruned or purged)
 --   'unique:ID' the unique key is held by pending job ID
 --
 -- ARGV[1] is the key prefix; then, per job:
---   id, expected version ('' for a new record), commit id (random, so a
+--   id, expected version, commit id (random, so a
 --   retried commit recognises its own earlier write), new state, index
 --   (ready | delayed | leases | done | dead), score (for 'ready': the
 --   priority rank, and the script adds the submission sequence), unique op
@@ -22,6 +22,7 @@ local indexes = { 'ready', 'delayed', 'leases', 'done', 'dead' }
 local shared = { retry_scheduled = true, cancelled = true }
 local pending = { queued = true, delayed = true, running = true, retry_scheduled = true }
 local replies = {}
+local queued = 0
 local i = 2
 while i <= #ARGV do
   local id, expect, cid = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -41,9 +42,7 @@ while i <= #ARGV do
   local key = p .. 'job:' .. id
   local ver = redis.call('HGET', key, 'ver')
   local reply = 'ok'
-  if expect == '' then
-    if ver then reply = 'exists' end
-  elseif not ver then
+  if not ver then
     reply = 'missing'
   elseif ver ~= expect then
     reply = 'conflict'
@@ -62,16 +61,14 @@ while i <= #ARGV do
     end
     -- Counted here only the states that share an index with another; the
     -- rest are the sizes of their indexes.
-    local old = ver and redis.call('HGET', key, 'state')
+    local old = redis.call('HGET', key, 'state')
     if old ~= state then
       if shared[old] then redis.call('HINCRBY', p .. 'counts', old, -1) end
       if shared[state] then redis.call('HINCRBY', p .. 'counts', state, 1) end
     end
     local was_leased = false
-    if ver then
-      for _, name in ipairs(indexes) do
-        if redis.call('ZREM', p .. name, id) == 1 and name == 'leases' then was_leased = true end
-      end
+    for _, name in ipairs(indexes) do
+      if redis.call('ZREM', p .. name, id) == 1 and name == 'leases' then was_leased = true end
     end
     if index == 'ready' then
       score = tonumber(score) * 1125899906842624 + redis.call('INCR', p .. 'seq')
@@ -80,7 +77,7 @@ while i <= #ARGV do
     local fields = { unpack(ARGV, set_at, set_at + 2 * nset - 1) }
     local n = #fields
     fields[n + 1], fields[n + 2] = 'state', state
-    fields[n + 3], fields[n + 4] = 'ver', (tonumber(ver) or 0) + 1
+    fields[n + 3], fields[n + 4] = 'ver', tonumber(ver) + 1
     fields[n + 5], fields[n + 6] = 'cid', cid
     redis.call('HSET', key, unpack(fields))
     if ndel > 0 then redis.call('HDEL', key, unpack(ARGV, del_at, del_at + ndel - 1)) end
@@ -93,9 +90,15 @@ while i <= #ARGV do
     for s = stats_at, stats_at + nstats - 1 do
       redis.call('HINCRBY', p .. 'stats', ARGV[s], 1)
     end
-  elseif (reply == 'conflict' or reply == 'exists') and redis.call('HGET', key, 'cid') == cid then
+    if state == 'queued' then queued = queued + 1 end
+  elseif reply == 'conflict' and redis.call('HGET', key, 'cid') == cid then
     reply = 'ok'
   end
   replies[#replies + 1] = reply
+end
+-- Jobs made claimable (a retry, a release, a recovered lease) wake idle
+-- workers in every process.
+if queued > 0 then
+  redis.call('PUBLISH', p .. 'wake', queued)
 end
 return replies

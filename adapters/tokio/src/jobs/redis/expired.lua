@@ -5,10 +5,12 @@
 -- each call short, so recovering many stalled jobs never holds up claims.
 --
 -- ARGV: key prefix, now (Unix ms), limit.
--- Returns a flat array: id, record (HGETALL), id, record, ...
+-- Returns a flat array: the earliest lease expiry in the index (ms, or ''
+-- when none runs), then id, record (HGETALL), id, record, ...
 local p = ARGV[1]
+local first = redis.call('ZRANGE', p .. 'leases', 0, 0, 'WITHSCORES')
+local out = { first[2] or '' }
 local ids = redis.call('ZRANGEBYSCORE', p .. 'leases', '-inf', tonumber(ARGV[2]), 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
 for _, id in ipairs(ids) do
   out[#out + 1] = id
   out[#out + 1] = redis.call('HGETALL', p .. 'job:' .. id)
