@@ -461,11 +461,13 @@ async fn debug_output_shows_fill_levels_not_buffers() {
     let read = tokio::time::timeout(Duration::from_millis(5), reader.read_frame()).await;
     assert!(read.is_err());
     let shown = format!("{reader:?}");
-    assert!(
-        shown.contains("max_frame_len: 1048576, buffered: 12"),
-        "{shown}"
-    );
-    assert!(shown.len() < 500, "{shown}");
+    // The reader's own fields are fill levels only; what comes before them
+    // is the wrapped stream's own `Debug`, whatever tokio prints for it.
+    let own = shown
+        .rfind("max_frame_len")
+        .map(|at| &shown[at..])
+        .unwrap_or_default();
+    assert_eq!(own, "max_frame_len: 1048576, buffered: 12 }", "{shown}");
     let writer = FrameWriter::new(a, 1024);
     assert!(format!("{writer:?}").contains("max_frame_len: 1024, pending: 0"));
 }
