@@ -547,3 +547,24 @@ async fn a_check_that_never_ends_is_cut_off_by_the_connect_timeout() {
     assert_ne!(first, second);
     assert_eq!(pool.metrics().broken, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_never_ends_is_cut_off_by_the_acquire_deadline() {
+    let (pool, server) = pool(0, 1, |c| {
+        c.pool.check_after_idle = Some(Duration::from_secs(1));
+        c.pool.acquire_timeout = Duration::from_secs(2);
+        c.connect_timeout = Duration::from_secs(3600);
+    });
+    drop(pool.acquire().await.unwrap());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    server.check_hangs.store(true, Ordering::SeqCst);
+    // Virtual time: the acquire ends long before the connect timeout would
+    // have cut the check, with a timeout error, and the connection whose
+    // check was cut is closed as broken.
+    let err = tokio::time::timeout(Duration::from_secs(60), pool.acquire())
+        .await
+        .expect("the acquire outlived its deadline")
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(pool.metrics().broken, 1);
+}
