@@ -1,5 +1,6 @@
-//! `mechops pool`: soak a line server through a connection pool, or ping
-//! one.
+//! `mechops pool`: soak a line server through a connection pool, ping one,
+//! or measure the pool's timing clauses (`timing`, the table also printed
+//! by `mechops bench`).
 //!
 //! `soak` runs `--tasks` tasks that each acquire a connection, send the
 //! request line, read the reply and release, until `--duration` ends; it
@@ -37,6 +38,10 @@ enum PoolCommand {
     Soak(SoakArgs),
     /// Open one connection, send one PING, print the reply and round trip.
     Ping(PingArgs),
+    /// Measure the timing clauses against an in-process line server: how
+    /// long timed-out requests and acquires take against their settings,
+    /// and how soon the pool serves again after its endpoint comes back.
+    Timing,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -110,6 +115,9 @@ pub(crate) fn run(args: PoolArgs) -> anyhow::Result<()> {
     match args.command {
         PoolCommand::Soak(args) => runtime.block_on(soak(args)),
         PoolCommand::Ping(args) => runtime.block_on(ping(args)),
+        PoolCommand::Timing => {
+            crate::cmd::bench::conn::timing_table(&mut std::io::stdout().lock(), &runtime)
+        }
     }
 }
 
