@@ -113,7 +113,7 @@ pub(crate) fn timing_table(out: &mut impl Write, rt: &Runtime) -> anyhow::Result
     )?;
     writeln!(
         out,
-        "{:<28} {:>10} {:>10} {:>10} {:>10} {:>9}  target",
+        "{:<28} {:>12} {:>10} {:>10} {:>10} {:>9}  target",
         "clause", "setting", "p50", "p99", "worst", "worst +%"
     )?;
     for timeout in TIMEOUTS {
@@ -129,13 +129,13 @@ pub(crate) fn timing_table(out: &mut impl Write, rt: &Runtime) -> anyhow::Result
     let worst = taken.iter().max().copied().unwrap_or_default();
     writeln!(
         out,
-        "{:<28} {:>10} {:>10} {:>10} {:>10} {:>9}  <= backoff cap",
+        "{:<28} {:>12} {:>10} {:>10} {:>10} {:>9}  <= backoff cap",
         "recovery after restart",
         format!("cap {}", millis(cap)),
         millis(quantile(&taken, 0.5)),
         "-",
         millis(worst),
-        format!("{:.0}", percent_over(worst, cap)),
+        format!("{:+.0}", percent_over(worst, cap)),
     )?;
     Ok(())
 }
@@ -149,7 +149,7 @@ fn timing_row(
     let worst = taken.iter().max().copied().unwrap_or_default();
     writeln!(
         out,
-        "{:<28} {:>10} {:>10} {:>10} {:>10} {:>9}  within 10 %",
+        "{:<28} {:>12} {:>10} {:>10} {:>10} {:>9}  within 10 %",
         clause,
         millis(setting),
         millis(quantile(taken, 0.5)),
