@@ -18,7 +18,9 @@
 //!   one lives in the caller's [`Pooled`] guard;
 //! - a waiter gets its connection (or its failure) through a oneshot
 //!   channel; an acquire served at once touches no channel and allocates
-//!   nothing;
+//!   nothing. A waiter also wakes at its own deadline and drives the core,
+//!   which fails the expired waiters through their channels, so a timeout
+//!   does not wait for the timer task to be scheduled;
 //! - connects, closes, pings and resets run on spawned tasks; health
 //!   checks before a checkout run inside the caller's acquire future;
 //! - the clock: deadlines (acquire timeouts, the timer task) and measured

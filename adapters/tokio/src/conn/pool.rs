@@ -453,8 +453,24 @@ async fn acquire<M: Manager>(
             Step::Wait(waiter, rx) => {
                 pending.waiter = Some(waiter);
                 pending.rx = Some(rx);
+                let shared = Arc::clone(&pending.shared);
                 let handoff = match pending.rx.as_mut() {
-                    Some(rx) => rx.await,
+                    // The waiter wakes at its own deadline and lets the
+                    // core fail what has expired, itself included, rather
+                    // than wait for the timer task to be scheduled first:
+                    // one task hop fewer between the deadline and the
+                    // error.
+                    Some(rx) => match shared.clock.timeout_at(pending.deadline, &mut *rx).await {
+                        Ok(handoff) => handoff,
+                        Err(_) => {
+                            {
+                                let now = shared.now();
+                                let mut state = shared.lock();
+                                shared.drive(&mut state, now);
+                            }
+                            rx.await
+                        }
+                    },
                     None => return Err(PoolError::Closed),
                 };
                 pending.rx = None;
