@@ -4,7 +4,8 @@
 //!
 //! `soak` runs `--tasks` tasks that each acquire a connection, send the
 //! request line, read the reply and release, until `--duration` ends; it
-//! prints the counts, acquire and request percentiles, the most connections
+//! prints the counts (as text, with the rate), acquire and request
+//! percentiles, the most connections
 //! the pool had open, and per endpoint the operations, errors, connections
 //! opened and breaker state (with `--json`, as one object). A live progress
 //! line goes to standard error when it is a terminal. Failed requests are
@@ -259,6 +260,7 @@ async fn soak(args: SoakArgs) -> anyhow::Result<()> {
             total.1 += errors;
         }
     }
+    let ran = started.elapsed();
     let m = pool.metrics();
     pool.close(Duration::from_secs(1)).await;
     let micros = |h: &LocalHistogram, q| h.quantile(q).unwrap_or(0) / 1000;
@@ -298,6 +300,11 @@ async fn soak(args: SoakArgs) -> anyhow::Result<()> {
         writeln!(out)?;
     } else {
         writeln!(out, "ops            {}", report.ops)?;
+        writeln!(
+            out,
+            "rate           {:.0} ops/s",
+            report.ops as f64 / ran.as_secs_f64().max(1e-9)
+        )?;
         writeln!(out, "errors         {}", report.errors)?;
         writeln!(out, "timeouts       {}", report.timeouts)?;
         writeln!(
