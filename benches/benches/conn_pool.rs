@@ -18,7 +18,6 @@
 //! `PING`, reply, release against the in-process line server.
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
-use core::convert::Infallible;
 use core::hint::black_box;
 use core::time::Duration;
 use std::sync::Arc;
@@ -32,45 +31,12 @@ use mechops_tokio::conn::{ConnectionPool, ConnectionPoolConfig, Manager};
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
+#[path = "support/conn_peers.rs"]
+mod conn_peers;
+
+use conn_peers::{Bb8Noop, DeadpoolNoop};
+
 const SETTINGS: [(usize, usize); 4] = [(8, 8), (16, 32), (32, 32), (8, 64)];
-
-struct DeadpoolNoop;
-
-impl deadpool::managed::Manager for DeadpoolNoop {
-    type Type = u64;
-    type Error = Infallible;
-
-    async fn create(&self) -> Result<u64, Infallible> {
-        Ok(7)
-    }
-
-    async fn recycle(
-        &self,
-        _conn: &mut u64,
-        _metrics: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<Infallible> {
-        Ok(())
-    }
-}
-
-struct Bb8Noop;
-
-impl bb8::ManageConnection for Bb8Noop {
-    type Connection = u64;
-    type Error = Infallible;
-
-    async fn connect(&self) -> Result<u64, Infallible> {
-        Ok(7)
-    }
-
-    async fn is_valid(&self, _conn: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-
-    fn has_broken(&self, _conn: &mut u64) -> bool {
-        false
-    }
-}
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -31,6 +31,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+#[path = "support/conn_peers.rs"]
+mod conn_peers;
+
+use conn_peers::{Bb8Noop, DeadpoolNoop};
 use mechops_core::lru::LruCache;
 use mechops_core::pool::{Pool, ShardedPool};
 use mechops_core::time::{MAX_RFC3339_LEN, Precision, Rfc3339Format, Timestamp};
@@ -188,7 +192,103 @@ const CASES: &[Case] = &[
         items: 1,
         run: lru_peer_get_hit,
     },
+    Case {
+        group: "conn pool acquire+release (1 task)",
+        name: "mechops ConnectionPool",
+        items: 1,
+        run: conn_mechops,
+    },
+    Case {
+        group: "conn pool acquire+release (1 task)",
+        name: "deadpool managed",
+        items: 1,
+        run: conn_deadpool,
+    },
+    Case {
+        group: "conn pool acquire+release (1 task)",
+        name: "bb8",
+        items: 1,
+        run: conn_bb8,
+    },
+    Case {
+        group: "conn pool acquire+release (1 task)",
+        name: "tokio Semaphore (floor)",
+        items: 1,
+        run: conn_semaphore,
+    },
 ];
+
+/// A one-thread runtime: the conn cases measure one task's acquire and
+/// release, with no other thread to contend or to be woken.
+fn conn_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// As in the `conn_pool` benchmark: filled to 8 no-op connections, no
+/// checkout check.
+#[inline(never)]
+fn conn_mechops(n: u64) {
+    use mechops_tokio::conn::noop::NoopManager;
+    use mechops_tokio::conn::{ConnectionPool, ConnectionPoolConfig};
+    conn_runtime().block_on(async {
+        let mut config = ConnectionPoolConfig::sized(8, 8);
+        config.pool.check_after_idle = None;
+        let pool = ConnectionPool::new("bench", NoopManager::new(), vec!["noop"], config).unwrap();
+        drop(pool.acquire().await.unwrap());
+        for _ in 0..n {
+            let conn = pool.acquire().await.unwrap();
+            black_box(*conn);
+        }
+    });
+}
+
+#[inline(never)]
+fn conn_deadpool(n: u64) {
+    conn_runtime().block_on(async {
+        let pool: deadpool::managed::Pool<DeadpoolNoop> =
+            deadpool::managed::Pool::builder(DeadpoolNoop)
+                .max_size(8)
+                .build()
+                .unwrap();
+        drop(pool.get().await.unwrap());
+        for _ in 0..n {
+            let conn = pool.get().await.unwrap();
+            black_box(*conn);
+        }
+    });
+}
+
+#[inline(never)]
+fn conn_bb8(n: u64) {
+    conn_runtime().block_on(async {
+        let pool = bb8::Pool::builder()
+            .max_size(8)
+            .min_idle(Some(8))
+            .test_on_check_out(false)
+            .build(Bb8Noop)
+            .await
+            .unwrap();
+        drop(pool.get().await.unwrap());
+        for _ in 0..n {
+            let conn = pool.get().await.unwrap();
+            black_box(*conn);
+        }
+    });
+}
+
+#[inline(never)]
+fn conn_semaphore(n: u64) {
+    conn_runtime().block_on(async {
+        let semaphore = tokio::sync::Semaphore::new(8);
+        for _ in 0..n {
+            let permit = semaphore.acquire().await.unwrap();
+            black_box(&permit);
+        }
+    });
+}
 
 #[inline(never)]
 fn pool_mechops(n: u64) {

@@ -139,6 +139,12 @@ async fn soak_text_output_names_each_endpoint() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("ops "), "{text}");
+    let rate = text
+        .lines()
+        .find_map(|l| l.strip_prefix("rate"))
+        .and_then(|r| r.trim().strip_suffix(" ops/s"))
+        .and_then(|r| r.parse::<f64>().ok());
+    assert!(rate.is_some_and(|r| r > 0.0), "{text}");
     assert!(text.contains(&a.url()) && text.contains(&b.url()), "{text}");
     assert!(a.accepted() >= 1 && b.accepted() >= 1);
 }

@@ -5,6 +5,15 @@
 //! clock of deadlines, expiry, leases and backoff. [`steady_now`] reads it
 //! against one process-wide origin.
 //!
+//! [`CoarseClock`] reads the same monotonic clock at the kernel's tick: on
+//! Linux `CLOCK_MONOTONIC_COARSE`, a few nanoseconds where a precise read
+//! costs tens to a hundred on a virtual machine, at most one tick (1 to
+//! 4 ms, `clock_getres` says which) behind [`SteadyClock`] and never ahead
+//! of it. It is for stamps whose decisions are measured in milliseconds or
+//! more (idle since, last known alive), taken on hot paths; deadlines and
+//! measured durations keep the precise clock. Elsewhere it is the precise
+//! clock.
+//!
 //! [`SystemClock`] reads `std::time::SystemTime`, which is wall-clock time:
 //! it can step backwards when the operating system adjusts it. Code that needs
 //! monotonic behaviour (the v7 UUID generator, for one) enforces it itself.
@@ -70,6 +79,107 @@ impl MonotonicClock for SteadyClock {
     fn now(&self) -> Instant {
         Instant::from_duration(self.origin.elapsed())
     }
+}
+
+/// The monotonic clock at the kernel's tick (see the [module docs](self)),
+/// reading the time since an origin shared with a [`SteadyClock`]: its
+/// readings compare with that clock's, at most one tick behind.
+#[derive(Clone, Copy, Debug)]
+pub struct CoarseClock {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    /// The origin as nanoseconds of `CLOCK_MONOTONIC` (the clock behind
+    /// `std::time::Instant` there), so a reading is one subtraction.
+    origin_nanos: u64,
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    steady: SteadyClock,
+}
+
+impl CoarseClock {
+    /// A coarse clock counting from `origin`, the origin of a
+    /// [`SteadyClock`] (or of any clock on `std::time::Instant`).
+    pub fn with_origin(origin: std::time::Instant) -> Self {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            // `at` was read just before `mono`, so the origin lands at or a
+            // little before its true place: readings never run ahead.
+            let (at, mono) = *monotonic_anchor();
+            let origin_nanos = if origin <= at {
+                mono.saturating_sub(duration_nanos(at - origin))
+            } else {
+                mono.saturating_add(duration_nanos(origin - at))
+            };
+            Self { origin_nanos }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            Self {
+                steady: SteadyClock::with_origin(origin),
+            }
+        }
+    }
+
+    /// The coarse clock of `steady`'s origin.
+    pub fn of(steady: &SteadyClock) -> Self {
+        Self::with_origin(steady.origin)
+    }
+}
+
+impl MonotonicClock for CoarseClock {
+    #[inline]
+    fn now(&self) -> Instant {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            match read_nanos(libc::CLOCK_MONOTONIC_COARSE) {
+                Some(nanos) => Instant::from_nanos(nanos.saturating_sub(self.origin_nanos)),
+                None => Instant::from_nanos(
+                    read_nanos(libc::CLOCK_MONOTONIC)
+                        .unwrap_or(0)
+                        .saturating_sub(self.origin_nanos),
+                ),
+            }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            self.steady.now()
+        }
+    }
+}
+
+/// One `std::time::Instant` and the `CLOCK_MONOTONIC` nanoseconds read just
+/// after it: `Instant` on Linux is that clock, so the pair places raw
+/// readings of the same clock (at any resolution) among instants.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn monotonic_anchor() -> &'static (std::time::Instant, u64) {
+    static ANCHOR: OnceLock<(std::time::Instant, u64)> = OnceLock::new();
+    ANCHOR.get_or_init(|| {
+        let at = std::time::Instant::now();
+        let mono = read_nanos(libc::CLOCK_MONOTONIC).unwrap_or(0);
+        (at, mono)
+    })
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn duration_nanos(d: core::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Nanoseconds of `clock`, or `None` if the system cannot read it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
+fn read_nanos(clock: libc::clockid_t) -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec`; an unknown clock id makes
+    // the call return -1 without writing.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u64::try_from(ts.tv_nsec).ok()?;
+    Some(secs.wrapping_mul(1_000_000_000).wrapping_add(nanos))
 }
 
 fn process_origin() -> &'static std::time::Instant {
@@ -230,6 +340,29 @@ mod tests {
             .unwrap()
             .as_millis() as u64;
         assert!(via_std.abs_diff(direct) < 1_000);
+    }
+
+    #[test]
+    fn coarse_readings_trail_the_precise_clock_by_at_most_a_tick() {
+        let steady = SteadyClock::new();
+        let coarse = CoarseClock::of(&steady);
+        let mut last = coarse.now();
+        for _ in 0..1_000 {
+            let before = steady.now();
+            let reading = coarse.now();
+            let after = steady.now();
+            // Never ahead of the precise clock; behind by at most a tick
+            // (4 ms at the coarsest kernel setting; 50 ms leaves room for a
+            // thread preempted between the reads). Never backwards.
+            assert!(reading <= after, "{reading} > {after}");
+            assert!(before.saturating_duration_since(reading) < Duration::from_millis(50));
+            assert!(reading >= last, "{reading} < {last}");
+            last = reading;
+        }
+        // An origin later than every reading so far reads as zero, not a
+        // wrapped value.
+        let later = CoarseClock::with_origin(std::time::Instant::now() + Duration::from_secs(60));
+        assert_eq!(later.now(), Instant::ZERO);
     }
 
     #[test]

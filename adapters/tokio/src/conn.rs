@@ -18,9 +18,20 @@
 //!   one lives in the caller's [`Pooled`] guard;
 //! - a waiter gets its connection (or its failure) through a oneshot
 //!   channel; an acquire served at once touches no channel and allocates
-//!   nothing;
+//!   nothing. A waiter also wakes at its own deadline and drives the core,
+//!   which fails the expired waiters through their channels, so a timeout
+//!   does not wait for the timer task to be scheduled;
 //! - connects, closes, pings and resets run on spawned tasks; health
 //!   checks before a checkout run inside the caller's acquire future;
+//! - the clock: deadlines (acquire timeouts, the timer task) and measured
+//!   waits read tokio's clock; an acquire served at once from the idle
+//!   list and a release that hands its connection to no waiter only stamp
+//!   times (idle since, last known alive, the expiry and check decisions),
+//!   and read the operating system's coarse monotonic clock
+//!   (`mechops_std::clock::CoarseClock`), at most one kernel tick
+//!   (1 to 4 ms) behind and several times cheaper. A pool built while
+//!   tokio's time is paused reads tokio's clock everywhere, so tests that
+//!   advance time see exact decisions;
 //! - one background task per pool sleeps until the core's
 //!   [`poll_timeout`](mechops_alloc::conn::PoolCore::poll_timeout) and
 //!   drives its timers (acquire timeouts, `min_connections`, idle timeout,
@@ -29,11 +40,12 @@
 //!
 //! # Contract
 //!
-//! - [`ConnectionPool::acquire`] resolves within `acquire_timeout` (plus
-//!   at most one health check already started, itself bounded by the
-//!   connect timeout) with a connection or a
-//!   [`PoolError`] saying why: the pool was exhausted with so many waiters,
-//!   or no endpoint was reachable, with the last connect error.
+//! - [`ConnectionPool::acquire`] resolves within `acquire_timeout` with a
+//!   connection or a [`PoolError`] saying why: the pool was exhausted with
+//!   so many waiters, or no endpoint was reachable, with the last connect
+//!   error. A checkout health check is cut off at the acquire's deadline
+//!   (and by the connect timeout); the connection it was checking is then
+//!   closed, its state being unknown.
 //! - Waiters are served first come, first served.
 //! - Dropping an acquire future at any `.await` leaks nothing: its queue
 //!   place is given up, a connection already handed to it goes back to the

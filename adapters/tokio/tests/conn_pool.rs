@@ -1,5 +1,6 @@
 //! The connection pool's contract against an in-memory manager whose
-//! "server" counts open connections, under tokio's paused time.
+//! "server" counts open connections, under tokio's paused time (and a few
+//! in real time, where the pool stamps times with the coarse clock).
 
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::time::Duration;
@@ -543,6 +544,47 @@ async fn a_check_that_never_ends_is_cut_off_by_the_connect_timeout() {
     server.check_hangs.store(true, Ordering::SeqCst);
     // The stuck check counts as failed; a fresh connection serves the
     // acquire (it is new, so it is not checked).
+    let second = pool.acquire().await.unwrap().serial;
+    assert_ne!(first, second);
+    assert_eq!(pool.metrics().broken, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_never_ends_is_cut_off_by_the_acquire_deadline() {
+    let (pool, server) = pool(0, 1, |c| {
+        c.pool.check_after_idle = Some(Duration::from_secs(1));
+        c.pool.acquire_timeout = Duration::from_secs(2);
+        c.connect_timeout = Duration::from_secs(3600);
+    });
+    drop(pool.acquire().await.unwrap());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    server.check_hangs.store(true, Ordering::SeqCst);
+    // Virtual time: the acquire ends long before the connect timeout would
+    // have cut the check, with a timeout error, and the connection whose
+    // check was cut is closed as broken.
+    let err = tokio::time::timeout(Duration::from_secs(60), pool.acquire())
+        .await
+        .expect("the acquire outlived its deadline")
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(pool.metrics().broken, 1);
+}
+
+/// In real time the pool stamps idle times with the coarse clock; its
+/// decisions still follow them: a connection back for far less than the
+/// check threshold is handed out unchecked, one idle for longer is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coarse_stamps_still_drive_the_checkout_check() {
+    let (pool, server) = pool(0, 1, |c| {
+        c.pool.check_after_idle = Some(Duration::from_secs(1));
+    });
+    let first = pool.acquire().await.unwrap().serial;
+    // Every check would fail from now on: an unchecked acquire keeps the
+    // connection, a checked one gets a fresh one.
+    server.check_fails.store(true, Ordering::SeqCst);
+    assert_eq!(pool.acquire().await.unwrap().serial, first);
+    assert_eq!(pool.metrics().broken, 0);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let second = pool.acquire().await.unwrap().serial;
     assert_ne!(first, second);
     assert_eq!(pool.metrics().broken, 1);

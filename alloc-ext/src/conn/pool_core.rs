@@ -263,6 +263,15 @@ impl PoolCore {
         self.waiters.len()
     }
 
+    /// Whether an [`acquire`](Self::acquire) now would be served from the
+    /// idle list rather than queued: no waiter ahead, an idle connection,
+    /// not closing. (An idle connection found expired on the way still
+    /// queues the caller.) A runtime may then feed a coarser `now`, since
+    /// no deadline or measured wait starts from it.
+    pub fn has_ready_idle(&self) -> bool {
+        self.waiters.is_empty() && !self.idle.is_empty() && self.shutdown.is_none()
+    }
+
     /// Whether [`PoolCore::close`] was called.
     pub const fn is_closing(&self) -> bool {
         self.shutdown.is_some()
@@ -897,8 +906,12 @@ impl PoolCore {
         deadline: Instant,
         now: Instant,
     ) -> Acquire {
+        // A waiter whose check failed at or after its deadline is not given
+        // another connection to check: it is queued, and the next
+        // `poll_action` fails it with the reason.
         if self.waiters.is_empty()
             && self.shutdown.is_none()
+            && (waiter.is_none() || deadline > now)
             && let Some(index) = self.take_idle(now)
         {
             if self.needs_check(index, now) {

@@ -1348,3 +1348,64 @@ proptest! {
         prop_assert_eq!(h.pool.poll_timeout(), None);
     }
 }
+
+#[test]
+fn ready_idle_says_whether_an_acquire_is_served_at_once() {
+    let mut pool = new_pool(quiet(), 1);
+    // Nothing idle: an acquire would queue.
+    assert!(!pool.has_ready_idle());
+    let conn = open_idle(&mut pool, at(0));
+    assert!(pool.has_ready_idle());
+    assert_eq!(pool.acquire(at(1)), Ok(Acquire::Ready(conn)));
+    assert!(!pool.has_ready_idle());
+    // A waiter ahead queues the next caller even once a connection is idle.
+    let Ok(Acquire::Wait { waiter, .. }) = pool.acquire(at(2)) else {
+        panic!("expected to wait");
+    };
+    let _ = drain_actions(&mut pool, at(2));
+    assert!(!pool.has_ready_idle());
+    assert_eq!(pool.cancel_waiter(waiter, at(3)), Cancel::Dequeued);
+    assert_eq!(pool.release(conn, false, at(4)), Ok(Disposition::Kept));
+    let _ = drain_actions(&mut pool, at(4));
+    assert!(pool.has_ready_idle());
+    pool.close(at(5), at(6));
+    assert!(!pool.has_ready_idle());
+}
+
+#[test]
+fn a_check_failed_past_the_deadline_fails_the_acquire_instead_of_checking_again() {
+    let mut pool = new_pool(
+        PoolConfig {
+            check_after_idle: Some(MS * 5),
+            max_connections: 3,
+            ..quiet()
+        },
+        1,
+    );
+    let a = open_idle(&mut pool, at(0));
+    let b = open_idle(&mut pool, at(0));
+    let Acquire::Check { waiter, conn } = pool.acquire(at(10)).unwrap() else {
+        panic!("expected a check")
+    };
+    // The check ends (cut short by the runtime) at the acquire's deadline,
+    // 100 ms later: the other idle connection is not handed over for
+    // another check; the waiter fails with a reason.
+    let Ok(Checked::Replaced(Acquire::Wait { waiter: again, .. })) =
+        pool.handle_checked(conn, false, at(110))
+    else {
+        panic!("expected the waiter to be queued")
+    };
+    assert_eq!(again, waiter);
+    let actions = drain_actions(&mut pool, at(110));
+    assert!(
+        matches!(actions[0], Action::Fail { waiter: w, .. } if w == waiter),
+        "{actions:?}"
+    );
+    let other = if conn == a { b } else { a };
+    assert_eq!(pool.state(other), Some(ConnState::Idle));
+    // The next acquire, within its own deadline, gets it checked.
+    let Acquire::Check { conn: c, .. } = pool.acquire(at(200)).unwrap() else {
+        panic!("expected a check")
+    };
+    assert_eq!(c, other);
+}

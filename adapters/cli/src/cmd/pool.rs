@@ -1,9 +1,11 @@
-//! `mechops pool`: soak a line server through a connection pool, or ping
-//! one.
+//! `mechops pool`: soak a line server through a connection pool, ping one,
+//! or measure the pool's timing clauses (`timing`, the table also printed
+//! by `mechops bench`).
 //!
 //! `soak` runs `--tasks` tasks that each acquire a connection, send the
 //! request line, read the reply and release, until `--duration` ends; it
-//! prints the counts, acquire and request percentiles, the most connections
+//! prints the counts (as text, with the rate), acquire and request
+//! percentiles, the most connections
 //! the pool had open, and per endpoint the operations, errors, connections
 //! opened and breaker state (with `--json`, as one object). A live progress
 //! line goes to standard error when it is a terminal. Failed requests are
@@ -37,6 +39,10 @@ enum PoolCommand {
     Soak(SoakArgs),
     /// Open one connection, send one PING, print the reply and round trip.
     Ping(PingArgs),
+    /// Measure the timing clauses against an in-process line server: how
+    /// long timed-out requests and acquires take against their settings,
+    /// and how soon the pool serves again after its endpoint comes back.
+    Timing,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -110,6 +116,9 @@ pub(crate) fn run(args: PoolArgs) -> anyhow::Result<()> {
     match args.command {
         PoolCommand::Soak(args) => runtime.block_on(soak(args)),
         PoolCommand::Ping(args) => runtime.block_on(ping(args)),
+        PoolCommand::Timing => {
+            crate::cmd::bench::conn::timing_table(&mut std::io::stdout().lock(), &runtime)
+        }
     }
 }
 
@@ -251,6 +260,7 @@ async fn soak(args: SoakArgs) -> anyhow::Result<()> {
             total.1 += errors;
         }
     }
+    let ran = started.elapsed();
     let m = pool.metrics();
     pool.close(Duration::from_secs(1)).await;
     let micros = |h: &LocalHistogram, q| h.quantile(q).unwrap_or(0) / 1000;
@@ -290,6 +300,11 @@ async fn soak(args: SoakArgs) -> anyhow::Result<()> {
         writeln!(out)?;
     } else {
         writeln!(out, "ops            {}", report.ops)?;
+        writeln!(
+            out,
+            "rate           {:.0} ops/s",
+            report.ops as f64 / ran.as_secs_f64().max(1e-9)
+        )?;
         writeln!(out, "errors         {}", report.errors)?;
         writeln!(out, "timeouts       {}", report.timeouts)?;
         writeln!(

@@ -64,6 +64,10 @@ impl ConnectionPoolMetrics {
             created = m.created,
             closed = m.closed,
             broken = m.broken,
+            opening = m.opening,
+            open_failures = m.open_failures,
+            leaks = m.leaks,
+            wait_p50_us = self.waits.quantile(Quantile::P50).unwrap_or(0) / 1000,
             wait_p99_us = self.waits.quantile(Quantile::P99).unwrap_or(0) / 1000,
             "connection pool metrics"
         );
@@ -78,6 +82,7 @@ impl ConnectionPoolMetrics {
                 closed = e.closed,
                 broken = e.broken,
                 open_failures = e.open_failures,
+                connect_timeouts = e.connect_timeouts,
                 breaker = breaker_name(e.breaker),
                 "connection pool endpoint metrics"
             );
@@ -116,7 +121,7 @@ fn label(value: &str) -> String {
 pub fn render_prometheus(pools: &[ConnectionPoolMetrics]) -> String {
     let mut out = String::new();
     type PoolField = fn(&PoolMetrics) -> u64;
-    let pool_families: [(&str, &str, &str, PoolField); 11] = [
+    let pool_families: [(&str, &str, &str, PoolField); 15] = [
         (
             "size",
             "gauge",
@@ -133,6 +138,18 @@ pub fn render_prometheus(pools: &[ConnectionPoolMetrics]) -> String {
             "Callers waiting for a connection",
             |m| m.waiters as u64,
         ),
+        ("opening", "gauge", "Connects in flight", |m| {
+            m.opening as u64
+        }),
+        (
+            "checking",
+            "gauge",
+            "Connections being health-checked for a caller",
+            |m| m.checking as u64,
+        ),
+        ("min_connections", "gauge", "The current minimum", |m| {
+            m.min_connections as u64
+        }),
         ("max_connections", "gauge", "The current maximum", |m| {
             m.max_connections as u64
         }),
@@ -157,6 +174,9 @@ pub fn render_prometheus(pools: &[ConnectionPoolMetrics]) -> String {
             "Connections closed as broken",
             |m| m.broken,
         ),
+        ("open_failures_total", "counter", "Failed connects", |m| {
+            m.open_failures
+        }),
         (
             "leaks_total",
             "counter",
@@ -177,7 +197,7 @@ pub fn render_prometheus(pools: &[ConnectionPoolMetrics]) -> String {
         }
     }
     type EndpointField = fn(&mechops_alloc::conn::EndpointMetrics) -> u64;
-    let endpoint_families: [(&str, &str, &str, EndpointField); 6] = [
+    let endpoint_families: [(&str, &str, &str, EndpointField); 10] = [
         (
             "endpoint_size",
             "gauge",
@@ -185,10 +205,28 @@ pub fn render_prometheus(pools: &[ConnectionPoolMetrics]) -> String {
             |e| e.size as u64,
         ),
         (
+            "endpoint_idle",
+            "gauge",
+            "Idle connections to the endpoint",
+            |e| e.idle as u64,
+        ),
+        (
             "endpoint_in_use",
             "gauge",
             "Connections to the endpoint checked out",
             |e| e.in_use as u64,
+        ),
+        (
+            "endpoint_opening",
+            "gauge",
+            "Connects to the endpoint in flight",
+            |e| e.opening as u64,
+        ),
+        (
+            "endpoint_closed_total",
+            "counter",
+            "Connections to the endpoint closed",
+            |e| e.closed,
         ),
         (
             "endpoint_created_total",
@@ -207,6 +245,12 @@ pub fn render_prometheus(pools: &[ConnectionPoolMetrics]) -> String {
             "counter",
             "Failed connects to the endpoint",
             |e| e.open_failures,
+        ),
+        (
+            "endpoint_connect_timeouts_total",
+            "counter",
+            "Connects to the endpoint that timed out",
+            |e| e.connect_timeouts,
         ),
         (
             "endpoint_breaker",

@@ -17,7 +17,9 @@ use mechops_core::time::{Instant, MonotonicClock};
 use tokio::sync::{Notify, oneshot};
 
 use super::Manager;
+use super::metrics::breaker_name;
 use crate::clock::TokioClock;
+use mechops_std::clock::CoarseClock;
 
 /// The settings of a [`ConnectionPool`]: the core's [`PoolConfig`]
 /// (sizes, acquire timeout, idle timeout, lifetime, keepalive, check
@@ -109,13 +111,25 @@ pub(super) struct Shared<M: Manager> {
     endpoints: Vec<M::Endpoint>,
     config: ConnectionPoolConfig,
     clock: TokioClock,
+    /// The clock of stamps (see [`Shared::stamp`]), on `clock`'s origin;
+    /// `None` when the pool was built under paused tokio time, whose
+    /// virtual now the operating system's coarse clock does not follow:
+    /// then stamps read `clock` too.
+    coarse: Option<CoarseClock>,
     runtime: tokio::runtime::Handle,
-    state: Mutex<State<M::Connection>>,
+    state: OwnLines<Mutex<State<M::Connection>>>,
     /// Wakes the timer task when the core's deadline moved earlier.
     timer: Arc<Notify>,
     /// Wakes callers of `close`.
     closed: Notify,
 }
+
+/// Keeps the lock and the bookkeeping on cache lines of their own (two:
+/// x86 fetches lines in pairs). Every acquire and release writes them from
+/// whichever thread runs it; the reference counts of the `Arc` and the
+/// read-mostly settings then do not move between cores with them.
+#[repr(align(128))]
+struct OwnLines<T>(T);
 
 /// A pool of connections made by `M`, over one or more endpoints. Cheap to
 /// clone (a reference count); every clone is the same pool.
@@ -159,14 +173,18 @@ impl<M: Manager> ConnectionPool<M> {
         }
         let seed = seed_from(&endpoints);
         let core = PoolCore::new(config.pool, endpoints.len(), seed)?;
+        let clock = TokioClock::new();
+        let coarse =
+            (!tokio_time_paused()).then(|| CoarseClock::with_origin(clock.origin().into_std()));
         let shared = Arc::new(Shared {
             name: name.into(),
             manager,
             endpoints,
             config,
-            clock: TokioClock::new(),
+            clock,
+            coarse,
             runtime: tokio::runtime::Handle::current(),
-            state: Mutex::new(State {
+            state: OwnLines(Mutex::new(State {
                 core,
                 slab: Vec::new(),
                 callers: Vec::new(),
@@ -174,7 +192,7 @@ impl<M: Manager> ConnectionPool<M> {
                 last_error: None,
                 closed: None,
                 timer_at: None,
-            }),
+            })),
             timer: Arc::new(Notify::new()),
             closed: Notify::new(),
         });
@@ -273,6 +291,17 @@ impl<M: Manager> ConnectionPool<M> {
     }
 }
 
+/// Whether tokio's clock is paused (`tokio::time::pause`, or a runtime
+/// started paused): two readings with real time between them are equal
+/// only then. A clock too coarse to tell them apart reads as paused, which
+/// costs speed, never correctness.
+fn tokio_time_paused() -> bool {
+    let first = tokio::time::Instant::now();
+    let between = std::time::Instant::now();
+    core::hint::black_box(between);
+    tokio::time::Instant::now() == first
+}
+
 /// Seeds the lifetime jitter: different pools spread differently.
 fn seed_from<E: fmt::Display>(endpoints: &[E]) -> u64 {
     use core::hash::{BuildHasher, Hash, Hasher};
@@ -287,6 +316,8 @@ fn seed_from<E: fmt::Display>(endpoints: &[E]) -> u64 {
 /// everything back.
 struct Pending<M: Manager> {
     shared: Arc<Shared<M>>,
+    /// The acquire's deadline, the one the core holds for its waiter.
+    deadline: Instant,
     waiter: Option<WaiterId>,
     rx: Option<oneshot::Receiver<Handoff<M::Connection>>>,
     checking: Option<(ConnId, M::Connection)>,
@@ -375,21 +406,31 @@ async fn acquire<M: Manager>(
     shared: Arc<Shared<M>>,
     caller: &'static Location<'static>,
 ) -> Result<Pooled<M>, PoolError> {
-    let mut next = {
-        let now = shared.now();
+    let (mut next, started) = {
+        let coarse = shared.stamp();
         let mut state = shared.lock();
+        // Served from the idle list, the acquire needs the time only for
+        // stamps; queued, its deadline and measured wait need the precise
+        // clock.
+        let now = if state.core.has_ready_idle() {
+            coarse
+        } else {
+            shared.now()
+        };
         let Ok(answer) = state.core.acquire(now) else {
             return Err(PoolError::Closed);
         };
         let next = step(&shared, &mut state, answer, caller);
         shared.drive(&mut state, now);
-        next
+        (next, now)
     };
     if let Step::Got(id, conn) = next {
         return Ok(Pooled::new(shared, id, conn));
     }
+    let deadline = started.saturating_add(shared.config.pool.acquire_timeout);
     let mut pending = Pending {
         shared,
+        deadline,
         waiter: None,
         rx: None,
         checking: None,
@@ -412,8 +453,24 @@ async fn acquire<M: Manager>(
             Step::Wait(waiter, rx) => {
                 pending.waiter = Some(waiter);
                 pending.rx = Some(rx);
+                let shared = Arc::clone(&pending.shared);
                 let handoff = match pending.rx.as_mut() {
-                    Some(rx) => rx.await,
+                    // The waiter wakes at its own deadline and lets the
+                    // core fail what has expired, itself included, rather
+                    // than wait for the timer task to be scheduled first:
+                    // one task hop fewer between the deadline and the
+                    // error.
+                    Some(rx) => match shared.clock.timeout_at(pending.deadline, &mut *rx).await {
+                        Ok(handoff) => handoff,
+                        Err(_) => {
+                            {
+                                let now = shared.now();
+                                let mut state = shared.lock();
+                                shared.drive(&mut state, now);
+                            }
+                            rx.await
+                        }
+                    },
                     None => return Err(PoolError::Closed),
                 };
                 pending.rx = None;
@@ -449,10 +506,19 @@ async fn check<M: Manager>(
     id: ConnId,
     caller: &'static Location<'static>,
 ) -> Result<Step<M::Connection>, PoolError> {
+    // The check ends by the acquire's deadline too: one cut short there
+    // counts as failed (its connection's state is unknown, so it is
+    // closed), and the core, finding the waiter's deadline passed, fails
+    // the acquire with its reason, or serves it from another idle
+    // connection at once.
     let healthy = match pending.checking.as_mut() {
         Some((_, conn)) => {
             let shared = &pending.shared;
-            bounded(shared.config.connect_timeout, shared.manager.check(conn)).await
+            let left = pending
+                .deadline
+                .saturating_duration_since(shared.now())
+                .min(shared.config.connect_timeout);
+            bounded(left, shared.manager.check(conn)).await
         }
         None => false,
     };
@@ -626,11 +692,25 @@ impl<M: Manager> Shared<M> {
         // A panic while holding the lock (a manager's `Display`, say)
         // leaves the bookkeeping consistent: every core call completes
         // before anything else runs.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The precise clock: deadlines, measured waits, timers.
     fn now(&self) -> Instant {
         self.clock.now()
+    }
+
+    /// The clock for stamps on the hot path (idle since, last alive, the
+    /// lifetime and check decisions of an acquire served at once): the
+    /// operating system's coarse monotonic clock, at most one kernel tick
+    /// (1 to 4 ms) behind [`Shared::now`], at a fraction of its cost. The
+    /// core never lets time go backwards, so a coarse reading after a
+    /// precise one reads as the precise one.
+    fn stamp(&self) -> Instant {
+        match &self.coarse {
+            Some(coarse) => coarse.now(),
+            None => self.clock.now(),
+        }
     }
 
     fn failure(&self, reason: AcquireFailure) -> PoolError {
@@ -648,8 +728,15 @@ impl<M: Manager> Shared<M> {
     }
 
     fn release(self: &Arc<Self>, id: ConnId, conn: M::Connection, broken: bool) {
-        let now = self.now();
+        let coarse = self.stamp();
         let mut state = self.lock();
+        // A release that hands the connection to a waiter ends a measured
+        // wait: precise clock. Otherwise it only stamps the idle time.
+        let now = if state.core.waiters() == 0 {
+            coarse
+        } else {
+            self.now()
+        };
         match state.core.release(id, broken, now) {
             Ok(Disposition::Kept) => put(&mut state.slab, id, conn),
             Ok(Disposition::Close(reason)) => {
@@ -820,17 +907,21 @@ impl<M: Manager> Shared<M> {
                 },
                 Ok(Err(e)) => {
                     let kind = shared.manager.classify(&e);
-                    tracing::warn!(pool = %shared.name, %endpoint, error = %e, "connect failed");
+                    let at = p.endpoint();
                     state.last_error = Some(format!("{endpoint}: {e}"));
                     let _ = state.core.handle_open_failed(p, now, kind);
+                    let breaker = state.core.breaker(at).map_or("unknown", breaker_name);
+                    tracing::warn!(pool = %shared.name, %endpoint, error = %e, breaker, "connect failed");
                 }
                 Err(_) => {
-                    tracing::warn!(pool = %shared.name, %endpoint, "connect timed out");
+                    let at = p.endpoint();
                     state.last_error = Some(format!(
                         "{endpoint}: connect timed out after {:?}",
                         shared.config.connect_timeout
                     ));
                     let _ = state.core.handle_open_failed(p, now, FailureKind::TimedOut);
+                    let breaker = state.core.breaker(at).map_or("unknown", breaker_name);
+                    tracing::warn!(pool = %shared.name, %endpoint, breaker, "connect timed out");
                 }
             }
             shared.drive(&mut state, now);

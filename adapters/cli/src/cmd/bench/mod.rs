@@ -2,7 +2,7 @@
 //!
 //! Each table lives in its own module and prints itself.
 
-mod conn;
+pub(crate) mod conn;
 mod jobs;
 mod pools;
 mod registry;
