@@ -68,7 +68,7 @@ use mechops_alloc::job::{
 };
 use mechops_core::time::{Instant, MonotonicClock, Timestamp};
 use serde_json::Value;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -149,8 +149,36 @@ pub struct JobContext {
     args: Value,
     attempt: u32,
     max_attempts: u32,
+    shared: Arc<AttemptShared>,
+}
+
+/// What an attempt's handler shares with the worker: one allocation per
+/// attempt, and nothing to lock or notify for a handler that never
+/// reports progress.
+#[derive(Debug, Default)]
+struct AttemptShared {
     cancel: CancellationToken,
-    progress: watch::Sender<Option<Progress>>,
+    /// The latest progress report and how many there were.
+    progress: std::sync::Mutex<(u64, Option<Progress>)>,
+    /// Woken (one stored permit) at each report.
+    reported: Notify,
+}
+
+impl AttemptShared {
+    /// The latest report, if there was one after the `seen`-th; updates
+    /// `seen`.
+    fn report_after(&self, seen: &mut u64) -> Option<Progress> {
+        let g = self.progress.lock().ok()?;
+        if g.0 == *seen {
+            return None;
+        }
+        *seen = g.0;
+        g.1.clone()
+    }
+
+    fn latest(&self) -> Option<Progress> {
+        self.progress.lock().ok()?.1.clone()
+    }
 }
 
 impl JobContext {
@@ -182,7 +210,11 @@ impl JobContext {
     /// `fraction` is outside 0 to 1, or NaN.
     pub fn progress(&self, fraction: f64, message: impl Into<String>) -> Result<(), ProgressError> {
         let p = Progress::new(fraction, message)?;
-        self.progress.send_replace(Some(p));
+        if let Ok(mut g) = self.shared.progress.lock() {
+            g.0 += 1;
+            g.1 = Some(p);
+        }
+        self.shared.reported.notify_one();
         Ok(())
     }
 
@@ -190,7 +222,7 @@ impl JobContext {
     /// lease, the attempt's timeout, or the worker's hard shutdown. A
     /// handler that ignores it is dropped at its next `.await`.
     pub fn cancel_token(&self) -> &CancellationToken {
-        &self.cancel
+        &self.shared.cancel
     }
 }
 
@@ -839,7 +871,6 @@ impl Worker {
             mono: self.mono,
             random: splitmix(self.seed ^ job.token.get() ^ (job.id.uuid().as_u128() as u64)),
             job,
-            hard: hard.clone(),
         };
         let q = &self.queue;
         q.emit(
@@ -862,15 +893,13 @@ impl Worker {
         // Not a child of `hard`: the attempt watches `hard` itself and
         // cancels this token before dropping the handler, and a child token
         // would take the parent's lock once per attempt.
-        let cancel = CancellationToken::new();
-        let (ptx, prx) = watch::channel(None);
+        let shared = Arc::new(AttemptShared::default());
         let ctx = JobContext {
             id: attempt.job.id,
             args,
             attempt: attempt.job.attempt,
             max_attempts: attempt.job.max_attempts,
-            cancel: cancel.clone(),
-            progress: ptx,
+            shared: Arc::clone(&shared),
         };
         // A panic in the handler, here as in its own task, fails the
         // attempt (retryable) and leaves the worker running.
@@ -891,8 +920,8 @@ impl Worker {
             Ok(Poll::Pending) => Start::Pending(Pending {
                 attempt,
                 fut,
-                cancel,
-                progress: prx,
+                shared,
+                hard: hard.clone(),
             }),
             Err(_) => Start::Done(attempt, panicked()),
         }
@@ -982,8 +1011,10 @@ enum Start {
 struct Pending {
     attempt: Attempt,
     fut: HandlerFuture,
-    cancel: CancellationToken,
-    progress: watch::Receiver<Option<Progress>>,
+    shared: Arc<AttemptShared>,
+    /// The worker's hard shutdown (cloning a token takes its lock, so only
+    /// attempts that outlive their first poll hold one).
+    hard: CancellationToken,
 }
 
 struct Attempt {
@@ -992,7 +1023,6 @@ struct Attempt {
     mono: TokioClock,
     random: u64,
     job: ClaimedJob,
-    hard: CancellationToken,
 }
 
 /// How an attempt's handler stopped.
@@ -1012,9 +1042,10 @@ impl Pending {
         let Self {
             attempt: this,
             mut fut,
-            cancel,
-            progress: mut prx,
+            shared,
+            hard,
         } = self;
+        let mut seen = 0;
         let q = &this.queue;
         let (id, token) = (this.job.id, this.job.token);
         let mut throttle = ProgressThrottle::new(ProgressThrottle::DEFAULT_INTERVAL);
@@ -1027,7 +1058,7 @@ impl Pending {
                 biased;
                 // Before the handler: one that returns because the hard
                 // shutdown cancelled it is released, not failed.
-                () = this.hard.cancelled() => break Stop::Shutdown,
+                () = hard.cancelled() => break Stop::Shutdown,
                 r = &mut fut => break Stop::Done(r),
                 () = this.mono.sleep_until(deadline.unwrap_or(Instant::MAX)), if deadline.is_some() => {
                     break Stop::TimedOut;
@@ -1042,9 +1073,8 @@ impl Pending {
                         Err(e) => tracing::warn!(job = %id, error = %e, "heartbeat failed"),
                     }
                 }
-                Ok(()) = prx.changed() => {
-                    let p = prx.borrow_and_update().clone();
-                    if let Some(p) = p {
+                () = shared.reported.notified() => {
+                    if let Some(p) = shared.report_after(&mut seen) {
                         q.emit(id, QueueEventKind::Progress { fraction: p.fraction(), message: p.message().to_owned() });
                         let now = q.clock.now();
                         if throttle.handle_report(now) {
@@ -1058,18 +1088,17 @@ impl Pending {
                 () = flush, if flush_at.is_some() => {
                     flush_at = None;
                     if throttle.poll_write(q.clock.now()) {
-                        let p = prx.borrow().clone();
-                        if let Some(p) = p {
+                        if let Some(p) = shared.latest() {
                             this.write_progress(p).await;
                         }
                     }
                 }
             }
         };
-        cancel.cancel();
+        shared.cancel.cancel();
         drop(fut);
         // The last progress value is written even when it was held back.
-        let last = prx.borrow().clone();
+        let last = shared.latest();
         if let Some(p) = last.filter(|_| throttle.is_pending()) {
             this.write_progress(p).await;
         }
