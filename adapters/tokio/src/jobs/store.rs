@@ -18,6 +18,15 @@
 //! keeps the stores independent: adding one is a new type implementing the
 //! trait, with no shared enum to edit.
 //!
+//! # Batches and parked claims
+//!
+//! Methods added after the first version have default implementations, so
+//! every store keeps compiling: [`Store::complete_batch`] (the default
+//! calls [`Store::complete`] per item; the memory store takes its lock
+//! once, the SQLite store commits the batch in one transaction),
+//! [`Store::park_claim`] (the default: no parking, the worker waits on
+//! [`Store::work_signal`]) and [`Store::throughput`] (the default: none).
+//!
 //! # Time and randomness
 //!
 //! Every method that applies the lifecycle takes `now`, a wall-clock
