@@ -627,7 +627,7 @@ impl Worker {
         let mut rng = self.seed;
         let mut next_prune = self.mono.now();
         // Attempts that succeeded at their first poll, not yet recorded.
-        let mut done: Vec<(Attempt, Value)> = Vec::new();
+        let mut done: Vec<Succeeded> = Vec::new();
         let result = loop {
             if shutdown.is_cancelled() {
                 break Ok(());
@@ -840,12 +840,12 @@ impl Worker {
         tasks: &mut JoinSet<Outcome>,
         running: &mut HashMap<tokio::task::Id, Running>,
         report: &mut WorkerReport,
-    ) -> Vec<(Attempt, Value)> {
+    ) -> Vec<Succeeded> {
         let mut done = Vec::new();
         for job in claimed {
             report.started += 1;
             match self.start(job, hard).await {
-                Start::Done(attempt, Stop::Done(Ok(value))) => done.push((attempt, value)),
+                Start::Succeeded(id, token, value) => done.push((id, token, value)),
                 Start::Done(attempt, stop) => {
                     let outcome = attempt.record(stop).await;
                     report.count(&outcome);
@@ -865,29 +865,22 @@ impl Worker {
     /// no timer and no store call of its own; one still pending moves to
     /// its own task ([`Pending::resume`]).
     async fn start(&self, job: ClaimedJob, hard: &CancellationToken) -> Start {
-        let attempt = Attempt {
-            queue: self.queue.clone(),
-            heartbeat: self.config.heartbeat,
-            mono: self.mono,
-            random: splitmix(self.seed ^ job.token.get() ^ (job.id.uuid().as_u128() as u64)),
-            job,
-        };
         let q = &self.queue;
         q.emit(
-            attempt.job.id,
+            job.id,
             QueueEventKind::Started {
-                attempt: attempt.job.attempt,
+                attempt: job.attempt,
             },
         );
-        let Some(handler) = self.handlers.map.get(&attempt.job.handler) else {
-            let msg = format!("unknown handler {:?}", attempt.job.handler);
-            return Start::Done(attempt, Stop::Done(Err(JobError::Permanent(msg))));
+        let Some(handler) = self.handlers.map.get(&job.handler) else {
+            let msg = format!("unknown handler {:?}", job.handler);
+            return Start::Done(self.attempt(job), Stop::Done(Err(JobError::Permanent(msg))));
         };
-        let args: Value = match serde_json::from_str(&attempt.job.args) {
+        let args: Value = match serde_json::from_str(&job.args) {
             Ok(v) => v,
             Err(e) => {
                 let msg = format!("job arguments are not valid JSON: {e}");
-                return Start::Done(attempt, Stop::Done(Err(JobError::Permanent(msg))));
+                return Start::Done(self.attempt(job), Stop::Done(Err(JobError::Permanent(msg))));
             }
         };
         // Not a child of `hard`: the attempt watches `hard` itself and
@@ -895,17 +888,17 @@ impl Worker {
         // would take the parent's lock once per attempt.
         let shared = Arc::new(AttemptShared::default());
         let ctx = JobContext {
-            id: attempt.job.id,
+            id: job.id,
             args,
-            attempt: attempt.job.attempt,
-            max_attempts: attempt.job.max_attempts,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
             shared: Arc::clone(&shared),
         };
         // A panic in the handler, here as in its own task, fails the
         // attempt (retryable) and leaves the worker running.
         let panicked = || Stop::Done(Err(JobError::Retryable("handler panicked".to_owned())));
         let Ok(mut fut) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx))) else {
-            return Start::Done(attempt, panicked());
+            return Start::Done(self.attempt(job), panicked());
         };
         let first = core::future::poll_fn(|cx| {
             Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -914,16 +907,30 @@ impl Worker {
         })
         .await;
         match first {
-            Ok(Poll::Ready(r)) => Start::Done(attempt, Stop::Done(r)),
+            // The common case needs no attempt state at all.
+            Ok(Poll::Ready(Ok(value))) => Start::Succeeded(job.id, job.token, value),
+            Ok(Poll::Ready(r)) => Start::Done(self.attempt(job), Stop::Done(r)),
             // The task that takes it over polls it at once, so the waker it
             // registered here is replaced before anything is missed.
             Ok(Poll::Pending) => Start::Pending(Pending {
-                attempt,
+                attempt: self.attempt(job),
                 fut,
                 shared,
                 hard: hard.clone(),
             }),
-            Err(_) => Start::Done(attempt, panicked()),
+            Err(_) => Start::Done(self.attempt(job), panicked()),
+        }
+    }
+
+    /// What an attempt needs beyond its first poll: to record a failure,
+    /// or to run on in its own task.
+    fn attempt(&self, job: ClaimedJob) -> Attempt {
+        Attempt {
+            queue: self.queue.clone(),
+            heartbeat: self.config.heartbeat,
+            mono: self.mono,
+            random: splitmix(self.seed ^ job.token.get() ^ (job.id.uuid().as_u128() as u64)),
+            job,
         }
     }
 
@@ -932,7 +939,7 @@ impl Worker {
     #[allow(clippy::type_complexity)]
     fn send_completions(
         &self,
-        done: Vec<(Attempt, Value)>,
+        done: Vec<Succeeded>,
         now: Timestamp,
     ) -> Option<(
         Vec<(JobId, Value)>,
@@ -943,17 +950,14 @@ impl Worker {
         }
         let items = done
             .iter()
-            .map(|(a, v)| Completion {
-                id: a.job.id,
-                token: a.job.token,
+            .map(|(id, token, v)| Completion {
+                id: *id,
+                token: *token,
                 result: v.to_string(),
             })
             .collect();
         let answer = self.queue.store.complete_batch(items, now);
-        Some((
-            done.into_iter().map(|(a, v)| (a.job.id, v)).collect(),
-            answer,
-        ))
+        Some((done.into_iter().map(|(id, _, v)| (id, v)).collect(), answer))
     }
 
     /// Counts and emits the store's answers to [`Self::send_completions`].
@@ -998,9 +1002,14 @@ impl Worker {
     }
 }
 
+/// An attempt that succeeded at its first poll: job, token, result.
+type Succeeded = (JobId, FencingToken, Value);
+
 /// How [`Worker::start`] left an attempt.
 enum Start {
-    /// The handler finished at its first poll, or never ran (unknown
+    /// The handler succeeded at its first poll: record the result.
+    Succeeded(JobId, FencingToken, Value),
+    /// The handler failed at its first poll, or never ran (unknown
     /// handler, arguments that are not JSON, a panic): record `Stop`.
     Done(Attempt, Stop),
     /// The handler awaits something: it continues in its own task.
