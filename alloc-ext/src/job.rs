@@ -126,7 +126,7 @@ pub use model::{
 };
 pub use progress::ProgressThrottle;
 pub use scheduler::{
-    Claimed, ConfigError, Retention, Scheduler, SchedulerConfig, SchedulerError, Stats,
+    Claimed, ConfigError, RATE_WINDOW, Retention, Scheduler, SchedulerConfig, SchedulerError, Stats,
 };
 
 use core::time::Duration;

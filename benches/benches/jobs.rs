@@ -2,8 +2,8 @@
 //! the completion; on the memory store beside bare `tokio::spawn` plus join
 //! of the same no-op, and on SQLite (`synchronous=FULL`) beside one rusqlite
 //! transaction per job. Then the scheduling latency: submit to handler
-//! start on an idle worker, whose p99 is printed after the criterion
-//! figures.
+//! start on an idle worker (one that has recorded the previous job and
+//! waits for work), whose p99 is printed before the criterion figures.
 //!
 //! `apalis` with its SQLite storage is not measured: apalis-sql uses sqlx,
 //! whose `libsqlite3-sys` cannot link beside rusqlite's bundled SQLite in
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mechops_alloc::job::{JobSpec, Lifecycle};
+use mechops_alloc::job::{JobSpec, Lifecycle, StateKind};
 use mechops_core::metrics::{LocalHistogram, Quantile};
 use mechops_tokio::jobs::memory::MemoryStore;
 use mechops_tokio::jobs::runtime::{Handlers, JobClock, Queue, Worker, WorkerConfig};
@@ -178,12 +178,16 @@ async fn latencies(store: Arc<dyn Store>, clock: JobClock, samples: usize) -> Lo
     let worker = tokio::spawn(Worker::new(q.clone(), h, WorkerConfig::new(4)).run(stop.clone()));
     let mut hist = LocalHistogram::new();
     for _ in 0..samples {
-        // Let the worker go idle (waiting on the store's signal).
-        tokio::time::sleep(Duration::from_micros(200)).await;
         let t0 = std::time::Instant::now();
-        q.submit(JobSpec::new("mark", "null")).await.unwrap();
+        let id = q.submit(JobSpec::new("mark", "null")).await.unwrap();
         let started = rx.recv().await.unwrap();
         hist.record(u64::try_from(started.duration_since(t0).as_nanos()).unwrap_or(u64::MAX));
+        // Let the worker go idle: the job's completion is recorded (on
+        // SQLite, an fsync), and the worker is back waiting for work.
+        while q.status(id).await.unwrap().state().kind() != StateKind::Completed {
+            tokio::time::sleep(Duration::from_micros(100)).await;
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
     }
     stop.cancel();
     worker.await.unwrap().unwrap();

@@ -190,6 +190,11 @@ fn commands_and_builtin_handlers() {
         (pr["progress"].as_f64(), pr["message"].as_str()),
         (Some(1.0), Some("step 3 of 3"))
     );
+    // Throughput: the six completions of the last minute, from the file.
+    let stats: Value = serde_json::from_str(&ok(&s, &["stats", "--json"])).unwrap();
+    assert_eq!(stats["completed_last_minute"].as_u64(), Some(6), "{stats}");
+    assert_eq!(stats["throughput_per_s"].as_f64(), Some(0.1), "{stats}");
+    assert!(ok(&s, &["stats"]).contains("throughput_per_s"));
     // A delayed job keeps --until-empty waiting, so it comes after.
     let later = ok(&s, &["submit", "noop", "--delay", "1h", "--unique", "u1"]);
     bad(&s, &["submit", "noop", "--unique", "u1"], "unique key");

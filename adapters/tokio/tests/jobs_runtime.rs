@@ -41,6 +41,16 @@ async fn run(queue: &Queue, handlers: Handlers, config: WorkerConfig) -> WorkerR
         .unwrap()
 }
 
+/// Retries 10 ms apart.
+fn fast_backoff() -> Backoff {
+    Backoff::new(
+        Duration::from_millis(10),
+        Duration::from_millis(10),
+        u32::MAX,
+    )
+    .unwrap()
+}
+
 fn sleeper(ms: u64) -> Handlers {
     let mut h = Handlers::new();
     h.register("sleep", move |_ctx| async move {
@@ -162,12 +172,7 @@ async fn last_attempt_failure_and_permanent_failure_make_dead_jobs() {
     h.register("perm", |_ctx| async {
         Err(JobError::Permanent("bad input".into()))
     });
-    let fast = Backoff::new(
-        Duration::from_millis(10),
-        Duration::from_millis(10),
-        u32::MAX,
-    )
-    .unwrap();
+    let fast = fast_backoff();
     let a = q
         .submit(
             JobSpec::new("always", "{}")
@@ -442,12 +447,7 @@ async fn a_panicking_handler_fails_its_attempt_and_the_worker_goes_on() {
         }
         Ok(Value::Null)
     });
-    let fast = Backoff::new(
-        Duration::from_millis(10),
-        Duration::from_millis(10),
-        u32::MAX,
-    )
-    .unwrap();
+    let fast = fast_backoff();
     let id = q
         .submit(JobSpec::new("boom", "{}").with_backoff(fast))
         .await
@@ -465,12 +465,7 @@ async fn an_attempt_past_its_timeout_is_stopped_and_retried() {
     let q = queue();
     let mut h = sleeper(5_000);
     h.register("quick", |_ctx| async { Ok(Value::Null) });
-    let fast = Backoff::new(
-        Duration::from_millis(10),
-        Duration::from_millis(10),
-        u32::MAX,
-    )
-    .unwrap();
+    let fast = fast_backoff();
     let id = q
         .submit(
             JobSpec::new("sleep", "{}")
@@ -583,4 +578,104 @@ async fn the_worker_applies_retention_to_finished_jobs() {
     );
     shutdown.cancel();
     worker.await.unwrap().unwrap();
+}
+
+/// `{handler: n}`.
+fn keyed(handler: &str, n: u64) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(handler.to_owned(), json!(n));
+    Value::Object(m)
+}
+
+#[tokio::test(start_paused = true)]
+async fn handlers_done_at_once_and_pending_ones_share_a_batch() {
+    // Instant handlers finish at their first poll and are recorded in the
+    // worker's batch; a handler that returns Pending first continues in
+    // its own task. Every job completes once, with its own result.
+    let q = queue();
+    let mut events = q.subscribe();
+    let mut h = Handlers::new();
+    h.register("instant", |ctx| {
+        let n = ctx.args()["n"].clone();
+        async move { Ok(json!({ "instant": n })) }
+    });
+    h.register("pending", |ctx| async move {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok(json!({ "pending": ctx.args()["n"].clone() }))
+    });
+    let mut ids = Vec::new();
+    for n in 0..40u64 {
+        let handler = if n % 3 == 0 { "pending" } else { "instant" };
+        let spec = JobSpec::new(handler, json!({ "n": n }).to_string());
+        ids.push((q.submit(spec).await.unwrap(), handler, n));
+    }
+    let report = run(&q, h, config(8)).await;
+    assert_eq!((report.started, report.completed), (40, 40));
+    for (id, handler, n) in &ids {
+        let job = q.status(*id).await.unwrap();
+        assert_eq!(job.state().kind(), StateKind::Completed);
+        assert_eq!(job.attempts(), 1);
+        let result: Value = serde_json::from_str(job.result().unwrap()).unwrap();
+        assert_eq!(result, keyed(handler, *n), "{id}");
+    }
+    let mut completed = std::collections::HashMap::new();
+    while let Ok(e) = events.try_recv() {
+        if let QueueEventKind::Completed { result } = e.kind {
+            assert!(completed.insert(e.id, result).is_none(), "once per job");
+        }
+    }
+    assert_eq!(completed.len(), 40);
+    for (id, handler, n) in &ids {
+        assert_eq!(*completed[id], keyed(handler, *n));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_panicking_before_its_first_await_fails_its_attempt() {
+    // The first poll runs in the worker's own task: a panic there must
+    // fail the attempt, not the worker.
+    let q = queue();
+    let mut h = Handlers::new();
+    h.register("boom", |ctx| async move {
+        if ctx.attempt() == 1 {
+            panic!("handler bug at once");
+        }
+        Ok(Value::Null)
+    });
+    h.register("noop", |_ctx| async { Ok(Value::Null) });
+    let fast = fast_backoff();
+    let id = q
+        .submit(JobSpec::new("boom", "{}").with_backoff(fast))
+        .await
+        .unwrap();
+    let other = q.submit(JobSpec::new("noop", "{}")).await.unwrap();
+    let report = run(&q, h, config(4)).await;
+    assert_eq!((report.completed, report.failed), (2, 1));
+    let job = q.status(id).await.unwrap();
+    assert_eq!(
+        (job.state().kind(), job.attempts()),
+        (StateKind::Completed, 2)
+    );
+    assert_eq!(
+        q.status(other).await.unwrap().state().kind(),
+        StateKind::Completed
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throughput_counts_completions_of_the_last_minute() {
+    let q = queue();
+    for _ in 0..12 {
+        q.submit(JobSpec::new("noop", "null")).await.unwrap();
+    }
+    let mut h = Handlers::new();
+    h.register("noop", |_ctx| async { Ok(Value::Null) });
+    run(&q, h, config(4)).await;
+    let t = q.throughput().await.unwrap().unwrap();
+    assert_eq!(t.completed, 12);
+    assert_eq!(t.window, Duration::from_secs(60));
+    assert!((t.per_second() - 0.2).abs() < 1e-9);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert_eq!(q.throughput().await.unwrap().unwrap().completed, 0);
 }

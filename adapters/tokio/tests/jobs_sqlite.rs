@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use mechops_alloc::job::{
-    FailKind, JobId, JobSpec, JobState, Lifecycle, Progress, RunAt, StateKind,
+    FailKind, FencingToken, JobId, JobSpec, JobState, Lifecycle, Progress, RunAt, StateKind,
 };
 use mechops_core::backoff::Backoff;
 use mechops_tokio::jobs::memory::MemoryStore;
@@ -16,7 +16,7 @@ use mechops_tokio::jobs::open::StoreUrl;
 use mechops_tokio::jobs::runtime::{Handlers, JobClock, Queue, Worker, WorkerConfig};
 use mechops_tokio::jobs::sqlite::{SqliteStore, Synchronous};
 use mechops_tokio::jobs::store::{
-    ClaimRequest, PurgeFilter, Store, StoreConfig, StoreError, SubmitRefused, WorkerId,
+    ClaimRequest, Completion, PurgeFilter, Store, StoreConfig, StoreError, SubmitRefused, WorkerId,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -475,4 +475,163 @@ async fn retries_and_dead_jobs_through_the_runtime_on_sqlite() {
     let u = q.status(unknown).await.unwrap();
     assert_eq!(u.state().kind(), StateKind::Dead);
     assert!(u.error().unwrap().contains("nobody"));
+}
+
+/// A batch of completions answers each item on its own.
+async fn complete_batch_answers_each_item(store: Arc<dyn Store>) {
+    let now = mechops_std::clock::now();
+    for _ in 0..4 {
+        store
+            .submit(id(), JobSpec::new("h", "1"), now)
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim(&req(4), now).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let mut items: Vec<Completion> = claimed
+        .iter()
+        .map(|c| Completion {
+            id: c.id,
+            token: c.token,
+            result: format!("\"{}\"", c.id),
+        })
+        .collect();
+    // A stale token, and a job that does not exist.
+    items[1].token = FencingToken::new(items[1].token.get() + 7);
+    items.push(Completion {
+        id: id(),
+        token: FencingToken::new(1),
+        result: "0".into(),
+    });
+    let answers = store.complete_batch(items, now).await.unwrap();
+    assert_eq!(answers.len(), 5);
+    assert!(answers[0].is_ok() && answers[2].is_ok() && answers[3].is_ok());
+    assert!(matches!(answers[1], Err(StoreError::Fenced { .. })));
+    assert!(matches!(answers[4], Err(StoreError::UnknownJob(_))));
+    let done = store.status(claimed[2].id).await.unwrap();
+    assert_eq!(
+        done.result(),
+        Some(format!("\"{}\"", claimed[2].id).as_str())
+    );
+    assert_eq!(
+        store.status(claimed[1].id).await.unwrap().state().kind(),
+        StateKind::Running,
+        "the fenced report changed nothing"
+    );
+    let s = store.stats().await.unwrap();
+    let c = s.counts;
+    assert_eq!(
+        (c.completed, c.completed_total, c.running, c.fenced),
+        (3, 3, 1, 1)
+    );
+    let t = store.throughput(now).await.unwrap().unwrap();
+    assert_eq!(t.completed, 3);
+    let later = now.checked_add(Duration::from_secs(61).into()).unwrap();
+    assert_eq!(store.throughput(later).await.unwrap().unwrap().completed, 0);
+}
+
+#[tokio::test]
+async fn complete_batch_on_the_memory_store() {
+    complete_batch_answers_each_item(Arc::new(MemoryStore::new(StoreConfig::default()))).await;
+}
+
+#[tokio::test]
+async fn complete_batch_on_the_sqlite_store() {
+    let dir = TempDir::new("batch");
+    let store = SqliteStore::open(
+        &dir.0.join("jobs.db"),
+        Synchronous::Full,
+        StoreConfig::default(),
+    )
+    .unwrap();
+    complete_batch_answers_each_item(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn sqlite_counters_and_throughput_count_every_store_on_the_file() {
+    // Two stores on one file stand for two processes: each has its own
+    // writer and connection.
+    let dir = TempDir::new("counters");
+    let path = dir.0.join("jobs.db");
+    let a = SqliteStore::open(&path, Synchronous::Full, StoreConfig::default()).unwrap();
+    let b = SqliteStore::open(&path, Synchronous::Full, StoreConfig::default()).unwrap();
+    let now = mechops_std::clock::now();
+    for store in [&a, &b] {
+        for _ in 0..3 {
+            store
+                .submit(id(), JobSpec::new("h", "1"), now)
+                .await
+                .unwrap();
+        }
+        for c in store.claim(&req(2), now).await.unwrap() {
+            store
+                .complete(c.id, c.token, "1".into(), now)
+                .await
+                .unwrap();
+        }
+    }
+    let stale = a.claim(&req(1), now).await.unwrap();
+    assert!(matches!(
+        b.complete(
+            stale[0].id,
+            FencingToken::new(stale[0].token.get() + 1),
+            "1".into(),
+            now
+        )
+        .await,
+        Err(StoreError::Fenced { .. })
+    ));
+    for store in [&a, &b] {
+        let s = store.stats().await.unwrap();
+        assert_eq!((s.counts.completed_total, s.counts.fenced), (4, 1));
+        assert_eq!(store.throughput(now).await.unwrap().unwrap().completed, 4);
+    }
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    // The counters are in the file: a reopened store reads them.
+    let c = SqliteStore::open(&path, Synchronous::Full, StoreConfig::default()).unwrap();
+    assert_eq!(c.stats().await.unwrap().counts.completed_total, 4);
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_parked_claim_is_answered_by_the_submission_that_makes_work() {
+    let dir = TempDir::new("parked");
+    let store = SqliteStore::open(
+        &dir.0.join("jobs.db"),
+        Synchronous::Full,
+        StoreConfig::default(),
+    )
+    .unwrap();
+    let now = mechops_std::clock::now();
+    // Withdrawn before any work: it claims nothing, then or later.
+    let early = store.park_claim(&req(1)).unwrap();
+    assert!(early.withdraw().await.unwrap().is_empty());
+    // Parked, then a submission: claimed inside the submission's commit.
+    let mut parked = store.park_claim(&req(2)).unwrap();
+    let job = id();
+    store
+        .submit(job, JobSpec::new("h", "1"), now)
+        .await
+        .unwrap();
+    let claimed = parked.claimed().await.unwrap();
+    assert_eq!(claimed.iter().map(|c| c.id).collect::<Vec<_>>(), [job]);
+    assert_eq!(
+        store.status(job).await.unwrap().state().kind(),
+        StateKind::Running
+    );
+    drop(parked);
+    // A dropped parked claim takes nothing.
+    drop(store.park_claim(&req(1)).unwrap());
+    let later = id();
+    store
+        .submit(later, JobSpec::new("h", "2"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.status(later).await.unwrap().state().kind(),
+        StateKind::Queued,
+        "nobody claimed it"
+    );
+    store.close().await.unwrap();
 }

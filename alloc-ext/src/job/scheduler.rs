@@ -246,8 +246,10 @@ struct HandlerQueue {
     head: Option<ReadyKey>,
 }
 
+/// A job and its place in the indexes. The job is boxed: a record is
+/// hundreds of bytes, and the table moves every entry when it grows.
 struct Entry {
-    job: Job,
+    job: Box<Job>,
     seq: u64,
     handler: u32,
 }
@@ -274,7 +276,13 @@ pub struct Scheduler {
     stats: Stats,
     wait_times: Box<LocalHistogram>,
     run_times: Box<LocalHistogram>,
+    /// Completions per second of the last [`RATE_WINDOW`]: (Unix second,
+    /// count), oldest first.
+    rate: VecDeque<(i128, u64)>,
 }
+
+/// The window [`Scheduler::completed_within_window`] counts over.
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 impl fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -308,6 +316,7 @@ impl Scheduler {
             stats: Stats::default(),
             wait_times: Box::new(LocalHistogram::new()),
             run_times: Box::new(LocalHistogram::new()),
+            rate: VecDeque::new(),
         })
     }
 
@@ -356,11 +365,7 @@ impl Scheduler {
             self.unique.insert(key.clone(), id);
         }
         let handler = self.handler_id(&job.spec().handler);
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.counts[kind_index(job.state().kind())] += 1;
-        self.jobs.insert(id, Entry { job, seq, handler });
-        self.index(id);
+        self.insert_entry(job, handler);
         self.emit(id, &effects);
         Ok(effects)
     }
@@ -392,11 +397,7 @@ impl Scheduler {
             self.handlers[handler as usize].running += 1;
             self.refresh_head(handler);
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.counts[kind_index(kind)] += 1;
-        self.jobs.insert(id, Entry { job, seq, handler });
-        self.index(id);
+        self.insert_entry(job, handler);
         Ok(())
     }
 
@@ -619,17 +620,17 @@ impl Scheduler {
             .jobs
             .remove(&id)
             .ok_or(SchedulerError::UnknownJob(id))?;
-        Ok(entry.job)
+        Ok(*entry.job)
     }
 
     /// The job with this identifier.
     pub fn job(&self, id: JobId) -> Option<&Job> {
-        self.jobs.get(&id).map(|e| &e.job)
+        self.jobs.get(&id).map(|e| &*e.job)
     }
 
     /// Every job, in no particular order.
     pub fn jobs(&self) -> impl Iterator<Item = &Job> + '_ {
-        self.jobs.values().map(|e| &e.job)
+        self.jobs.values().map(|e| &*e.job)
     }
 
     /// The number of jobs kept, in every state.
@@ -673,6 +674,30 @@ impl Scheduler {
         }
     }
 
+    /// How many jobs completed in the [`RATE_WINDOW`] before `now`, counted
+    /// in whole seconds (the current second included).
+    pub fn completed_within_window(&self, now: Timestamp) -> u64 {
+        let first = unix_second(now) - RATE_SECONDS + 1;
+        self.rate
+            .iter()
+            .filter(|(s, _)| *s >= first)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn count_completion(&mut self, now: Timestamp) {
+        let second = unix_second(now);
+        match self.rate.back_mut() {
+            // A clock that stepped back counts in the latest second.
+            Some((s, n)) if *s >= second => *n += 1,
+            _ => self.rate.push_back((second, 1)),
+        }
+        let first = second - RATE_SECONDS + 1;
+        while self.rate.front().is_some_and(|(s, _)| *s < first) {
+            self.rate.pop_front();
+        }
+    }
+
     /// Microseconds from a job becoming claimable to its claim, one value
     /// per claim.
     pub fn wait_times(&self) -> &LocalHistogram {
@@ -700,6 +725,24 @@ impl Scheduler {
         });
         self.handler_ids.insert(name.into(), h);
         h
+    }
+
+    /// Adds a new job under the next submission sequence, counted and
+    /// indexed by its state.
+    fn insert_entry(&mut self, job: Job, handler: u32) {
+        let id = job.id();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.counts[kind_index(job.state().kind())] += 1;
+        self.jobs.insert(
+            id,
+            Entry {
+                job: Box::new(job),
+                seq,
+                handler,
+            },
+        );
+        self.index(id);
     }
 
     fn state_of(&self, id: JobId) -> &JobState {
@@ -774,7 +817,10 @@ impl Scheduler {
                     }
                 }
                 Effect::ReleaseUniqueKey => self.release_key(id),
-                Effect::Emit(JobEvent::Completed) => self.stats.completed_total += 1,
+                Effect::Emit(JobEvent::Completed) => {
+                    self.stats.completed_total += 1;
+                    self.count_completion(now);
+                }
                 Effect::Emit(JobEvent::RetryScheduled { .. } | JobEvent::Dead { .. }) => {
                     self.stats.failed += 1;
                 }
@@ -889,6 +935,13 @@ impl Scheduler {
         }
         queue.head = want;
     }
+}
+
+/// [`RATE_WINDOW`] in whole seconds.
+const RATE_SECONDS: i128 = RATE_WINDOW.as_secs() as i128;
+
+fn unix_second(t: Timestamp) -> i128 {
+    t.unix_nanos().div_euclid(1_000_000_000)
 }
 
 const fn kind_index(kind: StateKind) -> usize {

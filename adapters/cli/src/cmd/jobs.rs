@@ -17,7 +17,7 @@ use mechops_alloc::job::{Job, JobId, JobPriority, JobSpec, Lifecycle, RunAt, Sta
 use mechops_core::time::{SignedDuration, Timestamp};
 use mechops_tokio::jobs::open::StoreUrl;
 use mechops_tokio::jobs::runtime::{Queue, Worker, WorkerConfig};
-use mechops_tokio::jobs::store::{PurgeFilter, StoreConfig, StoreError, StoreStats};
+use mechops_tokio::jobs::store::{PurgeFilter, StoreConfig, StoreError, StoreStats, Throughput};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -281,9 +281,11 @@ async fn command(cmd: JobsCommand, queue: &Queue, config: StoreConfig) -> anyhow
         }
         JobsCommand::Stats(a) => {
             let s = queue.stats().await.map_err(store_err)?;
+            let t = queue.throughput().await.map_err(store_err)?;
+            let v = stats_json(&s, t.as_ref());
             if a.json {
-                writeln!(out, "{}", stats_json(&s))?;
-            } else if let Value::Object(m) = stats_json(&s) {
+                writeln!(out, "{v}")?;
+            } else if let Value::Object(m) = v {
                 for (k, v) in m {
                     writeln!(out, "{k:<18} {v}")?;
                 }
@@ -493,7 +495,7 @@ fn write_status(out: &mut impl Write, job: &Job) -> std::io::Result<()> {
     Ok(())
 }
 
-fn stats_json(s: &StoreStats) -> Value {
+fn stats_json(s: &StoreStats, throughput: Option<&Throughput>) -> Value {
     let c = &s.counts;
     let mut v = json!({
         "queue_size": c.queue_size,
@@ -506,6 +508,12 @@ fn stats_json(s: &StoreStats) -> Value {
         "retry_scheduled": c.retry_scheduled,
         "cancelled": c.cancelled,
     });
+    if let Some(t) = throughput {
+        // Jobs completed per second over the last minute, by every
+        // process of the store that records completion times.
+        v["throughput_per_s"] = ((t.per_second() * 100.0).round() / 100.0).into();
+        v["completed_last_minute"] = t.completed.into();
+    }
     if let Some(w) = s.wait {
         v["wait_p50_us"] = w.p50_us.into();
         v["wait_p90_us"] = w.p90_us.into();

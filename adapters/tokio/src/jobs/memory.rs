@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use core::time::Duration;
 
 use mechops_alloc::job::{
-    FailKind, FencingToken, Job, JobId, JobSpec, JobState, Lease, Progress, Scheduler,
+    FailKind, FencingToken, Job, JobId, JobSpec, JobState, Lease, Progress, RATE_WINDOW, Scheduler,
     SchedulerConfig, SchedulerError, StateKind,
 };
 use mechops_core::metrics::Quantile;
@@ -36,8 +36,8 @@ use tokio::sync::Notify;
 
 use super::record;
 use super::store::{
-    ClaimRequest, ClaimedJob, PurgeFilter, Store, StoreConfig, StoreError, StoreFuture, StoreStats,
-    SubmitRefused, WaitPercentiles,
+    ClaimRequest, ClaimedJob, Completion, PurgeFilter, Store, StoreConfig, StoreError, StoreFuture,
+    StoreStats, SubmitRefused, Throughput, WaitPercentiles,
 };
 
 /// The first line of a memory store file.
@@ -300,6 +300,23 @@ impl Store for MemoryStore {
         })
     }
 
+    fn complete_batch(
+        &self,
+        items: Vec<Completion>,
+        now: Timestamp,
+    ) -> StoreFuture<'_, Vec<Result<(), StoreError>>> {
+        self.with(|i| {
+            Ok(items
+                .into_iter()
+                .map(|c| {
+                    i.sched
+                        .complete(c.id, c.token, c.result, now)
+                        .map_err(|e| map_err(c.id, None, e))
+                })
+                .collect())
+        })
+    }
+
     fn fail(
         &self,
         id: JobId,
@@ -380,6 +397,15 @@ impl Store for MemoryStore {
                 counts: i.sched.stats(),
                 wait,
             })
+        })
+    }
+
+    fn throughput(&self, now: Timestamp) -> StoreFuture<'_, Option<Throughput>> {
+        self.with(|i| {
+            Ok(Some(Throughput {
+                window: RATE_WINDOW,
+                completed: i.sched.completed_within_window(now),
+            }))
         })
     }
 

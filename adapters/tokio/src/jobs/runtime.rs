@@ -2,17 +2,30 @@
 //! [`Worker`] that claims them from a [`Store`] and runs their handlers.
 //!
 //! The worker is a loop around the store, which drives the lifecycle of
-//! [`mechops_alloc::job`]: read the clock, recover one batch of expired
-//! leases, apply the retention settings (at most once a second), claim up
-//! to the free slots, start an attempt task per claimed
-//! job, then sleep until a task ends, the store signals new work, the next
-//! due instant ([`Store::next_due`]) or the store's poll interval. No
-//! decision (order, limits, retries, fencing) is taken here.
+//! [`mechops_alloc::job`]: read the clock once, send the store the last
+//! round's completions, recover one batch of expired leases, apply the
+//! retention settings (at most once a second) and claim up to the free
+//! slots (a store that batches commits these four in one transaction),
+//! start the claimed jobs' attempts, then sleep until a task ends, the
+//! store signals new work, the next due instant ([`Store::next_due`]) or
+//! the store's poll interval. While it sleeps, a store that can holds a
+//! claim for its free slots ([`Store::park_claim`]) and answers it in the
+//! transaction that makes the next job claimable. No decision (order,
+//! limits, retries, fencing) is taken here.
 //!
 //! # An attempt
 //!
-//! Each claimed job runs in its own task: the handler's future, polled
-//! inside a loop that also
+//! The worker polls each claimed job's handler once, in its own task and
+//! in claim order. A handler that finishes at that poll (a no-op, a quick
+//! computation) costs no task and no timer; its success is recorded with
+//! the others of its round in one [`Store::complete_batch`] call, before
+//! the next claim. A handler that finishes at its first poll has started
+//! and ended inside the worker's loop: one that computes for long before
+//! its first `.await` holds up claiming, as it would hold up a tokio
+//! worker thread anyway; such work belongs in `spawn_blocking`.
+//!
+//! A handler still pending after its first poll continues in its own
+//! task: its future, polled inside a loop that also
 //! - heartbeats the lease every [`WorkerConfig::heartbeat`], and stops the
 //!   handler when the store says the lease is lost (fenced, with an event)
 //!   or a cancel was requested;
@@ -42,6 +55,7 @@
 //! lost its lease before recording the outcome (see the lifecycle).
 
 use core::future::Future;
+use core::panic::AssertUnwindSafe;
 use core::pin::Pin;
 use core::task::Poll;
 use core::time::Duration;
@@ -54,11 +68,13 @@ use mechops_alloc::job::{
 };
 use mechops_core::time::{Instant, MonotonicClock, Timestamp};
 use serde_json::Value;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::store::{ClaimRequest, ClaimedJob, Store, StoreError, StoreStats, WorkerId};
+use super::store::{
+    ClaimRequest, ClaimedJob, Completion, Store, StoreError, StoreStats, Throughput, WorkerId,
+};
 use crate::clock::TokioClock;
 
 /// The wall clock the lifecycle's times come from.
@@ -133,8 +149,36 @@ pub struct JobContext {
     args: Value,
     attempt: u32,
     max_attempts: u32,
+    shared: Arc<AttemptShared>,
+}
+
+/// What an attempt's handler shares with the worker: one allocation per
+/// attempt, and nothing to lock or notify for a handler that never
+/// reports progress.
+#[derive(Debug, Default)]
+struct AttemptShared {
     cancel: CancellationToken,
-    progress: watch::Sender<Option<Progress>>,
+    /// The latest progress report and how many there were.
+    progress: std::sync::Mutex<(u64, Option<Progress>)>,
+    /// Woken (one stored permit) at each report.
+    reported: Notify,
+}
+
+impl AttemptShared {
+    /// The latest report, if there was one after the `seen`-th; updates
+    /// `seen`.
+    fn report_after(&self, seen: &mut u64) -> Option<Progress> {
+        let g = self.progress.lock().ok()?;
+        if g.0 == *seen {
+            return None;
+        }
+        *seen = g.0;
+        g.1.clone()
+    }
+
+    fn latest(&self) -> Option<Progress> {
+        self.progress.lock().ok()?.1.clone()
+    }
 }
 
 impl JobContext {
@@ -166,7 +210,11 @@ impl JobContext {
     /// `fraction` is outside 0 to 1, or NaN.
     pub fn progress(&self, fraction: f64, message: impl Into<String>) -> Result<(), ProgressError> {
         let p = Progress::new(fraction, message)?;
-        self.progress.send_replace(Some(p));
+        if let Ok(mut g) = self.shared.progress.lock() {
+            g.0 += 1;
+            g.1 = Some(p);
+        }
+        self.shared.reported.notify_one();
         Ok(())
     }
 
@@ -174,7 +222,7 @@ impl JobContext {
     /// lease, the attempt's timeout, or the worker's hard shutdown. A
     /// handler that ignores it is dropped at its next `.await`.
     pub fn cancel_token(&self) -> &CancellationToken {
-        &self.cancel
+        &self.shared.cancel
     }
 }
 
@@ -323,6 +371,10 @@ impl Queue {
         self.events.subscribe()
     }
 
+    fn subscribed(&self) -> bool {
+        self.subscribed.get().is_some()
+    }
+
     fn emit(&self, id: JobId, kind: QueueEventKind) {
         if self.subscribed.get().is_some() {
             // No receiver left between the check and the send is not an error.
@@ -381,6 +433,15 @@ impl Queue {
     /// The store failed.
     pub async fn stats(&self) -> Result<StoreStats, StoreError> {
         self.store.stats().await
+    }
+
+    /// Jobs completed over the last minute, where the store keeps
+    /// completion times (see [`Store::throughput`]).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn throughput(&self) -> Result<Option<Throughput>, StoreError> {
+        self.store.throughput(self.clock.now()).await
     }
 
     /// Cancels a job; a running one is stopped by its worker at its next
@@ -484,6 +545,17 @@ pub struct WorkerReport {
     pub recovered: u64,
 }
 
+impl WorkerReport {
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Completed => self.completed += 1,
+            Outcome::Failed | Outcome::Cancelled => self.failed += 1,
+            Outcome::Released => self.released += 1,
+            Outcome::Fenced => self.fenced += 1,
+        }
+    }
+}
+
 enum Outcome {
     Completed,
     Failed,
@@ -554,6 +626,8 @@ impl Worker {
         let mut report = WorkerReport::default();
         let mut rng = self.seed;
         let mut next_prune = self.mono.now();
+        // Attempts that succeeded at their first poll, not yet recorded.
+        let mut done: Vec<Succeeded> = Vec::new();
         let result = loop {
             if shutdown.is_cancelled() {
                 break Ok(());
@@ -563,10 +637,33 @@ impl Worker {
             notified.as_mut().enable();
             let now = self.queue.clock.now();
             rng = splitmix(rng);
-            let recovered = match store
-                .recover_expired(now, self.config.recover_batch, rng)
-                .await
-            {
+            // The last batch's successes go to the store with this round's
+            // recovery and claim, in that order: a store that batches
+            // commits them in one transaction. Their slots are free for
+            // the claim: their handlers have returned.
+            let completing = self.send_completions(core::mem::take(&mut done), now);
+            let recovering = store.recover_expired(now, self.config.recover_batch, rng);
+            // Retention (finished jobs past their age or count) at most
+            // once per PRUNE_EVERY, between claims.
+            let pruning = (self.mono.now() >= next_prune).then(|| {
+                next_prune = self.mono.now() + PRUNE_EVERY;
+                store.prune(now)
+            });
+            let free = self.config.concurrency.saturating_sub(running.len());
+            let claiming = (free > 0).then(|| {
+                store.claim(
+                    &ClaimRequest {
+                        worker: self.config.id.clone(),
+                        max: free,
+                        handler_limits: Arc::clone(&self.limits),
+                    },
+                    now,
+                )
+            });
+            if let Some((values, answer)) = completing {
+                self.completed(values, answer.await, &mut report);
+            }
+            let recovered = match recovering.await {
                 Ok(n) => n,
                 Err(e) => break Err(e),
             };
@@ -577,33 +674,22 @@ impl Worker {
                     QueueEventKind::Recovered { count: recovered },
                 );
             }
-            // Retention (finished jobs past their age or count) at most
-            // once per PRUNE_EVERY, between claims.
-            if self.mono.now() >= next_prune {
-                next_prune = self.mono.now() + PRUNE_EVERY;
-                if let Err(e) = store.prune(now).await {
-                    break Err(e);
-                }
+            if let Some(Err(e)) = match pruning {
+                Some(p) => Some(p.await),
+                None => None,
+            } {
+                break Err(e);
             }
-            let free = self.config.concurrency.saturating_sub(running.len());
             let mut claimed_any = false;
-            if free > 0 {
-                let req = ClaimRequest {
-                    worker: self.config.id.clone(),
-                    max: free,
-                    handler_limits: Arc::clone(&self.limits),
-                };
-                let claimed = match store.claim(&req, now).await {
+            if let Some(claiming) = claiming {
+                let claimed = match claiming.await {
                     Ok(c) => c,
                     Err(e) => break Err(e),
                 };
                 claimed_any = !claimed.is_empty();
-                for job in claimed {
-                    report.started += 1;
-                    let (id, token) = (job.id, job.token);
-                    let h = tasks.spawn(self.attempt(job, hard.clone()));
-                    running.insert(h.id(), Running { id, token });
-                }
+                done = self
+                    .launch(claimed, &hard, &mut tasks, &mut running, &mut report)
+                    .await;
             }
             // Slots freed here must be offered to the store before sleeping:
             // with every slot busy at the claim above, nothing else would
@@ -635,6 +721,19 @@ impl Worker {
             }
             let wake = wake.map_or(next_prune, |w| w.min(next_prune));
             let sleep = self.mono.sleep_until(wake);
+            // Where the store can, the free slots wait inside it: the
+            // transaction that makes the next job claimable also claims it.
+            let free = self.config.concurrency.saturating_sub(running.len());
+            let mut parked = (free > 0)
+                .then(|| {
+                    store.park_claim(&ClaimRequest {
+                        worker: self.config.id.clone(),
+                        max: free,
+                        handler_limits: Arc::clone(&self.limits),
+                    })
+                })
+                .flatten();
+            let mut claimed = None;
             tokio::select! {
                 () = shutdown.cancelled() => {}
                 () = &mut notified => {}
@@ -642,8 +741,28 @@ impl Worker {
                 Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     self.reaped(done, &mut running, &mut report).await;
                 }
+                r = async { parked.as_mut()?.claimed().await.into() }, if parked.is_some() => {
+                    claimed = r;
+                }
+            }
+            if let Some(p) = parked.take() {
+                if claimed.is_none() {
+                    claimed = Some(p.withdraw().await);
+                }
+            }
+            match claimed {
+                Some(Ok(jobs)) => {
+                    done = self
+                        .launch(jobs, &hard, &mut tasks, &mut running, &mut report)
+                        .await;
+                }
+                Some(Err(e)) => break Err(e),
+                None => {}
             }
         };
+        if let Some((values, answer)) = self.send_completions(done, self.queue.clock.now()) {
+            self.completed(values, answer.await, &mut report);
+        }
         // Graceful: let running attempts finish within the grace period.
         let grace_end = self.mono.now() + self.config.grace;
         if result.is_ok() {
@@ -672,12 +791,7 @@ impl Worker {
         match done {
             Ok((tid, outcome)) => {
                 running.remove(&tid);
-                match outcome {
-                    Outcome::Completed => report.completed += 1,
-                    Outcome::Failed | Outcome::Cancelled => report.failed += 1,
-                    Outcome::Released => report.released += 1,
-                    Outcome::Fenced => report.fenced += 1,
-                }
+                report.count(&outcome);
             }
             Err(e) => {
                 // The handler panicked (or the task was aborted): fail the
@@ -717,32 +831,207 @@ impl Worker {
         }
     }
 
-    fn attempt(
+    /// Starts the claimed jobs' attempts, in claim order; returns those
+    /// that succeeded at once, whose completion the caller records.
+    async fn launch(
         &self,
-        job: ClaimedJob,
-        hard: CancellationToken,
-    ) -> impl Future<Output = Outcome> + Send + 'static {
-        let attempt = Attempt {
+        claimed: Vec<ClaimedJob>,
+        hard: &CancellationToken,
+        tasks: &mut JoinSet<Outcome>,
+        running: &mut HashMap<tokio::task::Id, Running>,
+        report: &mut WorkerReport,
+    ) -> Vec<Succeeded> {
+        let mut done = Vec::new();
+        for job in claimed {
+            report.started += 1;
+            match self.start(job, hard).await {
+                Start::Succeeded(id, token, value) => done.push((id, token, value)),
+                Start::Done(attempt, stop) => {
+                    let outcome = attempt.record(stop).await;
+                    report.count(&outcome);
+                }
+                Start::Pending(pending) => {
+                    let (id, token) = (pending.attempt.job.id, pending.attempt.job.token);
+                    let h = tasks.spawn(pending.resume());
+                    running.insert(h.id(), Running { id, token });
+                }
+            }
+        }
+        done
+    }
+
+    /// Starts an attempt: polls its handler once, here, so that a handler
+    /// that finishes at once (the usual no-op or quick job) costs no task,
+    /// no timer and no store call of its own; one still pending moves to
+    /// its own task ([`Pending::resume`]).
+    async fn start(&self, job: ClaimedJob, hard: &CancellationToken) -> Start {
+        let q = &self.queue;
+        q.emit(
+            job.id,
+            QueueEventKind::Started {
+                attempt: job.attempt,
+            },
+        );
+        let Some(handler) = self.handlers.map.get(&job.handler) else {
+            let msg = format!("unknown handler {:?}", job.handler);
+            return Start::Done(self.attempt(job), Stop::Done(Err(JobError::Permanent(msg))));
+        };
+        let args: Value = match serde_json::from_str(&job.args) {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = format!("job arguments are not valid JSON: {e}");
+                return Start::Done(self.attempt(job), Stop::Done(Err(JobError::Permanent(msg))));
+            }
+        };
+        // Not a child of `hard`: the attempt watches `hard` itself and
+        // cancels this token before dropping the handler, and a child token
+        // would take the parent's lock once per attempt.
+        let shared = Arc::new(AttemptShared::default());
+        let ctx = JobContext {
+            id: job.id,
+            args,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            shared: Arc::clone(&shared),
+        };
+        // A panic in the handler, here as in its own task, fails the
+        // attempt (retryable) and leaves the worker running.
+        let panicked = || Stop::Done(Err(JobError::Retryable("handler panicked".to_owned())));
+        let Ok(mut fut) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx))) else {
+            return Start::Done(self.attempt(job), panicked());
+        };
+        let first = core::future::poll_fn(|cx| {
+            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                fut.as_mut().poll(cx)
+            })))
+        })
+        .await;
+        match first {
+            // The common case needs no attempt state at all.
+            Ok(Poll::Ready(Ok(value))) => Start::Succeeded(job.id, job.token, value),
+            Ok(Poll::Ready(r)) => Start::Done(self.attempt(job), Stop::Done(r)),
+            // The task that takes it over polls it at once, so the waker it
+            // registered here is replaced before anything is missed.
+            Ok(Poll::Pending) => Start::Pending(Pending {
+                attempt: self.attempt(job),
+                fut,
+                shared,
+                hard: hard.clone(),
+            }),
+            Err(_) => Start::Done(self.attempt(job), panicked()),
+        }
+    }
+
+    /// What an attempt needs beyond its first poll: to record a failure,
+    /// or to run on in its own task.
+    fn attempt(&self, job: ClaimedJob) -> Attempt {
+        Attempt {
             queue: self.queue.clone(),
-            handler: self.handlers.map.get(&job.handler).cloned(),
             heartbeat: self.config.heartbeat,
             mono: self.mono,
             random: splitmix(self.seed ^ job.token.get() ^ (job.id.uuid().as_u128() as u64)),
             job,
-            hard,
-        };
-        attempt.run()
+        }
     }
+
+    /// Sends the successes of attempts that finished at their first poll
+    /// to the store in one call; gives back their results and the call.
+    #[allow(clippy::type_complexity)]
+    fn send_completions(
+        &self,
+        done: Vec<Succeeded>,
+        now: Timestamp,
+    ) -> Option<(
+        Vec<(JobId, Value)>,
+        super::store::StoreFuture<'_, Vec<Result<(), StoreError>>>,
+    )> {
+        if done.is_empty() {
+            return None;
+        }
+        let items = done
+            .iter()
+            .map(|(id, token, v)| Completion {
+                id: *id,
+                token: *token,
+                result: v.to_string(),
+            })
+            .collect();
+        let answer = self.queue.store.complete_batch(items, now);
+        Some((done.into_iter().map(|(id, _, v)| (id, v)).collect(), answer))
+    }
+
+    /// Counts and emits the store's answers to [`Self::send_completions`].
+    fn completed(
+        &self,
+        done: Vec<(JobId, Value)>,
+        answers: Result<Vec<Result<(), StoreError>>, StoreError>,
+        report: &mut WorkerReport,
+    ) {
+        let q = &self.queue;
+        // Each answer is the reason a completion was refused, if it was.
+        let reasons: Vec<Option<String>> = match answers {
+            Ok(a) if a.len() == done.len() => a
+                .into_iter()
+                .map(|r| r.err().map(|e| e.to_string()))
+                .collect(),
+            Ok(a) => {
+                let e = format!(
+                    "the store answered {} of {} completions",
+                    a.len(),
+                    done.len()
+                );
+                vec![Some(e); done.len()]
+            }
+            Err(e) => vec![Some(e.to_string()); done.len()],
+        };
+        for ((id, value), reason) in done.into_iter().zip(reasons) {
+            match reason {
+                None => {
+                    report.completed += 1;
+                    if q.subscribed() {
+                        let result = Arc::new(value);
+                        q.emit(id, QueueEventKind::Completed { result });
+                    }
+                }
+                Some(reason) => {
+                    report.fenced += 1;
+                    q.emit(id, QueueEventKind::Fenced { reason });
+                }
+            }
+        }
+    }
+}
+
+/// An attempt that succeeded at its first poll: job, token, result.
+type Succeeded = (JobId, FencingToken, Value);
+
+/// How [`Worker::start`] left an attempt.
+enum Start {
+    /// The handler succeeded at its first poll: record the result.
+    Succeeded(JobId, FencingToken, Value),
+    /// The handler failed at its first poll, or never ran (unknown
+    /// handler, arguments that are not JSON, a panic): record `Stop`.
+    Done(Attempt, Stop),
+    /// The handler awaits something: it continues in its own task.
+    Pending(Pending),
+}
+
+/// An attempt whose handler is still running.
+struct Pending {
+    attempt: Attempt,
+    fut: HandlerFuture,
+    shared: Arc<AttemptShared>,
+    /// The worker's hard shutdown (cloning a token takes its lock, so only
+    /// attempts that outlive their first poll hold one).
+    hard: CancellationToken,
 }
 
 struct Attempt {
     queue: Queue,
-    handler: Option<HandlerFn>,
     heartbeat: Duration,
     mono: TokioClock,
     random: u64,
     job: ClaimedJob,
-    hard: CancellationToken,
 }
 
 /// How an attempt's handler stopped.
@@ -754,65 +1043,37 @@ enum Stop {
     Shutdown,
 }
 
-impl Attempt {
-    async fn run(self) -> Outcome {
-        let q = &self.queue;
-        let id = self.job.id;
-        let token = self.job.token;
-        q.emit(
-            id,
-            QueueEventKind::Started {
-                attempt: self.job.attempt,
-            },
-        );
-        let Some(handler) = self.handler.clone() else {
-            let msg = format!("unknown handler {:?}", self.job.handler);
-            return self.record(Stop::Done(Err(JobError::Permanent(msg)))).await;
-        };
-        let args: Value = match serde_json::from_str(&self.job.args) {
-            Ok(v) => v,
-            Err(e) => {
-                let msg = format!("job arguments are not valid JSON: {e}");
-                return self.record(Stop::Done(Err(JobError::Permanent(msg)))).await;
-            }
-        };
-        // Not a child of `hard`: the loop below watches `hard` itself and
-        // cancels this token before dropping the handler, and a child token
-        // would take the parent's lock once per attempt.
-        let cancel = CancellationToken::new();
-        let (ptx, mut prx) = watch::channel(None);
-        let ctx = JobContext {
-            id,
-            args,
-            attempt: self.job.attempt,
-            max_attempts: self.job.max_attempts,
-            cancel: cancel.clone(),
-            progress: ptx,
-        };
-        let mut fut = handler(ctx);
-        // Fast path: a handler that finishes at its first poll needs no
-        // timers.
-        let first = core::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
-        if let Poll::Ready(r) = first {
-            return self.record(Stop::Done(r)).await;
-        }
+impl Pending {
+    /// Runs the rest of the attempt in its own task: the handler, polled
+    /// inside a loop that heartbeats, watches the deadline and the hard
+    /// shutdown, and writes throttled progress.
+    async fn resume(self) -> Outcome {
+        let Self {
+            attempt: this,
+            mut fut,
+            shared,
+            hard,
+        } = self;
+        let mut seen = 0;
+        let q = &this.queue;
+        let (id, token) = (this.job.id, this.job.token);
         let mut throttle = ProgressThrottle::new(ProgressThrottle::DEFAULT_INTERVAL);
         let mut flush_at: Option<Instant> = None;
-        let mut next_beat = self.mono.now() + self.heartbeat;
-        let deadline = self.job.deadline.map(|d| q.clock.to_instant(d, &self.mono));
+        let mut next_beat = this.mono.now() + this.heartbeat;
+        let deadline = this.job.deadline.map(|d| q.clock.to_instant(d, &this.mono));
         let stop = loop {
-            let flush = self.mono.sleep_until(flush_at.unwrap_or(Instant::MAX));
+            let flush = this.mono.sleep_until(flush_at.unwrap_or(Instant::MAX));
             tokio::select! {
                 biased;
                 // Before the handler: one that returns because the hard
                 // shutdown cancelled it is released, not failed.
-                () = self.hard.cancelled() => break Stop::Shutdown,
+                () = hard.cancelled() => break Stop::Shutdown,
                 r = &mut fut => break Stop::Done(r),
-                () = self.mono.sleep_until(deadline.unwrap_or(Instant::MAX)), if deadline.is_some() => {
+                () = this.mono.sleep_until(deadline.unwrap_or(Instant::MAX)), if deadline.is_some() => {
                     break Stop::TimedOut;
                 }
-                () = self.mono.sleep_until(next_beat) => {
-                    next_beat = self.mono.now() + self.heartbeat;
+                () = this.mono.sleep_until(next_beat) => {
+                    next_beat = this.mono.now() + this.heartbeat;
                     match q.store.heartbeat(id, token, q.clock.now()).await {
                         Ok(lease) if lease.cancel_requested => break Stop::CancelRequested,
                         Ok(_) => {}
@@ -821,40 +1082,40 @@ impl Attempt {
                         Err(e) => tracing::warn!(job = %id, error = %e, "heartbeat failed"),
                     }
                 }
-                Ok(()) = prx.changed() => {
-                    let p = prx.borrow_and_update().clone();
-                    if let Some(p) = p {
+                () = shared.reported.notified() => {
+                    if let Some(p) = shared.report_after(&mut seen) {
                         q.emit(id, QueueEventKind::Progress { fraction: p.fraction(), message: p.message().to_owned() });
                         let now = q.clock.now();
                         if throttle.handle_report(now) {
-                            self.write_progress(p).await;
+                            this.write_progress(p).await;
                             flush_at = None;
                         } else if let Some(t) = throttle.poll_timeout() {
-                            flush_at = Some(q.clock.to_instant(t, &self.mono));
+                            flush_at = Some(q.clock.to_instant(t, &this.mono));
                         }
                     }
                 }
                 () = flush, if flush_at.is_some() => {
                     flush_at = None;
                     if throttle.poll_write(q.clock.now()) {
-                        let p = prx.borrow().clone();
-                        if let Some(p) = p {
-                            self.write_progress(p).await;
+                        if let Some(p) = shared.latest() {
+                            this.write_progress(p).await;
                         }
                     }
                 }
             }
         };
-        cancel.cancel();
+        shared.cancel.cancel();
         drop(fut);
         // The last progress value is written even when it was held back.
-        let last = prx.borrow().clone();
+        let last = shared.latest();
         if let Some(p) = last.filter(|_| throttle.is_pending()) {
-            self.write_progress(p).await;
+            this.write_progress(p).await;
         }
-        self.record(stop).await
+        this.record(stop).await
     }
+}
 
+impl Attempt {
     async fn write_progress(&self, p: Progress) {
         let q = &self.queue;
         if let Err(e) = q

@@ -37,11 +37,32 @@
 //!
 //! Claims scan the partial index of claimable jobs in (priority, submission)
 //! order, skipping jobs not yet due and handlers at their store-wide limit.
-//! Counters in [`StoreStats`] (failed, completed, recovered, fenced,
-//! pruned) and the wait-time percentiles are this process's since it
-//! opened the store; the counts by state are the file's.
+//! The counts by state and the event counters in [`StoreStats`] (failed,
+//! completed, recovered, fenced, pruned) are the file's: every process
+//! adds its increments to the `counters` table inside the transaction
+//! that caused them. So is [`Store::throughput`], from the `completions`
+//! table (completions per second of the last minute). The wait-time
+//! percentiles are this process's since it opened the store.
+//!
+//! # Costs per job
+//!
+//! - Statements are prepared once and cached, savepoints included.
+//! - The writer keeps each pending job it wrote with the record's text;
+//!   a later load whose row still holds exactly that text skips the JSON
+//!   decoding (a row another process changed is decoded).
+//! - Records are written straight from the job ([`record::encode_text`]).
+//! - [`Store::complete_batch`] records many completions in one call.
+//! - Idle workers of this process park a claim ([`Store::park_claim`]):
+//!   the transaction that makes a job claimable (a submission, retry,
+//!   release or recovery) claims it for them before its one commit, so
+//!   the job starts one `fsync` after its submission.
+//!
+//! Checkpoints run every [`WAL_CHECKPOINT_PAGES`] pages of WAL, which is
+//! cut back to [`WAL_SIZE_LIMIT`] bytes after each; they do not bear on
+//! durability, which each commit's `fsync` of the WAL gives.
 
 use core::time::Duration;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -57,19 +78,26 @@ use tokio::sync::{Notify, oneshot};
 
 use super::record::{self, nanos, priority_rank};
 use super::store::{
-    ClaimRequest, ClaimedJob, PurgeFilter, Store, StoreConfig, StoreError, StoreFuture, StoreStats,
-    SubmitRefused, WaitPercentiles,
+    ClaimRequest, ClaimedJob, Completion, ParkedClaim, PurgeFilter, Store, StoreConfig, StoreError,
+    StoreFuture, StoreStats, SubmitRefused, Throughput, WaitPercentiles,
 };
 
 /// `PRAGMA application_id` of a job store: "MJOB".
 pub const APPLICATION_ID: i32 = 0x4D4A_4F42;
 /// The schema version this program writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
+/// WAL pages after which a commit checkpoints (`PRAGMA
+/// wal_autocheckpoint`; SQLite's default is 1,000).
+pub const WAL_CHECKPOINT_PAGES: u32 = 8192;
+/// Bytes the WAL file is cut back to after a checkpoint (`PRAGMA
+/// journal_size_limit`).
+pub const WAL_SIZE_LIMIT: u64 = 64 << 20;
 /// The most calls one transaction commits.
 pub const MAX_BATCH: usize = 4096;
 
 /// Each entry migrates from its index to the next version.
-const MIGRATIONS: [&str; 1] = [r"
+const MIGRATIONS: [&str; 2] = [
+    r"
 CREATE TABLE jobs (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -89,7 +117,12 @@ CREATE INDEX jobs_lease ON jobs(expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX jobs_state ON jobs(state, seq);
 CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state IN ('completed', 'cancelled');
 CREATE UNIQUE INDEX jobs_pending_key ON jobs(pending_key) WHERE pending_key IS NOT NULL;
-"];
+",
+    r"
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE completions (second INTEGER PRIMARY KEY, count INTEGER NOT NULL);
+",
+];
 
 /// How durable a commit is (`PRAGMA synchronous`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,14 +171,51 @@ type Task = Box<dyn for<'a> FnOnce(Option<(&'a Connection, &'a mut Local)>) -> R
 /// What the writer thread keeps besides the connection.
 struct Local {
     config: StoreConfig,
+    /// The event counters' increments in the open transaction, added to
+    /// the `counters` table before it commits.
     counts: Stats,
+    /// Completions in the open transaction by Unix second, added to the
+    /// `completions` table before it commits.
+    completions: Vec<(i64, u64)>,
     wait: Box<LocalHistogram>,
+    /// Pending jobs as this writer last wrote them: the record's text and
+    /// the job it encodes. A load whose row still holds exactly that text
+    /// takes the job from here instead of decoding the JSON again; any
+    /// other writer (another process) changes the text, and the row is
+    /// decoded.
+    cache: HashMap<JobId, (String, Job)>,
+    /// The latest `now` of a call in this transaction that made work
+    /// claimable (a submission, retry, release or recovery), if any: the
+    /// parked claims are answered at it before the commit.
+    work_at: Option<Timestamp>,
+    parked: Arc<std::sync::Mutex<Parked>>,
 }
+
+impl Local {
+    fn made_work(&mut self, now: Timestamp) {
+        self.work_at = Some(self.work_at.map_or(now, |t| t.max(now)));
+    }
+}
+
+/// Claims idle workers of this process left with the store
+/// ([`Store::park_claim`]), answered by the writer in the next transaction
+/// that makes work claimable.
+#[derive(Default)]
+struct Parked {
+    next: u64,
+    claims: Vec<(u64, ClaimRequest, ParkedReply)>,
+}
+
+type ParkedReply = oneshot::Sender<Result<Vec<ClaimedJob>, StoreError>>;
+
+/// The most jobs [`Local::cache`] holds; past it, it starts again empty.
+const CACHE_MAX: usize = 1 << 16;
 
 /// The SQLite store. See the [module docs](self).
 pub struct SqliteStore {
     tx: std::sync::Mutex<Option<mpsc::Sender<Task>>>,
     signal: Arc<Notify>,
+    parked: Arc<std::sync::Mutex<Parked>>,
     path: PathBuf,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -227,12 +297,27 @@ impl SqliteStore {
         }
         conn.execute_batch(&format!("PRAGMA synchronous={}", sync.pragma()))
             .map_err(err)?;
+        // Checkpoints move committed pages from the WAL into the database
+        // file; durability does not depend on them (a commit is durable
+        // once the WAL is synced). Fewer, larger checkpoints cost fewer
+        // syncs of the database file; the WAL file is cut back to the
+        // limit after each.
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}; \
+             PRAGMA journal_size_limit={WAL_SIZE_LIMIT}"
+        ))
+        .map_err(err)?;
         migrate(&conn, path)?;
         let (tx, rx) = mpsc::channel::<Task>();
+        let parked = Arc::new(std::sync::Mutex::new(Parked::default()));
         let local = Local {
             config,
             counts: Stats::default(),
+            completions: Vec::new(),
             wait: Box::new(LocalHistogram::new()),
+            cache: HashMap::new(),
+            work_at: None,
+            parked: Arc::clone(&parked),
         };
         let thread_path = path.to_owned();
         let thread = std::thread::Builder::new()
@@ -245,6 +330,7 @@ impl SqliteStore {
         Ok(Self {
             tx: std::sync::Mutex::new(Some(tx)),
             signal: Arc::new(Notify::new()),
+            parked,
             path: path.to_owned(),
             thread: std::sync::Mutex::new(Some(thread)),
         })
@@ -270,21 +356,7 @@ impl SqliteStore {
                     let _ = reply_tx.send(Err(e));
                 });
             };
-            let r = match conn.execute_batch("SAVEPOINT op") {
-                Ok(()) => {
-                    let r = f(conn, local);
-                    let end = if r.is_ok() {
-                        conn.execute_batch("RELEASE op")
-                    } else {
-                        conn.execute_batch("ROLLBACK TO op; RELEASE op")
-                    };
-                    match end {
-                        Ok(()) => r,
-                        Err(e) => Err(sql_err(&path, &e)),
-                    }
-                }
-                Err(e) => Err(sql_err(&path, &e)),
-            };
+            let r = in_savepoint(conn, &path, "op", || f(conn, local));
             Box::new(move |commit: Result<(), CommitError>| {
                 let out = match commit {
                     Ok(()) => r,
@@ -328,6 +400,38 @@ impl SqliteStore {
             }
             r
         })
+    }
+}
+
+/// Runs a prepared-once statement that returns no rows.
+fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(drop)
+}
+
+/// Runs `f` inside a savepoint named `name`: when `f` fails, what it wrote
+/// is rolled back and the rest of the transaction is untouched.
+fn in_savepoint<T>(
+    conn: &Connection,
+    path: &Path,
+    name: &str,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let (begin, release, rollback) = match name {
+        "op" => ("SAVEPOINT op", "RELEASE op", "ROLLBACK TO op"),
+        _ => ("SAVEPOINT item", "RELEASE item", "ROLLBACK TO item"),
+    };
+    exec_cached(conn, begin).map_err(|e| sql_err(path, &e))?;
+    let r = f();
+    let end = if r.is_ok() {
+        exec_cached(conn, release)
+    } else {
+        exec_cached(conn, rollback).and_then(|()| exec_cached(conn, release))
+    };
+    match end {
+        Ok(()) => r,
+        Err(e) => Err(sql_err(path, &e)),
     }
 }
 
@@ -423,9 +527,7 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Task>, mut local: Local, path: &P
                 Err(_) => break,
             }
         }
-        let begun = conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| CommitError::of(path, &e));
+        let begun = exec_cached(&conn, "BEGIN IMMEDIATE").map_err(|e| CommitError::of(path, &e));
         if let Err(e) = begun {
             for t in batch.drain(..) {
                 t(None)(Err(e.clone()));
@@ -436,8 +538,9 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Task>, mut local: Local, path: &P
             .drain(..)
             .map(|t| t(Some((&conn, &mut local))))
             .collect();
-        let commit = conn
-            .execute_batch("COMMIT")
+        let parked = claim_parked(&conn, &mut local, path);
+        let commit = flush_counters(&conn, &mut local)
+            .and_then(|()| exec_cached(&conn, "COMMIT"))
             .map_err(|e| CommitError::of(path, &e));
         if commit.is_err() {
             // The transaction is gone either way; a failed rollback adds
@@ -447,7 +550,89 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Task>, mut local: Local, path: &P
         for r in replies {
             r(commit.clone());
         }
+        for (reply, claimed) in parked {
+            let out = match &commit {
+                Ok(()) => claimed,
+                Err(e) => Err(e.clone().into_error()),
+            };
+            // A worker that went away left its claim; nothing to answer.
+            let _ = reply.send(out);
+        }
     }
+}
+
+/// The event counters, as the `counters` table names them.
+const COUNTERS: [&str; 5] = [
+    "failed",
+    "completed_total",
+    "stalls_recovered",
+    "fenced",
+    "pruned",
+];
+
+fn counter_values(c: &Stats) -> [u64; 5] {
+    [
+        c.failed,
+        c.completed_total,
+        c.stalls_recovered,
+        c.fenced,
+        c.pruned,
+    ]
+}
+
+/// Adds the open transaction's counter increments and completions to
+/// their tables, so every process sharing the file counts them; keeps
+/// the completions of the last [`Throughput::WINDOW`] only.
+fn flush_counters(conn: &Connection, local: &mut Local) -> rusqlite::Result<()> {
+    let counts = core::mem::take(&mut local.counts);
+    for (name, n) in COUNTERS.into_iter().zip(counter_values(&counts)) {
+        if n > 0 {
+            conn.prepare_cached(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            )?
+            .execute(params![name, i64::try_from(n).unwrap_or(i64::MAX)])?;
+        }
+    }
+    let completions = core::mem::take(&mut local.completions);
+    let Some(latest) = completions.iter().map(|(s, _)| *s).max() else {
+        return Ok(());
+    };
+    for (second, n) in completions {
+        conn.prepare_cached(
+            "INSERT INTO completions (second, count) VALUES (?1, ?2) \
+             ON CONFLICT (second) DO UPDATE SET count = count + excluded.count",
+        )?
+        .execute(params![second, i64::try_from(n).unwrap_or(i64::MAX)])?;
+    }
+    let window = i64::try_from(Throughput::WINDOW.as_secs()).unwrap_or(i64::MAX);
+    conn.prepare_cached("DELETE FROM completions WHERE second <= ?1")?
+        .execute([latest.saturating_sub(window)])?;
+    Ok(())
+}
+
+/// When the open transaction made work claimable, claims for every parked
+/// claim inside it (each in its own savepoint) and takes them out of the
+/// registry; the answers are sent once the commit's outcome is known.
+fn claim_parked(
+    conn: &Connection,
+    local: &mut Local,
+    path: &Path,
+) -> Vec<(ParkedReply, Result<Vec<ClaimedJob>, StoreError>)> {
+    let Some(now) = local.work_at.take() else {
+        return Vec::new();
+    };
+    let claims = match local.parked.lock() {
+        Ok(mut p) => core::mem::take(&mut p.claims),
+        Err(_) => return Vec::new(),
+    };
+    claims
+        .into_iter()
+        .map(|(_, req, reply)| {
+            let claimed = in_savepoint(conn, path, "op", || claim(conn, local, &req, now));
+            (reply, claimed)
+        })
+        .collect()
 }
 
 /// Why a batch's transaction did not commit.
@@ -487,13 +672,36 @@ fn decode_text(text: &str, local: &Local) -> Result<Job, StoreError> {
     record::decode(&v, &local.config.lifecycle).map_err(|e| corrupt_record("?", &e))
 }
 
-fn load(conn: &Connection, local: &Local, id: JobId) -> Result<Job, StoreError> {
+fn load(conn: &Connection, local: &mut Local, id: JobId) -> Result<Job, StoreError> {
     let text: Option<String> = conn
         .prepare_cached(SELECT_RECORD)
         .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
         .map_err(backend)?;
     let text = text.ok_or(StoreError::UnknownJob(id))?;
-    decode_text(&text, local)
+    decode_cached(local, id, &text)
+}
+
+/// The job `text` encodes: from the cache when this writer wrote exactly
+/// that text, else decoded.
+fn decode_cached(local: &mut Local, id: JobId, text: &str) -> Result<Job, StoreError> {
+    match local.cache.remove(&id) {
+        Some((t, job)) if t == text => Ok(job),
+        _ => decode_text(text, local),
+    }
+}
+
+/// Remembers the text just written for a pending job (see
+/// [`Local::cache`]); a job no longer pending is not loaded for a
+/// transition again, except by `status`.
+fn remember(local: &mut Local, job: &Job, text: String) {
+    if job.state().kind().is_pending() {
+        if local.cache.len() >= CACHE_MAX {
+            local.cache.clear();
+        }
+        local.cache.insert(job.id(), (text, job.clone()));
+    } else {
+        local.cache.remove(&job.id());
+    }
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -540,8 +748,9 @@ fn columns(
     )
 }
 
-fn insert(conn: &Connection, job: &Job) -> Result<(), StoreError> {
+fn insert(conn: &Connection, local: &mut Local, job: &Job) -> Result<(), StoreError> {
     let (state, ready, expires, finished, key) = columns(job);
+    let text = record::encode_text(job);
     conn.prepare_cached(
         "INSERT INTO jobs (id, handler, priority, state, ready_at, expires_at, finished_at, \
          pending_key, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -556,15 +765,22 @@ fn insert(conn: &Connection, job: &Job) -> Result<(), StoreError> {
             expires,
             finished,
             key,
-            record::encode(job).to_string(),
+            text,
         ])
     })
     .map_err(backend)?;
+    remember(local, job, text);
     Ok(())
 }
 
-fn save(conn: &Connection, job: &Job, worker: Option<&str>) -> Result<(), StoreError> {
+fn save(
+    conn: &Connection,
+    local: &mut Local,
+    job: &Job,
+    worker: Option<&str>,
+) -> Result<(), StoreError> {
     let (state, ready, expires, finished, key) = columns(job);
+    let text = record::encode_text(job);
     conn.prepare_cached(
         "UPDATE jobs SET state = ?2, ready_at = ?3, expires_at = ?4, finished_at = ?5, \
          pending_key = ?6, worker = ?7, record = ?8 WHERE id = ?1",
@@ -578,10 +794,11 @@ fn save(conn: &Connection, job: &Job, worker: Option<&str>) -> Result<(), StoreE
             finished,
             key,
             worker,
-            record::encode(job).to_string(),
+            text,
         ])
     })
     .map_err(backend)?;
+    remember(local, job, text);
     Ok(())
 }
 
@@ -608,7 +825,16 @@ fn key_holder(
 fn count_events(local: &mut Local, job: &Job, fx: &mechops_alloc::job::Effects) {
     for e in fx.events() {
         match e {
-            JobEvent::Completed => local.counts.completed_total += 1,
+            JobEvent::Completed => {
+                local.counts.completed_total += 1;
+                let second = job
+                    .finished_at()
+                    .map_or(0, |t| nanos(t).div_euclid(1_000_000_000));
+                match local.completions.last_mut() {
+                    Some((s, n)) if *s == second => *n += 1,
+                    _ => local.completions.push((second, 1)),
+                }
+            }
             JobEvent::RetryScheduled { .. } => local.counts.failed += 1,
             JobEvent::Dead { .. } if job.error().is_some() => local.counts.failed += 1,
             JobEvent::Stalled { .. } if job.state().kind() == StateKind::Queued => {
@@ -632,7 +858,7 @@ fn apply(
     match job.handle(event, now, random, &lifecycle) {
         Ok(fx) => {
             count_events(local, &job, &fx);
-            save(conn, &job, None)?;
+            save(conn, local, &job, None)?;
             Ok(job)
         }
         Err(r) => {
@@ -649,7 +875,7 @@ fn apply(
 
 fn submit_one(
     conn: &Connection,
-    local: &Local,
+    local: &mut Local,
     id: JobId,
     spec: JobSpec,
     now: Timestamp,
@@ -673,7 +899,7 @@ fn submit_one(
         Ok(j) => j,
         Err(e) => return Ok(Err(SubmitRefused::Spec(e))),
     };
-    insert(conn, &job)?;
+    insert(conn, local, &job)?;
     Ok(Ok(()))
 }
 
@@ -739,7 +965,8 @@ fn claim(
         if out.len() >= req.max {
             break;
         }
-        let mut job = decode_text(&text, local).map_err(|e| match e {
+        let id = parse_id(&id_text)?;
+        let mut job = decode_cached(local, id, &text).map_err(|e| match e {
             StoreError::Corrupt(m) => {
                 StoreError::Corrupt(m.replace("record ?", &format!("record {id_text}")))
             }
@@ -752,11 +979,10 @@ fn claim(
             }
             slot.1 -= 1;
         }
-        let id = parse_id(&id_text)?;
         let Ok(_) = job.handle(Event::Claim, now, 0, &lifecycle) else {
             continue;
         };
-        save(conn, &job, Some(worker))?;
+        save(conn, local, &job, Some(worker))?;
         let JobState::Running { attempt, lease } = *job.state() else {
             continue;
         };
@@ -781,7 +1007,33 @@ fn claim(
 }
 
 fn stats(conn: &Connection, local: &Local) -> Result<StoreStats, StoreError> {
-    let mut counts = local.counts;
+    let mut counts = Stats::default();
+    let mut read = conn
+        .prepare_cached("SELECT name, value FROM counters")
+        .map_err(backend)?;
+    let rows = read
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(backend)?;
+    for row in rows {
+        let (name, v) = row.map_err(backend)?;
+        let v = u64::try_from(v).unwrap_or(0);
+        match name.as_str() {
+            "failed" => counts.failed = v,
+            "completed_total" => counts.completed_total = v,
+            "stalls_recovered" => counts.stalls_recovered = v,
+            "fenced" => counts.fenced = v,
+            "pruned" => counts.pruned = v,
+            // A counter a later version added: not shown here.
+            _ => {}
+        }
+    }
+    // This transaction's own increments are not in the table yet.
+    let c = &local.counts;
+    counts.failed += c.failed;
+    counts.completed_total += c.completed_total;
+    counts.stalls_recovered += c.stalls_recovered;
+    counts.fenced += c.fenced;
+    counts.pruned += c.pruned;
     let mut stmt = conn
         .prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state")
         .map_err(backend)?;
@@ -892,6 +1144,29 @@ fn prune(conn: &Connection, local: &mut Local, now: Timestamp) -> Result<usize, 
     Ok(old + extra)
 }
 
+fn throughput(
+    conn: &Connection,
+    local: &Local,
+    now: Timestamp,
+) -> Result<Option<Throughput>, StoreError> {
+    let window = i64::try_from(Throughput::WINDOW.as_secs()).unwrap_or(i64::MAX);
+    let first = nanos(now).div_euclid(1_000_000_000) - window + 1;
+    let stored: i64 = conn
+        .prepare_cached("SELECT coalesce(sum(count), 0) FROM completions WHERE second >= ?1")
+        .and_then(|mut s| s.query_row([first], |r| r.get(0)))
+        .map_err(backend)?;
+    let pending: u64 = local
+        .completions
+        .iter()
+        .filter(|(s, _)| *s >= first)
+        .map(|(_, n)| n)
+        .sum();
+    Ok(Some(Throughput {
+        window: Throughput::WINDOW,
+        completed: u64::try_from(stored).unwrap_or(0) + pending,
+    }))
+}
+
 fn next_due(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
     let due: Option<i64> = conn
         .prepare_cached(
@@ -910,7 +1185,10 @@ impl Store for SqliteStore {
         self.call_signal(move |conn, local| {
             let key = spec.unique_key.clone();
             match submit_one(conn, local, id, spec, now)? {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    local.made_work(now);
+                    Ok(())
+                }
                 Err(SubmitRefused::Spec(e)) => Err(StoreError::Spec(e)),
                 Err(SubmitRefused::DuplicateId) => Err(StoreError::DuplicateId(id)),
                 Err(SubmitRefused::DuplicateKey { existing }) => Err(StoreError::DuplicateKey {
@@ -927,15 +1205,38 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreFuture<'_, Vec<Result<(), SubmitRefused>>> {
         self.call_signal(move |conn, local| {
-            jobs.into_iter()
+            let out: Result<Vec<_>, _> = jobs
+                .into_iter()
                 .map(|(id, spec)| submit_one(conn, local, id, spec, now))
-                .collect()
+                .collect();
+            if out.as_ref().is_ok_and(|o| o.iter().any(Result::is_ok)) {
+                local.made_work(now);
+            }
+            out
         })
     }
 
     fn claim(&self, request: &ClaimRequest, now: Timestamp) -> StoreFuture<'_, Vec<ClaimedJob>> {
         let req = request.clone();
         self.call_boxed(move |conn, local| claim(conn, local, &req, now))
+    }
+
+    fn park_claim(&self, request: &ClaimRequest) -> Option<ParkedClaim> {
+        let (tx, rx) = oneshot::channel();
+        let mut p = self.parked.lock().ok()?;
+        let key = p.next;
+        p.next += 1;
+        p.claims.push((key, request.clone(), tx));
+        drop(p);
+        let parked = Arc::clone(&self.parked);
+        Some(ParkedClaim::new(rx, move || {
+            let Ok(mut p) = parked.lock() else {
+                return false;
+            };
+            let before = p.claims.len();
+            p.claims.retain(|(k, _, _)| *k != key);
+            p.claims.len() < before
+        }))
     }
 
     fn heartbeat(&self, id: JobId, token: FencingToken, now: Timestamp) -> StoreFuture<'_, Lease> {
@@ -961,7 +1262,7 @@ impl Store for SqliteStore {
             job.handle(Event::Progress { token, progress }, now, 0, &lifecycle)
                 .map_err(|r| StoreError::rejected(id, r))?;
             // The caller throttles: write what the store was given.
-            save(conn, &job, None)
+            save(conn, local, &job, None)
         })
     }
 
@@ -974,6 +1275,28 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'_, ()> {
         self.call_boxed(move |conn, local| {
             apply(conn, local, id, Event::Complete { token, result }, now, 0).map(drop)
+        })
+    }
+
+    fn complete_batch(
+        &self,
+        items: Vec<Completion>,
+        now: Timestamp,
+    ) -> StoreFuture<'_, Vec<Result<(), StoreError>>> {
+        let path = self.path.clone();
+        self.call_boxed(move |conn, local| {
+            Ok(items
+                .into_iter()
+                .map(|c| {
+                    let event = Event::Complete {
+                        token: c.token,
+                        result: c.result,
+                    };
+                    in_savepoint(conn, &path, "item", || {
+                        apply(conn, local, c.id, event, now, 0).map(drop)
+                    })
+                })
+                .collect())
         })
     }
 
@@ -1001,7 +1324,9 @@ impl Store for SqliteStore {
 
     fn release(&self, id: JobId, token: FencingToken, now: Timestamp) -> StoreFuture<'_, ()> {
         self.call_signal(move |conn, local| {
-            apply(conn, local, id, Event::Release { token }, now, 0).map(drop)
+            apply(conn, local, id, Event::Release { token }, now, 0)?;
+            local.made_work(now);
+            Ok(())
         })
     }
 
@@ -1025,7 +1350,9 @@ impl Store for SqliteStore {
                     return Err(StoreError::DuplicateKey { key, existing });
                 }
             }
-            apply(conn, local, id, Event::Retry, now, 0).map(drop)
+            apply(conn, local, id, Event::Retry, now, 0)?;
+            local.made_work(now);
+            Ok(())
         })
     }
 
@@ -1061,13 +1388,23 @@ impl Store for SqliteStore {
         self.call_boxed(|conn, local| stats(conn, local))
     }
 
+    fn throughput(&self, now: Timestamp) -> StoreFuture<'_, Option<Throughput>> {
+        self.call_boxed(move |conn, local| throughput(conn, local, now))
+    }
+
     fn recover_expired(
         &self,
         now: Timestamp,
         max_batch: usize,
         random: u64,
     ) -> StoreFuture<'_, usize> {
-        let fut = self.call(move |conn, local| recover(conn, local, now, max_batch, random));
+        let fut = self.call(move |conn, local| {
+            let n = recover(conn, local, now, max_batch, random)?;
+            if n > 0 {
+                local.made_work(now);
+            }
+            Ok(n)
+        });
         let signal = Arc::clone(&self.signal);
         Box::pin(async move {
             let n = fut.await?;

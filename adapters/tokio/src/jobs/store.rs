@@ -18,6 +18,15 @@
 //! keeps the stores independent: adding one is a new type implementing the
 //! trait, with no shared enum to edit.
 //!
+//! # Batches and parked claims
+//!
+//! Methods added after the first version have default implementations, so
+//! every store keeps compiling: [`Store::complete_batch`] (the default
+//! calls [`Store::complete`] per item; the memory store takes its lock
+//! once, the SQLite store commits the batch in one transaction),
+//! [`Store::park_claim`] (the default: no parking, the worker waits on
+//! [`Store::work_signal`]) and [`Store::throughput`] (the default: none).
+//!
 //! # Time and randomness
 //!
 //! Every method that applies the lifecycle takes `now`, a wall-clock
@@ -170,6 +179,115 @@ pub struct WaitPercentiles {
     pub samples: u64,
 }
 
+/// One success for [`Store::complete_batch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// The job.
+    pub id: JobId,
+    /// The attempt's token.
+    pub token: FencingToken,
+    /// The handler's result, one JSON value as text.
+    pub result: String,
+}
+
+/// How many jobs completed over a recent window, as [`Store::throughput`]
+/// reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Throughput {
+    /// The window's length.
+    pub window: Duration,
+    /// Jobs completed within the window.
+    pub completed: u64,
+}
+
+impl Throughput {
+    /// The window every store reports: the last minute, the scheduler's
+    /// [`RATE_WINDOW`](mechops_alloc::job::RATE_WINDOW).
+    pub const WINDOW: Duration = mechops_alloc::job::RATE_WINDOW;
+
+    /// Completed jobs per second over the window.
+    pub fn per_second(&self) -> f64 {
+        let secs = self.window.as_secs_f64();
+        if secs > 0.0 {
+            self.completed as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A claim left with the store by an idle worker (see
+/// [`Store::park_claim`]): the store answers it inside the transaction
+/// that next makes work claimable in this process, so the job starts right
+/// after that transaction's one commit.
+///
+/// # Cancellation
+///
+/// [`Self::claimed`] is cancellation-safe: dropping its future leaves the
+/// claim parked. [`Self::withdraw`] takes the claim back, or, when the
+/// store has already taken it, waits for its answer, so no claimed job is
+/// left without its worker. Dropping a `ParkedClaim` withdraws it if the
+/// store has not taken it yet; jobs claimed for a dropped one wait for
+/// their lease to expire, like those of a dropped worker.
+pub struct ParkedClaim {
+    answer: tokio::sync::oneshot::Receiver<Result<Vec<ClaimedJob>, StoreError>>,
+    /// Removes the claim from the store unless the store took it; says
+    /// whether it was removed.
+    unpark: Option<Box<dyn FnOnce() -> bool + Send>>,
+}
+
+impl fmt::Debug for ParkedClaim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParkedClaim")
+            .field("parked", &self.unpark.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ParkedClaim {
+    /// A parked claim answered on `answer`; `unpark` removes it from the
+    /// store unless the store has taken it, and says whether it did.
+    pub fn new(
+        answer: tokio::sync::oneshot::Receiver<Result<Vec<ClaimedJob>, StoreError>>,
+        unpark: impl FnOnce() -> bool + Send + 'static,
+    ) -> Self {
+        Self {
+            answer,
+            unpark: Some(Box::new(unpark)),
+        }
+    }
+
+    /// The jobs the store claimed for it, once it has.
+    ///
+    /// # Errors
+    /// The claim's transaction failed, or the store was closed.
+    pub async fn claimed(&mut self) -> Result<Vec<ClaimedJob>, StoreError> {
+        let r = (&mut self.answer).await;
+        self.unpark = None;
+        r.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Takes the claim back: nothing when the store had not taken it, else
+    /// the store's answer.
+    ///
+    /// # Errors
+    /// As [`Self::claimed`].
+    pub async fn withdraw(mut self) -> Result<Vec<ClaimedJob>, StoreError> {
+        if self.unpark.take().is_some_and(|unpark| unpark()) {
+            return Ok(Vec::new());
+        }
+        self.claimed().await
+    }
+}
+
+impl Drop for ParkedClaim {
+    fn drop(&mut self) {
+        if let Some(unpark) = self.unpark.take() {
+            unpark();
+        }
+    }
+}
+
 /// What [`Store::stats`] reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -310,6 +428,15 @@ pub trait Store: Send + Sync + 'static {
     /// Each gets a new lease and fencing token.
     fn claim(&self, request: &ClaimRequest, now: Timestamp) -> StoreFuture<'_, Vec<ClaimedJob>>;
 
+    /// Leaves a claim with the store until work becomes claimable in this
+    /// process (see [`ParkedClaim`]); `request.max` must stay free until it
+    /// is answered or withdrawn. `None` (the default) from a store that
+    /// cannot: the caller waits on [`Self::work_signal`] and claims.
+    fn park_claim(&self, request: &ClaimRequest) -> Option<ParkedClaim> {
+        let _ = request;
+        None
+    }
+
     /// Renews a lease; returns it as renewed (its `cancel_requested` tells
     /// the worker to stop).
     fn heartbeat(&self, id: JobId, token: FencingToken, now: Timestamp) -> StoreFuture<'_, Lease>;
@@ -332,6 +459,24 @@ pub trait Store: Send + Sync + 'static {
         result: String,
         now: Timestamp,
     ) -> StoreFuture<'_, ()>;
+
+    /// Records many successes, each on its own (a fenced one does not
+    /// stop the others); the answer has one entry per item, in order. A
+    /// store that batches commits them in one transaction. The default
+    /// calls [`Self::complete`] for each.
+    fn complete_batch(
+        &self,
+        items: Vec<Completion>,
+        now: Timestamp,
+    ) -> StoreFuture<'_, Vec<Result<(), StoreError>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(items.len());
+            for c in items {
+                out.push(self.complete(c.id, c.token, c.result, now).await);
+            }
+            Ok(out)
+        })
+    }
 
     /// Records a failure; returns the state it led to (retry scheduled,
     /// dead, or cancelled when a cancel was pending).
@@ -370,6 +515,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts by state and event counters.
     fn stats(&self) -> StoreFuture<'_, StoreStats>;
+
+    /// Jobs completed in the [`Throughput::WINDOW`] before `now`, counted
+    /// across every process of the store where it keeps completion times;
+    /// `None` from a store that keeps none (the default).
+    fn throughput(&self, now: Timestamp) -> StoreFuture<'_, Option<Throughput>> {
+        let _ = now;
+        Box::pin(core::future::ready(Ok(None)))
+    }
 
     /// Recovers at most `max_batch` jobs whose lease expired at or before
     /// `now` (queued again, timed out, cancelled or dead, as the lifecycle

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mechops_alloc::job::JobSpec;
+use mechops_alloc::job::{JobSpec, StateKind};
 use mechops_core::metrics::{LocalHistogram, Quantile};
 use mechops_tokio::jobs::memory::MemoryStore;
 use mechops_tokio::jobs::runtime::{Handlers, JobClock, Queue, Worker, WorkerConfig};
@@ -70,13 +70,18 @@ async fn latency_p99(
     let worker = tokio::spawn(Worker::new(q.clone(), h, WorkerConfig::new(4)).run(stop.clone()));
     let mut hist: LocalHistogram = LocalHistogram::new();
     for _ in 0..samples {
-        tokio::time::sleep(Duration::from_micros(200)).await;
         let t0 = Instant::now();
-        q.submit(JobSpec::new("mark", "null")).await?;
+        let id = q.submit(JobSpec::new("mark", "null")).await?;
         let Some(started) = rx.recv().await else {
             break;
         };
         hist.record(u64::try_from(started.duration_since(t0).as_nanos()).unwrap_or(u64::MAX));
+        // Idle again: the job's completion is recorded and the worker
+        // waits for work.
+        while q.status(id).await?.state().kind() != StateKind::Completed {
+            tokio::time::sleep(Duration::from_micros(100)).await;
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
     }
     stop.cancel();
     worker.await??;
