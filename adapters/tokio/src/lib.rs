@@ -38,6 +38,8 @@
 //! - [`object_pool`]: [`object_pool::AsyncObjectPool`], an async object pool
 //!   with first come, first served waiters and an acquire timeout, driving
 //!   `mechops-alloc`'s [`PoolStore`](mechops_alloc::pool::PoolStore).
+//! - [`service`]: the tool execution service: job status and event
+//!   streams shared by the command line and the HTTP API;
 //! - [`workspace`]: [`workspace::AsyncWorkspace`], the std crate's confined,
 //!   crash-safe file store with each operation on tokio's blocking pool.
 #![forbid(unsafe_code)]
@@ -47,4 +49,5 @@ pub mod conn;
 pub mod frame_io;
 pub mod jobs;
 pub mod object_pool;
+pub mod service;
 pub mod workspace;
