@@ -41,6 +41,8 @@ enum Command {
     Jobs(cmd::jobs::JobsArgs),
     /// A confined, crash-safe file store: put, get, ls, rm, batch, backup, verify.
     Workspace(cmd::workspace::WorkspaceArgs),
+    /// List, show and validate a script registry; print its cache statistics.
+    Registry(cmd::registry::RegistryArgs),
 }
 
 impl Command {
@@ -55,6 +57,7 @@ impl Command {
             Self::Uuid(_) | Self::Time(_) | Self::Bench(_) | Self::Inspect(_) | Self::Pool(_) => {
                 true
             }
+            Self::Registry(_) => true,
         }
     }
 }
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd::codec::keygen(args),
         Command::Jobs(args) => cmd::jobs::run(args),
         Command::Workspace(args) => cmd::workspace::run(args),
+        Command::Registry(args) => cmd::registry::run(args),
     };
     output::report(result)
 }

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod durable;
 pub mod entropy;
 pub mod pool;
+pub mod registry;
 pub mod tz;
 pub mod uuid;
 pub mod workspace;
