@@ -30,6 +30,9 @@
 //! - [`conn`]: [`conn::ConnectionPool`], async connection pools over a
 //!   [`conn::Manager`], driving `mechops-alloc`'s sans-IO `PoolCore`, with
 //!   metrics and a process-wide registry of named pools;
+//! - [`exec`]: the execution runners (commands in a process group of
+//!   their own, with bounded output and progress reports) and per-script
+//!   statistics;
 //! - [`frame_io`]: [`frame_io::FrameReader`] and [`frame_io::FrameWriter`],
 //!   the frame format of `docs/FORMAT.md` over `AsyncRead` and `AsyncWrite`,
 //!   driving the core's
@@ -46,6 +49,7 @@
 
 pub mod clock;
 pub mod conn;
+pub mod exec;
 pub mod frame_io;
 pub mod jobs;
 pub mod object_pool;

@@ -1,0 +1,74 @@
+//! Execution runners: a command ([`run_command`]), per-script statistics
+//! ([`ExecStats`]). Every runner gives back an [`Outcome`] when the work
+//! ran, successfully or not, and an [`ExecError`] when it could not start.
+//!
+//! # Commands
+//!
+//! [`run_command`] starts the program of a [`CommandRequest`] directly,
+//! never through a shell: each argument reaches it as exactly one argv
+//! element, whatever it contains (`;`, `$(...)`, quotes, newlines, a
+//! leading `-`). A bare program name is looked up on `PATH`; the
+//! environment is inherited, with the request's variables added; standard
+//! input is `/dev/null`.
+//!
+//! ## Progress protocol
+//!
+//! A line `::progress PERCENT [MESSAGE]` on standard error, with `PERCENT`
+//! digits and an optional decimal fraction from 0 to 100 (`40`, `12.5`),
+//! becomes a [`ProgressReport`]: it is handed to the caller's callback as
+//! soon as it arrives, kept in order in [`Outcome::progress`], and left out
+//! of the captured standard error. A line that starts with `::progress` but
+//! does not parse (a percentage above 100, a sign, an exponent, a line
+//! longer than [`MAX_PROGRESS_LINE`] bytes) is ordinary standard error.
+//!
+//! ## Bounds
+//!
+//! Standard output and standard error are kept up to
+//! [`CommandRequest::stdout_limit`] and [`CommandRequest::stderr_limit`]
+//! ([`DEFAULT_OUTPUT_LIMIT`], 1 MiB, each), with
+//! [`Outcome::stdout_truncated`] and [`Outcome::stderr_truncated`] set when
+//! more came. The pipes are read to their end all the same and the excess
+//! is dropped, so a program writing gigabytes neither blocks on a full pipe
+//! nor grows the runner's memory: a run holds at most its two bounds, two
+//! 64 KiB read buffers and one [`MAX_PROGRESS_LINE`]. Output that is not
+//! UTF-8 is converted lossily (each invalid sequence becomes U+FFFD); a
+//! character cut in two by the bound is dropped.
+//!
+//! ## Kill semantics
+//!
+//! The program starts as the leader of a new process group
+//! (`process_group(0)`), which everything it starts joins unless it leaves
+//! on purpose (`setsid`, `setpgid`). When the timeout passes or the
+//! cancellation token fires, the whole group gets SIGTERM; once it is empty
+//! (its members reaped) the run ends, and after
+//! [`CommandRequest::kill_grace`] (default 2 s) whatever is left gets
+//! SIGKILL. The leader is always reaped. When the leader exits by itself
+//! and leaves members in its group, they get the same SIGTERM, grace,
+//! SIGKILL: nothing a command started outlives it. Dropping the runner's
+//! future instead sends SIGKILL to the group at once (tokio's
+//! `kill_on_drop` would reach the direct child only). A process that left
+//! the group is out of reach; if it keeps the output pipes open, they are
+//! given up `kill_grace` after the group is done.
+//!
+//! # Statistics
+//!
+//! [`ExecStats`] counts executions and failures per script ID, with the
+//! mean and the p50, p95 and p99 of execution times and the last error.
+//!
+//! # Through the job queue
+//!
+//! Run as a job, an execution is at least once: a worker that dies after
+//! starting a command but before recording its result leaves the job to
+//! be claimed again when its lease expires, and the command runs again.
+//! Scripts run that way should be idempotent, or check for their own
+//! earlier effects.
+
+mod command;
+mod outcome;
+mod output;
+mod stats;
+
+pub use command::{CommandRequest, DEFAULT_KILL_GRACE, DEFAULT_OUTPUT_LIMIT, run_command};
+pub use outcome::{ExecError, Outcome, ProgressReport, Stopped};
+pub use output::MAX_PROGRESS_LINE;
+pub use stats::{ExecStats, ScriptStats};
