@@ -161,3 +161,43 @@ fn a_missing_file_is_an_io_failure() {
     let e = String::from_utf8(o.stderr).unwrap();
     assert!(e.contains("cannot read registry"), "{e}");
 }
+
+#[test]
+fn stats_has_the_cache_keys() {
+    let dir = TempDir::new("stats");
+    let p = dir.write(GOOD);
+    let p = p.to_str().unwrap();
+    let v: Value = serde_json::from_str(&stdout(&mechops(
+        &["registry", "--registry", p, "stats", "--json"],
+        &dir.0,
+    )))
+    .unwrap();
+    for key in [
+        "hits",
+        "misses",
+        "evictions",
+        "hit_rate",
+        "memory_usage",
+        "reloads",
+        "reload_errors",
+    ] {
+        assert!(v.get(key).is_some(), "{key} in {v}");
+    }
+    assert_eq!(
+        (v["hits"].as_u64(), v["misses"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert!(v["memory_usage"].as_u64().unwrap() > 0);
+    let text = stdout(&mechops(
+        &["registry", "--registry", p, "stats", "--rounds", "1"],
+        &dir.0,
+    ));
+    assert!(text.lines().any(|l| l == "misses=3"), "{text}");
+    let o = Command::new(env!("CARGO_BIN_EXE_mechops"))
+        .args(["registry", "--registry", p, "stats"])
+        .env("CACHE_SIZE", "lots")
+        .output()
+        .unwrap();
+    let e = stderr_line(&o);
+    assert!(e.contains("CACHE_SIZE"), "{e}");
+}

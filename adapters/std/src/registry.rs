@@ -22,17 +22,23 @@
 //!   entry and field at fault.
 
 mod args;
+mod cache;
 mod error;
 mod index;
 mod model;
 mod render;
 mod template;
+mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use args::{BoundArgs, parse_cli_arg};
+pub use cache::{
+    CacheConfig, ConfigError, DEFAULT_CACHE_MEMORY_BYTES, DEFAULT_CACHE_SIZE, RegistryCache,
+    RegistryStats, ReloadReport, WatchMode,
+};
 pub use error::{ArgError, Location, LookupError, RegistryError};
 pub use index::FORMAT_VERSION;
 pub use model::{

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use mechops_std::registry::{Registry, RegistryError};
+use mechops_std::registry::{Registry, RegistryCache, RegistryError, WatchMode};
 
 use crate::output::{bad_input, input_error};
 
@@ -38,6 +38,16 @@ enum RegistryCommand {
     /// field at fault.
     Validate {
         /// A JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open the cache as the service does (`CACHE_SIZE`, `CACHE_MEMORY_MB`),
+    /// look every script up `--rounds` times and print the cache statistics.
+    Stats {
+        /// Lookups of every script.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+        /// A JSON object with the keys of `/stats`'s `cache`.
         #[arg(long)]
         json: bool,
     },
@@ -106,6 +116,27 @@ pub(crate) fn run(args: RegistryArgs) -> anyhow::Result<()> {
                     reg.scripts().len(),
                     reg.pools().len()
                 )?;
+            }
+        }
+        RegistryCommand::Stats { rounds, json } => {
+            let config = RegistryCache::config_from_env()
+                .map_err(bad_input)?
+                .with_watch(WatchMode::Off);
+            let cache = RegistryCache::open(&path, config).map_err(|e| classify(&path, e))?;
+            for _ in 0..rounds {
+                for id in cache.ids() {
+                    cache
+                        .get(&id)
+                        .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
+                }
+            }
+            let stats = cache.stats();
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&stats)?)?;
+            } else if let serde_json::Value::Object(m) = serde_json::to_value(stats)? {
+                for (k, v) in m {
+                    writeln!(out, "{k}={v}")?;
+                }
             }
         }
     }

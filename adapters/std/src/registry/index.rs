@@ -32,7 +32,6 @@ pub(crate) struct RawEntry {
 
 /// The indexed text of a registry.
 #[derive(Debug)]
-#[allow(dead_code, reason = "the cache reads the rest")]
 pub(crate) struct RawIndex {
     text: Arc<str>,
     entries: Vec<RawEntry>,
@@ -63,7 +62,6 @@ fn offset_in(outer: &str, inner: &str) -> usize {
     (inner.as_ptr() as usize).wrapping_sub(outer.as_ptr() as usize)
 }
 
-#[allow(dead_code, reason = "the cache reads the rest")]
 impl RawIndex {
     /// Indexes `text`.
     pub(crate) fn build(text: Arc<str>) -> Result<Self, RegistryError> {
@@ -207,11 +205,6 @@ impl RawIndex {
     /// The JSON text of `pools` (empty when absent).
     pub(crate) fn pools_raw(&self) -> &str {
         &self.text[self.pools_text.0..self.pools_text.1]
-    }
-
-    /// The whole text.
-    pub(crate) fn text(&self) -> &str {
-        &self.text
     }
 
     /// The parsed pools.
