@@ -1,4 +1,5 @@
-//! Execution runners: a command ([`run_command`]), per-script statistics
+//! Execution runners: a command ([`run_command`]), an HTTP request
+//! ([`HttpClient::run`]), an SQL query ([`run_sql`]), per-script statistics
 //! ([`ExecStats`]). Every runner gives back an [`Outcome`] when the work
 //! ran, successfully or not, and an [`ExecError`] when it could not start.
 //!
@@ -50,6 +51,46 @@
 //! the group is out of reach; if it keeps the output pipes open, they are
 //! given up `kill_grace` after the group is done.
 //!
+//! # HTTP requests
+//!
+//! [`HttpClient`] holds one pooled `reqwest` client (rustls on ring with
+//! the Mozilla roots, no OpenSSL; HTTP/1.1 with keep-alive), shared by all
+//! the calls made through it and its clones, so connections are reused.
+//! [`HttpClient::run`] sends an [`HttpRequest`]: `ok` means a 2xx status;
+//! the outcome carries `status` and `body`, the body kept up to
+//! [`HttpRequest::body_limit`] (1 MiB by default; `stdout_truncated` says
+//! it was cut, and the rest is not fetched). A connection error or a 5xx
+//! status is retried with the core's [`Backoff`](mechops_core::backoff::Backoff)
+//! ([`DEFAULT_HTTP_BACKOFF`]: 3 retries from 100 ms) for the idempotent
+//! methods `GET`, `HEAD`, `PUT`, `DELETE` and `OPTIONS` only; other methods
+//! are sent once. The request's timeout covers the whole call, retries and
+//! their waits included.
+//!
+//! # SQL queries
+//!
+//! [`run_sql`] runs an [`SqlRequest`] on a connection of a
+//! [`ConnectionPool`](crate::conn::ConnectionPool) of the
+//! [`PostgresManager`](crate::conn::postgres::PostgresManager). The
+//! parameters are bound, never written into the query text, each with the
+//! type its JSON value gives: a string as `text`, an integer as `int8`,
+//! another number as `float8`, a boolean as `bool`, an array or object as
+//! `jsonb`, and `null` as an untyped NULL that takes the type its place
+//! needs (cast a parameter in the query, `$1::int4`, where another type is
+//! wanted). The statement is not prepared separately: one round trip.
+//!
+//! The rows come back as JSON objects, column name to value: `int2`,
+//! `int4`, `int8` and `oid` as numbers; `float4` and `float8` as numbers
+//! (`"NaN"`, `"Infinity"`, `"-Infinity"` as strings); `numeric` as a
+//! string with every digit; `text`, `varchar`, `char`, `name` (and other
+//! text types) as strings; `bool`; `json` and `jsonb` as JSON; `timestamptz`
+//! as RFC 3339 in UTC with microseconds (`2024-01-02T03:04:05.123456Z`),
+//! `timestamp` the same without the `Z`, `date` as `YYYY-MM-DD`; `uuid`
+//! hyphenated; `bytea` as PostgreSQL's hex text (`\x01ff`); NULL as
+//! `null`. Another type gives an error naming the column: cast it in the
+//! query (`addr::text`). At most [`SqlRequest::row_limit`] rows are kept
+//! ([`DEFAULT_ROW_LIMIT`], 10,000); `stdout_truncated` says the query
+//! returned more (the rest is read from the server and dropped).
+//!
 //! # Statistics
 //!
 //! [`ExecStats`] counts executions and failures per script ID, with the
@@ -64,11 +105,15 @@
 //! earlier effects.
 
 mod command;
+mod http;
 mod outcome;
 mod output;
+mod sql;
 mod stats;
 
 pub use command::{CommandRequest, DEFAULT_KILL_GRACE, DEFAULT_OUTPUT_LIMIT, run_command};
+pub use http::{CONNECT_TIMEOUT, DEFAULT_HTTP_BACKOFF, HttpClient, HttpRequest};
 pub use outcome::{ExecError, Outcome, ProgressReport, Stopped};
 pub use output::MAX_PROGRESS_LINE;
+pub use sql::{DEFAULT_ROW_LIMIT, SqlRequest, run_sql};
 pub use stats::{ExecStats, ScriptStats};

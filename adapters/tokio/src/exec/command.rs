@@ -15,7 +15,7 @@ use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::outcome::{ExecError, Outcome, ProgressReport, Stopped};
+use super::outcome::{ExecError, Outcome, ProgressReport, Stopped, millis};
 use super::output::{Capture, LineSplitter, Piece};
 
 /// The default bound of captured standard output, and of standard error:
@@ -374,7 +374,7 @@ async fn read_some<R: AsyncReadExt + Unpin>(pipe: &mut Option<R>, buf: &mut [u8]
 }
 
 /// Sleeps until `at`, or forever for `None`.
-async fn sleep_until(at: Option<Instant>) {
+pub(super) async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => core::future::pending().await,
@@ -418,7 +418,7 @@ fn finish(
         stderr,
         stdout_truncated,
         stderr_truncated,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        duration_ms: millis(started),
         progress,
         error,
         signal,

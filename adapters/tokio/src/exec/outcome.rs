@@ -135,6 +135,11 @@ impl ExecError {
     }
 }
 
+/// Milliseconds since `started`, for [`Outcome::duration_ms`].
+pub(super) fn millis(started: tokio::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,11 @@ impl Capture {
         self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
+    /// Whether more came than the bound.
+    pub(crate) const fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
     /// The text (lossy UTF-8) and whether it was truncated. A character
     /// cut in two by the bound is dropped rather than shown as U+FFFD.
     pub(crate) fn finish(mut self) -> (String, bool) {
