@@ -38,11 +38,13 @@
 //!   driving the core's
 //!   [`FrameAccumulator`](mechops_core::codec::accumulator::FrameAccumulator);
 //! - [`jobs`]: the job queue runtime and its stores.
+//! - [`http`]: the tool execution service's HTTP API on axum, with a
+//!   bearer token, a body limit and a graceful shutdown;
 //! - [`object_pool`]: [`object_pool::AsyncObjectPool`], an async object pool
 //!   with first come, first served waiters and an acquire timeout, driving
 //!   `mechops-alloc`'s [`PoolStore`](mechops_alloc::pool::PoolStore).
-//! - [`service`]: the tool execution service: job status and event
-//!   streams shared by the command line and the HTTP API;
+//! - [`service`]: [`service::ToolService`], the tool execution service:
+//!   registry scripts run now or as jobs, with statistics;
 //! - [`workspace`]: [`workspace::AsyncWorkspace`], the std crate's confined,
 //!   crash-safe file store with each operation on tokio's blocking pool.
 #![forbid(unsafe_code)]
@@ -51,6 +53,7 @@ pub mod clock;
 pub mod conn;
 pub mod exec;
 pub mod frame_io;
+pub mod http;
 pub mod jobs;
 pub mod object_pool;
 pub mod service;
