@@ -108,7 +108,14 @@ pub struct ToolService {
     exec: Arc<Executor>,
     queue: Queue,
     stop: CancellationToken,
-    worker: Mutex<Option<JoinHandle<Result<WorkerReport, StoreError>>>>,
+    worker: Mutex<Running>,
+}
+
+/// Whether the service still runs, and its worker if it has one.
+enum Running {
+    Worker(JoinHandle<Result<WorkerReport, StoreError>>),
+    NoWorker,
+    Closed,
 }
 
 impl core::fmt::Debug for ToolService {
@@ -155,7 +162,7 @@ impl ToolService {
             exec,
             queue,
             stop,
-            worker: Mutex::new(worker),
+            worker: Mutex::new(worker.map_or(Running::NoWorker, Running::Worker)),
         }))
     }
 
@@ -326,13 +333,20 @@ impl ToolService {
     /// Cancellation: dropping the future leaves the worker stopping on its
     /// own; the store stays open.
     pub async fn shutdown(&self) {
+        let worker = {
+            let mut w = self.worker.lock().unwrap_or_else(|e| e.into_inner());
+            match &mut *w {
+                Running::Closed => return,
+                w => core::mem::replace(w, Running::Closed),
+            }
+        };
         self.stop.cancel();
-        let worker = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(worker) = worker else { return };
-        match worker.await {
-            Ok(Ok(report)) => tracing::info!(?report, "worker stopped"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "worker stopped on a store failure"),
-            Err(e) => tracing::warn!(error = %e, "worker task failed"),
+        if let Running::Worker(worker) = worker {
+            match worker.await {
+                Ok(Ok(report)) => tracing::info!(?report, "worker stopped"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "worker stopped on a store failure"),
+                Err(e) => tracing::warn!(error = %e, "worker task failed"),
+            }
         }
         self.exec.close().await;
         if let Err(e) = self.queue.store().close().await {

@@ -499,6 +499,70 @@ async fn events_stream_progress_in_order_then_done() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_a_job_run_by_another_worker_come_from_the_store() {
+    let dir = test_dir("events-elsewhere");
+    // This server runs no worker; a second service on the same SQLite file
+    // (another process, as far as the first can tell) runs the job.
+    let mut front = config(&dir);
+    front.worker = None;
+    let service = ToolService::start(front).await.unwrap();
+    let listener = http::bind("127.0.0.1:0".parse().unwrap(), &HttpConfig::default())
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let (service, shutdown) = (Arc::clone(&service), shutdown.clone());
+        async move { http::serve(listener, service, &HttpConfig::default(), shutdown).await }
+    });
+    let gates = dir.join("gates");
+    std::fs::create_dir_all(&gates).unwrap();
+    let c = client();
+    let resp = c
+        .post(format!("{base}/jobs"))
+        .body(
+            json!({"script_id": "gated", "arguments": {"dir": gates.to_str().unwrap()}})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let id = resp.json_body().await["id"].as_str().unwrap().to_owned();
+    let events = c
+        .get(format!("{base}/jobs/{id}/events"))
+        .send()
+        .await
+        .unwrap();
+    let worker = ToolService::start(config(&dir)).await.unwrap();
+    // The script waits at its first gate until the run was seen.
+    let reader = tokio::spawn(read_events(events, |_, _| {}));
+    wait_file(&gates.join("started")).await;
+    std::fs::write(gates.join("gate1"), b"").unwrap();
+    std::fs::write(gates.join("gate2"), b"").unwrap();
+    let events = reader.await.unwrap();
+    let states: Vec<&str> = events
+        .iter()
+        .filter(|(n, _)| n == "state")
+        .map(|(_, v)| v["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.first(), Some(&"queued"), "{events:?}");
+    assert_eq!(states.last(), Some(&"completed"), "{events:?}");
+    let (last, done) = events.last().unwrap();
+    assert_eq!(last, "done");
+    assert_eq!(done["result"]["stdout"], "finished\n");
+    let percents: Vec<f64> = events
+        .iter()
+        .filter(|(n, _)| n == "progress")
+        .map(|(_, v)| v["percent"].as_f64().unwrap())
+        .collect();
+    assert!(percents.windows(2).all(|w| w[0] < w[1]), "{percents:?}");
+    worker.shutdown().await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_guards_every_route_but_healthz() {
     let dir = test_dir("token");
     let token = "s3cret-token".to_owned();

@@ -103,20 +103,14 @@ impl Executor {
         Ok(serde_json::to_value(&*script).unwrap_or(Value::Null))
     }
 
-    /// Looks the script up and checks `arguments` against it.
+    /// Looks the script up and checks `arguments` against it, rendering
+    /// too: a value its template cannot hold is refused now, not at run.
     pub(crate) fn check(
         &self,
         id: &str,
         arguments: &Map<String, Value>,
     ) -> Result<Arc<Script>, ServiceError> {
-        let script = self.script(id)?;
-        script
-            .bind(arguments)
-            .map_err(|e| ServiceError::InvalidArguments {
-                script: id.to_owned(),
-                detail: e.to_string(),
-            })?;
-        Ok(script)
+        self.render(id, arguments).map(|(script, _)| script)
     }
 
     pub(crate) fn cli_arguments(
