@@ -94,6 +94,17 @@ impl Registry {
         })
     }
 
+    /// Reads the registry file at `path` and parses only the script `id`:
+    /// the whole file's JSON syntax, `version`, `pools` and unique ids are
+    /// checked, the other entries are not parsed. `Ok(None)` when no
+    /// script has this id. For a one-off lookup; [`RegistryCache`] keeps
+    /// the index between lookups.
+    pub fn load_script(path: impl AsRef<Path>, id: &str) -> Result<Option<Script>, RegistryError> {
+        let text = read_registry(path.as_ref())?;
+        let index = RawIndex::build(Arc::from(text))?;
+        index.position(id).map(|i| index.parse(i)).transpose()
+    }
+
     /// The folder relative paths resolve against.
     pub fn base_dir(&self) -> &Path {
         &self.base_dir
@@ -112,6 +123,32 @@ impl Registry {
     /// The connection pools by name.
     pub fn pools(&self) -> &BTreeMap<String, PoolSpec> {
         &self.pools
+    }
+}
+
+impl Script {
+    /// Parses and validates one entry of `scripts` given as JSON text,
+    /// against `pools` (for a `sql` script's pool): what a registry shared
+    /// through another store hands over.
+    pub fn parse_entry(
+        text: &str,
+        pools: &BTreeMap<String, PoolSpec>,
+    ) -> Result<Self, RegistryError> {
+        if text.len() as u64 > MAX_REGISTRY_BYTES {
+            return Err(RegistryError::TooLarge {
+                size: text.len() as u64,
+                limit: MAX_REGISTRY_BYTES,
+            });
+        }
+        model::parse_script(
+            text,
+            &Location::Script {
+                index: 0,
+                id: None,
+                line: 1,
+            },
+            pools,
+        )
     }
 }
 

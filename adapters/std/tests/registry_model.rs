@@ -559,3 +559,47 @@ fn sql_params_are_typed_and_never_in_the_query() {
         ]
     );
 }
+
+#[test]
+fn load_script_parses_one_entry() {
+    let dir = std::env::temp_dir().join(format!("mechops-reg-one-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("registry.json");
+    std::fs::write(&path, ISSUE_EXAMPLE).unwrap();
+    let s = Registry::load_script(&path, "count-users")
+        .unwrap()
+        .unwrap();
+    assert!(matches!(s.kind, ScriptKind::Sql(_)));
+    assert!(Registry::load_script(&path, "nope").unwrap().is_none());
+    // The entry asked for is validated; a file-wide rule still holds.
+    std::fs::write(
+        &path,
+        ISSUE_EXAMPLE.replace(r#""pool": "main""#, r#""pool": "x""#),
+    )
+    .unwrap();
+    assert!(Registry::load_script(&path, "count-users").is_err());
+    assert!(Registry::load_script(&path, "resize").unwrap().is_some());
+    std::fs::write(
+        &path,
+        ISSUE_EXAMPLE.replace(r#""id": "status-api""#, r#""id": "resize""#),
+    )
+    .unwrap();
+    assert!(matches!(
+        Registry::load_script(&path, "count-users"),
+        Err(RegistryError::DuplicateId { .. })
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_scripts_json_form_parses_back_to_it() {
+    let seed = include_str!("../../../fuzz/seeds/registry_parse/example.json");
+    for text in [ISSUE_EXAMPLE, seed] {
+        let reg = parse(text).unwrap();
+        for s in reg.scripts() {
+            let json = serde_json::to_string(&**s).unwrap();
+            let again = mechops_std::registry::Script::parse_entry(&json, reg.pools()).unwrap();
+            assert_eq!(&again, &**s, "{json}");
+        }
+    }
+}

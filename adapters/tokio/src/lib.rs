@@ -45,6 +45,9 @@
 //!   `mechops-alloc`'s [`PoolStore`](mechops_alloc::pool::PoolStore).
 //! - [`service`]: [`service::ToolService`], the tool execution service:
 //!   registry scripts run now or as jobs, with statistics;
+//! - [`registry_tier`]: [`registry_tier::RegistryTier`], the script
+//!   registry shared by many processes through Redis, with versioned
+//!   invalidations over pub/sub.
 //! - [`workspace`]: [`workspace::AsyncWorkspace`], the std crate's confined,
 //!   crash-safe file store with each operation on tokio's blocking pool.
 #![forbid(unsafe_code)]
@@ -57,4 +60,5 @@ pub mod http;
 pub mod jobs;
 pub mod object_pool;
 pub mod service;
+pub mod registry_tier;
 pub mod workspace;
