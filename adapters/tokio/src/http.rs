@@ -306,7 +306,7 @@ async fn get_script(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    Ok(axum::Json(s.service.script_json(&id)?))
+    Ok(axum::Json(s.service.script_json(&id).await?))
 }
 
 /// Parses a JSON object body; an empty body is `{}`.

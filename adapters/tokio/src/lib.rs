@@ -59,6 +59,6 @@ pub mod frame_io;
 pub mod http;
 pub mod jobs;
 pub mod object_pool;
-pub mod service;
 pub mod registry_tier;
+pub mod service;
 pub mod workspace;

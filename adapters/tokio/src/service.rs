@@ -69,6 +69,12 @@ pub struct ServiceConfig {
     pub workspace: PathBuf,
     /// The registry cache's settings (`CACHE_SIZE`, `CACHE_MEMORY_MB`).
     pub cache: mechops_std::registry::CacheConfig,
+    /// The Redis server sharing parsed scripts between processes
+    /// (`REDIS_URL`); `None` for none.
+    pub redis_url: Option<String>,
+    /// The registry's name in Redis; processes sharing it use the same
+    /// name (default: the registry file's name without its extension).
+    pub tier_name: Option<String>,
     /// The worker's settings (concurrency from `JOB_CONCURRENCY`); `None`
     /// runs no worker: jobs are submitted for other processes to run.
     pub worker: Option<WorkerConfig>,
@@ -96,9 +102,26 @@ impl ServiceConfig {
             store: StoreUrl::default_store(),
             workspace: PathBuf::from(DEFAULT_STATE_DIR).join("workspace"),
             cache,
+            redis_url: std::env::var("REDIS_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty()),
+            tier_name: None,
             worker: Some(worker),
             output_limit: 1 << 20,
             kill_grace: Duration::from_secs(2),
+        })
+    }
+}
+
+impl ServiceConfig {
+    /// The registry's name in Redis: [`ServiceConfig::tier_name`], else
+    /// the registry file's name without its extension.
+    pub fn registry_name(&self) -> String {
+        self.tier_name.clone().unwrap_or_else(|| {
+            self.registry.file_stem().map_or_else(
+                || "registry".to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            )
         })
     }
 }
@@ -188,8 +211,8 @@ impl ToolService {
     ///
     /// # Errors
     /// [`ServiceError::UnknownScript`].
-    pub fn script_json(&self, id: &str) -> Result<Value, ServiceError> {
-        self.exec.script_json(id)
+    pub async fn script_json(&self, id: &str) -> Result<Value, ServiceError> {
+        self.exec.script_json(id).await
     }
 
     /// Runs script `id` now with `arguments` and returns its outcome, once
@@ -234,12 +257,12 @@ impl ToolService {
     /// [`ServiceError::UnknownScript`], or
     /// [`ServiceError::InvalidArguments`] naming an undeclared argument or
     /// a value that is not of its type.
-    pub fn cli_arguments(
+    pub async fn cli_arguments(
         &self,
         id: &str,
         pairs: &[String],
     ) -> Result<Map<String, Value>, ServiceError> {
-        self.exec.cli_arguments(id, pairs)
+        self.exec.cli_arguments(id, pairs).await
     }
 
     /// Checks `arguments` against script `id` and submits a job running it,
@@ -259,7 +282,7 @@ impl ToolService {
         priority: JobPriority,
         delay: Option<Duration>,
     ) -> Result<JobId, ServiceError> {
-        let script = self.exec.check(id, arguments)?;
+        let script = self.exec.check(id, arguments).await?;
         let args = json!({"script_id": id, "arguments": arguments});
         let mut spec = JobSpec::new(SCRIPT_HANDLER, args.to_string())
             .with_priority(priority)

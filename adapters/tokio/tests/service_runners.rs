@@ -14,6 +14,7 @@ use mechops_tokio::jobs::open::StoreUrl;
 use mechops_tokio::service::{ServiceConfig, ServiceError, ToolService};
 use serde_json::{Map, Value, json};
 use support::postgres_server::PostgresServer;
+use support::redis_server::{Persistence, RedisServer};
 use tokio_util::sync::CancellationToken;
 
 fn test_dir(name: &str, registry: &Value) -> PathBuf {
@@ -127,4 +128,42 @@ async fn an_sql_script_runs_on_a_registry_pool_made_on_first_use() {
     service.shutdown().await;
     // The service closes the pools it made.
     assert!(mechops_tokio::conn::registry().get_any(&pool).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_two_services_share_parsed_scripts() {
+    let Some(redis) = RedisServer::start(Path::new(env!("CARGO_TARGET_TMPDIR")), Persistence::None)
+    else {
+        return;
+    };
+    let registry = json!({"version": 1, "scripts": [
+        {"id": "hi", "kind": "command", "command": ["sh", "-c", "echo hi"],
+         "timeout_ms": 10000, "arguments": {}}
+    ], "pools": {}});
+    let name = format!("service-tier-{}", std::process::id());
+    let mut services = Vec::new();
+    for who in ["a", "b"] {
+        let dir = test_dir(&format!("tier-{who}"), &registry);
+        let mut c = config(&dir);
+        c.redis_url = Some(redis.url());
+        c.tier_name = Some(name.clone());
+        services.push(ToolService::start(c).await.unwrap());
+    }
+    // The first lookup parses the local file and offers the entry to
+    // Redis; the other process then takes it from there.
+    let out = services[0].execute("hi", &Map::new()).await.unwrap();
+    assert_eq!(out.stdout, "hi\n");
+    let out = services[1].execute("hi", &Map::new()).await.unwrap();
+    assert_eq!(out.stdout, "hi\n");
+    let a = services[0].stats_json().await.unwrap();
+    let b = services[1].stats_json().await.unwrap();
+    assert_eq!(a["cache"]["tier"]["local_lookups"], 1, "{a}");
+    assert_eq!(b["cache"]["tier"]["shared_hits"], 1, "{b}");
+    assert_eq!(b["cache"]["tier"]["local_lookups"], 0, "{b}");
+    // An unknown script is unknown through the tier too.
+    let err = services[1].execute("nope", &Map::new()).await.unwrap_err();
+    assert!(matches!(err, ServiceError::UnknownScript(_)), "{err}");
+    for s in services {
+        s.shutdown().await;
+    }
 }

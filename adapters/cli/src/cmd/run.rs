@@ -78,7 +78,10 @@ async fn one(
     run_async: bool,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let arguments = service.cli_arguments(id, pairs).map_err(service_err)?;
+    let arguments = service
+        .cli_arguments(id, pairs)
+        .await
+        .map_err(service_err)?;
     let mut out = std::io::stdout().lock();
     if run_async {
         let job = service

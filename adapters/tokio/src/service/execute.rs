@@ -23,6 +23,7 @@ use crate::exec::{
 };
 use crate::jobs::runtime::{JobContext, JobError};
 use crate::jobs::store::StoreStats;
+use crate::registry_tier::{RegistryTier, TierConfig, TierError};
 use crate::workspace::AsyncWorkspace;
 
 /// The retries a script gets when its entry has no `max_retries`.
@@ -42,6 +43,8 @@ pub(crate) fn max_retries(script: &Script) -> u32 {
 pub(crate) struct Executor {
     registry_path: PathBuf,
     cache: Arc<RegistryCache>,
+    /// The Redis tier in front of `cache`, when `REDIS_URL` is set.
+    tier: Option<Arc<RegistryTier>>,
     /// One pooled client for every `http` script.
     http: HttpClient,
     /// The registry's PostgreSQL pools this service created, by name.
@@ -69,8 +72,19 @@ impl Executor {
             .map_err(|e| {
                 ServiceError::Config(format!("registry {}: {e}", config.registry.display()))
             })?;
+        let tier = match &config.redis_url {
+            Some(url) => {
+                let name = config.registry_name();
+                let tier = RegistryTier::connect(Arc::clone(&cache), TierConfig::new(url, name))
+                    .await
+                    .map_err(|e| ServiceError::Config(e.to_string()))?;
+                Some(tier)
+            }
+            None => None,
+        };
         let workspace = AsyncWorkspace::open(&config.workspace, Options::default()).await?;
         Ok(Self {
+            tier,
             registry_path: config.registry.clone(),
             cache,
             http: HttpClient::new().map_err(|e| ServiceError::Config(e.to_string()))?,
@@ -94,31 +108,41 @@ impl Executor {
             .collect()
     }
 
-    pub(crate) fn script(&self, id: &str) -> Result<Arc<Script>, ServiceError> {
+    /// The script `id`: through the Redis tier when there is one (its
+    /// near cache, the shared entries, then the local cache), else from the
+    /// local cache. A Redis failure falls back to the local cache.
+    pub(crate) async fn script(&self, id: &str) -> Result<Arc<Script>, ServiceError> {
+        if let Some(tier) = &self.tier {
+            match tier.get(id).await {
+                Ok(s) => return Ok(s),
+                Err(TierError::Lookup(e)) => return Err(lookup_err(e)),
+                Err(e) => tracing::warn!(error = %e, "registry tier failed; using the local cache"),
+            }
+        }
         self.cache.get(id).map_err(lookup_err)
     }
 
-    pub(crate) fn script_json(&self, id: &str) -> Result<Value, ServiceError> {
-        let script = self.script(id)?;
+    pub(crate) async fn script_json(&self, id: &str) -> Result<Value, ServiceError> {
+        let script = self.script(id).await?;
         Ok(serde_json::to_value(&*script).unwrap_or(Value::Null))
     }
 
     /// Looks the script up and checks `arguments` against it, rendering
     /// too: a value its template cannot hold is refused now, not at run.
-    pub(crate) fn check(
+    pub(crate) async fn check(
         &self,
         id: &str,
         arguments: &Map<String, Value>,
     ) -> Result<Arc<Script>, ServiceError> {
-        self.render(id, arguments).map(|(script, _)| script)
+        self.render(id, arguments).await.map(|(script, _)| script)
     }
 
-    pub(crate) fn cli_arguments(
+    pub(crate) async fn cli_arguments(
         &self,
         id: &str,
         pairs: &[String],
     ) -> Result<Map<String, Value>, ServiceError> {
-        let script = self.script(id)?;
+        let script = self.script(id).await?;
         let mut args = Map::new();
         for pair in pairs {
             let (name, value) =
@@ -131,12 +155,12 @@ impl Executor {
         Ok(args)
     }
 
-    fn render(
+    async fn render(
         &self,
         id: &str,
         arguments: &Map<String, Value>,
     ) -> Result<(Arc<Script>, Rendered), ServiceError> {
-        let script = self.script(id)?;
+        let script = self.script(id).await?;
         let invalid = |e: mechops_std::registry::ArgError| ServiceError::InvalidArguments {
             script: id.to_owned(),
             detail: e.to_string(),
@@ -155,7 +179,7 @@ impl Executor {
         arguments: &Map<String, Value>,
         mut on_progress: impl FnMut(f64, &str) + Send,
     ) -> Result<Outcome, ServiceError> {
-        let (_, rendered) = self.render(id, arguments)?;
+        let (_, rendered) = self.render(id, arguments).await?;
         let cancel = CancellationToken::new();
         // Dropping this future drops the runner's, which kills a command's
         // group; the guard makes that explicit for runners that watch the
@@ -186,10 +210,13 @@ impl Executor {
                 ));
             }
         };
-        let (_, rendered) = self.render(&id, &arguments).map_err(|e| match e.kind() {
-            super::error::ErrorKind::Internal => JobError::Retryable(e.to_string()),
-            _ => JobError::Permanent(e.to_string()),
-        })?;
+        let (_, rendered) = self
+            .render(&id, &arguments)
+            .await
+            .map_err(|e| match e.kind() {
+                super::error::ErrorKind::Internal => JobError::Retryable(e.to_string()),
+                _ => JobError::Permanent(e.to_string()),
+            })?;
         let mut progress = |p: &ProgressReport| {
             // A runner's percent is within 0..=100.
             let message = p.message.clone().unwrap_or_default();
@@ -341,6 +368,15 @@ impl Executor {
             "reloads": s.reloads,
             "reload_errors": s.reload_errors,
             "last_error": self.cache.last_error(),
+            "tier": self.tier.as_ref().map(|t| {
+                let t = t.stats();
+                json!({
+                    "near_hits": t.near_hits,
+                    "shared_hits": t.shared_hits,
+                    "local_lookups": t.local_lookups,
+                    "invalidations": t.invalidations,
+                })
+            }),
         })
     }
 
