@@ -12,6 +12,24 @@
 //! environment is inherited, with the request's variables added; standard
 //! input is `/dev/null`.
 //!
+//! ```
+//! use mechops_tokio::exec::{CommandRequest, run_command};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let script = "echo '::progress 50 half way' >&2; echo done";
+//! let request = CommandRequest::new("sh", ["-c", script], ".");
+//! let mut seen = Vec::new();
+//! let outcome = run_command(&request, &mut |r| seen.push(r.percent), &CancellationToken::new())
+//!     .await
+//!     .unwrap();
+//! assert!(outcome.ok);
+//! assert_eq!((outcome.stdout.as_str(), outcome.stderr.as_str()), ("done\n", ""));
+//! assert_eq!(seen, [50.0]);
+//! # }
+//! ```
+//!
 //! ## Progress protocol
 //!
 //! A line `::progress PERCENT [MESSAGE]` on standard error, with `PERCENT`

@@ -4,12 +4,14 @@
 
 use core::time::Duration;
 
+use mechops_tokio::exec::{CommandRequest, ProgressReport, run_command};
 use mechops_tokio::jobs::runtime::{Handlers, JobContext, JobError};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The most bytes of standard output, and of standard error, an `exec`
-/// result keeps; the rest is read and dropped.
+/// result keeps; the rest is read and dropped. The command runs through
+/// [`run_command`]: no shell, its own process group killed as a whole on
+/// timeout or cancel, `::progress` lines as job progress.
 pub(crate) const EXEC_OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// Every built-in handler.
@@ -75,50 +77,6 @@ async fn cancellable_sleep(ctx: &JobContext, d: Duration) -> Result<(), JobError
     }
 }
 
-/// Kills a process group when dropped, unless disarmed: a dropped `exec`
-/// attempt (timeout, cancel, shutdown) never leaves its programs running.
-struct GroupKill(Option<i32>);
-
-impl GroupKill {
-    fn kill(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            // SAFETY: killpg only sends a signal, touching no memory of
-            // ours. `pgid` is the group our child was made leader of
-            // (process_group(0)); the kernel does not reuse a PID while a
-            // group of that ID has members, so the signal reaches that group
-            // or, once it is empty, nobody (ESRCH, ignored).
-            unsafe {
-                libc::killpg(pgid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-impl Drop for GroupKill {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn read_bounded(mut r: impl AsyncRead + Unpin) -> (String, bool) {
-    let mut kept = Vec::new();
-    let mut buf = [0u8; 8192];
-    let mut truncated = false;
-    loop {
-        match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let room = EXEC_OUTPUT_LIMIT - kept.len();
-                if n > room {
-                    truncated = true;
-                }
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-        }
-    }
-    (String::from_utf8_lossy(&kept).into_owned(), truncated)
-}
-
 async fn exec(ctx: JobContext) -> Result<Value, JobError> {
     let bad = |m: &str| JobError::Permanent(format!("exec: {m}"));
     let argv: Vec<String> = match ctx.args().get("argv") {
@@ -129,61 +87,32 @@ async fn exec(ctx: JobContext) -> Result<Value, JobError> {
             .ok_or_else(|| bad("\"argv\" must hold only strings"))?,
         _ => return Err(bad("\"argv\" must be a non-empty array of strings")),
     };
-    let timeout = u64_arg(&ctx, "timeout_ms")?.map(Duration::from_millis);
-    let mut cmd = tokio::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| JobError::Permanent(format!("exec: cannot run {:?}: {e}", argv[0])))?;
-    let mut group = GroupKill(child.id().and_then(|p| i32::try_from(p).ok()));
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let run = async {
-        let out = async {
-            match stdout {
-                Some(s) => read_bounded(s).await,
-                None => (String::new(), false),
-            }
-        };
-        let err = async {
-            match stderr {
-                Some(s) => read_bounded(s).await,
-                None => (String::new(), false),
-            }
-        };
-        let ((out, t1), (err, t2), status) = tokio::join!(out, err, child.wait());
-        (out, err, t1 || t2, status)
+    let workdir = std::env::current_dir()
+        .map_err(|e| bad(&format!("no current directory to run in: {e}")))?;
+    let mut request = CommandRequest::new(&argv[0], &argv[1..], workdir);
+    request.timeout = u64_arg(&ctx, "timeout_ms")?.map(Duration::from_millis);
+    request.stdout_limit = EXEC_OUTPUT_LIMIT;
+    request.stderr_limit = EXEC_OUTPUT_LIMIT;
+    // `::progress` lines on standard error become the job's progress.
+    let mut on_progress = |report: &ProgressReport| {
+        let message = report.message.clone().unwrap_or_default();
+        // The runner gives percentages from 0 to 100 only, so the
+        // fraction is always one `progress` accepts.
+        let _ = ctx.progress(report.percent / 100.0, message);
     };
-    let (stdout, stderr, truncated, status) = tokio::select! {
-        r = run => r,
-        () = async {
-            match timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => core::future::pending().await,
+    let outcome = run_command(&request, &mut on_progress, ctx.cancel_token())
+        .await
+        .map_err(|e| {
+            let msg = format!("exec: {e}");
+            if e.is_transient() {
+                JobError::Retryable(msg)
+            } else {
+                JobError::Permanent(msg)
             }
-        } => {
-            group.kill();
-            return Err(JobError::Retryable(format!(
-                "exec: {:?} timed out after {} ms; its process group was killed",
-                argv[0],
-                timeout.map_or(0, |t| t.as_millis())
-            )));
-        }
-        () = ctx.cancel_token().cancelled() => {
-            group.kill();
-            return Err(JobError::Retryable("exec: cancelled".into()));
-        }
-    };
-    // The leader is reaped: its group may live on in its children, which
-    // the drop of `group` kills too.
-    drop(group);
-    let status = status.map_err(|e| JobError::Retryable(format!("exec: waiting: {e}")))?;
-    if !status.success() {
-        let tail: String = stderr
+        })?;
+    if let Some(error) = outcome.error {
+        let tail: String = outcome
+            .stderr
             .chars()
             .rev()
             .take(200)
@@ -191,16 +120,17 @@ async fn exec(ctx: JobContext) -> Result<Value, JobError> {
             .into_iter()
             .rev()
             .collect();
-        return Err(JobError::Retryable(format!(
-            "exec: {:?} failed ({status}): {}",
-            argv[0],
-            tail.trim()
-        )));
+        let tail = tail.trim();
+        return Err(JobError::Retryable(if tail.is_empty() {
+            format!("exec: {error}")
+        } else {
+            format!("exec: {error}: {tail}")
+        }));
     }
     Ok(json!({
-        "status": status.code(),
-        "stdout": stdout,
-        "stderr": stderr,
-        "truncated": truncated,
+        "status": outcome.exit_code,
+        "stdout": outcome.stdout,
+        "stderr": outcome.stderr,
+        "truncated": outcome.stdout_truncated || outcome.stderr_truncated,
     }))
 }
