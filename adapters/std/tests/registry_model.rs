@@ -263,6 +263,17 @@ fn top_level_and_pool_errors() {
         r#"{"version": 1, "scripts": [], "pools": {"db": {"url": "p", "max_connections": 0}}}"#,
     );
     assert!(e.contains("at least 1"), "{e}");
+    let e = err(&one(
+        r#"{"id": "a", "kind": "command", "command": ["ls"], "id": "b"}"#,
+    ));
+    assert!(
+        e.contains(r#"field "id": the entry has more than one "id""#),
+        "{e}"
+    );
+    let e = err(&one(
+        r#"{"kind": "command", "id": 1, "command": ["ls"], "id": "b"}"#,
+    ));
+    assert!(e.contains(r#"field "id""#), "{e}");
     // An empty registry is valid.
     assert!(
         parse(r#"{"version": 1, "scripts": []}"#)

@@ -219,3 +219,105 @@ async fn bad_configurations_are_refused() {
         .unwrap_err();
     assert!(e.to_string().contains("invalid registry name"), "{e}");
 }
+
+/// The child's side of [`two_processes_see_each_others_changes`]: its own
+/// copy of the file, its own tier; it reports on stdout.
+async fn child_process(url: &str, file: &Path) {
+    let local =
+        RegistryCache::open(file, CacheConfig::default().with_watch(WatchMode::Off)).unwrap();
+    let tier = RegistryTier::connect(local, TierConfig::new(url, "procs"))
+        .await
+        .unwrap();
+    assert_eq!(tier.get("a").await.unwrap().description, "v1");
+    println!("ready");
+    // The parent publishes v2; the child's own file still says v1.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tier.get("a").await.unwrap().description != "v2" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the child never saw v2"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("saw v2");
+    std::fs::write(file, registry("v3")).unwrap();
+    tier.local().reload_now().unwrap();
+    wait_for("the child published", || tier.stats().published >= 1).await;
+    println!("published v3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_see_each_others_changes() {
+    use std::io::BufRead as _;
+    if let (Ok(url), Ok(file)) = (
+        std::env::var("MECHOPS_TIER_CHILD_URL"),
+        std::env::var("MECHOPS_TIER_CHILD_FILE"),
+    ) {
+        child_process(&url, Path::new(&file)).await;
+        return;
+    }
+    let Some(server) =
+        RedisServer::start(Path::new(env!("CARGO_TARGET_TMPDIR")), Persistence::None)
+    else {
+        return;
+    };
+    let (mine, theirs) = (
+        Copy::new("procs-parent", &registry("v1")),
+        Copy::new("procs-child", &registry("v1")),
+    );
+    let tier = RegistryTier::connect(mine.cache(), TierConfig::new(server.url(), "procs"))
+        .await
+        .unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "two_processes_see_each_others_changes",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MECHOPS_TIER_CHILD_URL", server.url())
+        .env("MECHOPS_TIER_CHILD_FILE", theirs.file())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut expect = async |want: &str| {
+        let got = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = rx.recv().await {
+                // libtest may start the line with "test NAME ... ".
+                if line.ends_with(want) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(got, Ok(true), "the child never said {want:?}");
+    };
+    expect("ready").await;
+    std::fs::write(mine.file(), registry("v2")).unwrap();
+    tier.local().reload_now().unwrap();
+    expect("saw v2").await;
+    expect("published v3").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tier.get("a").await.unwrap().description != "v3" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the parent never saw v3"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+}

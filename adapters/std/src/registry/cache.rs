@@ -9,8 +9,9 @@
 //! that entry alone, and stores it. The LRU is bounded by count
 //! ([`CacheConfig::max_entries`], `CACHE_SIZE`) and by bytes
 //! ([`CacheConfig::max_memory_bytes`], `CACHE_MEMORY_MB`), each script
-//! weighed by [`Script::memory_bytes`]; as in every [`SyncCache`] the
-//! bounds are split between shards, so recency is per shard.
+//! weighed by [`Script::memory_bytes`]. The bounds are split between the
+//! shards (one per 256 entries of the bound, at most 16; so the default
+//! 100 entries are one shard, an exact LRU), and recency is per shard.
 //!
 //! # Reloads
 //!
@@ -259,6 +260,7 @@ impl RegistryCache {
         let text = read_registry(&path)?;
         let snapshot = build_snapshot(&text, 1)?;
         let lru = SyncCache::builder()
+            .shards(shards_for(config.max_entries))
             .max_entries(config.max_entries.max(1))
             .max_weight(
                 config.max_memory_bytes.max(1),
@@ -511,6 +513,17 @@ impl Drop for RegistryCache {
             w.stop();
         }
     }
+}
+
+/// The shard count for a bound of `max_entries`.
+///
+/// A `SyncCache` splits its bound between shards, and ids do not spread
+/// evenly: with the default shards (four per core) a 100-entry cache has
+/// shards of 12 or 13 entries, and a hot set of 100 scripts keeps evicting
+/// itself. One shard per 256 entries keeps each shard's share large enough
+/// that the unevenness is small; a small cache is one shard, an exact LRU.
+fn shards_for(max_entries: usize) -> usize {
+    (max_entries / 256).clamp(1, 16)
 }
 
 /// Indexes and validates `text` as generation `generation`.

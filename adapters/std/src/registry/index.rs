@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::MAX_REGISTRY_BYTES;
@@ -136,7 +137,11 @@ impl RawIndex {
                 id: None,
                 line,
             };
-            let id = match serde_json::from_str::<IdOnly<'_>>(raw) {
+            let fast = scan_id(raw);
+            let id = match fast.map_or_else(
+                || serde_json::from_str::<IdOnly<'_>>(raw),
+                |id| Ok(IdOnly { id: Some(id) }),
+            ) {
                 Ok(IdOnly { id: Some(id) }) => id.into_owned(),
                 Ok(IdOnly { id: None }) => {
                     return Err(RegistryError::field(
@@ -147,9 +152,12 @@ impl RawIndex {
                 }
                 Err(_) => {
                     // Say what is there instead of serde's phrasing.
-                    let value: serde_json::Value = serde_json::from_str(raw)
+                    let value: Value = serde_json::from_str(raw)
                         .map_err(|e| RegistryError::field(&at, "", e.to_string()))?;
                     return Err(match value.get("id") {
+                        Some(Value::String(_)) => {
+                            RegistryError::field(&at, "id", "the entry has more than one \"id\"")
+                        }
                         Some(other) if value.is_object() => RegistryError::field(
                             &at,
                             "id",
@@ -224,6 +232,151 @@ impl RawIndex {
 
     /// Parses and validates entry `i`.
     pub(crate) fn parse(&self, i: usize) -> Result<Script, RegistryError> {
-        parse_script(self.raw(i), &self.location(i), &self.pools)
+        let at = self.location(i);
+        let script = parse_script(self.raw(i), &at, &self.pools)?;
+        if script.id != self.entries[i].id {
+            // JSON objects may repeat a key; the index took the first `id`,
+            // the parser the last.
+            return Err(RegistryError::field(
+                &at,
+                "id",
+                "the entry has more than one \"id\"",
+            ));
+        }
+        Ok(script)
+    }
+}
+
+/// The entry's `id` when it is a string among its top-level keys, found
+/// by a scan that stops there (`id` usually comes first), so that
+/// indexing does not read every entry twice. `raw` is one JSON value that
+/// serde_json has already checked; `None` for anything this scan does not
+/// handle itself, which the caller then reads with serde_json.
+fn scan_id(raw: &str) -> Option<Cow<'_, str>> {
+    let b = raw.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(b, i);
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(b, i)?;
+        let key = &raw[i..key_end];
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if key == "\"id\"" {
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let end = string_end(b, i)?;
+            let text = &raw[i + 1..end - 1];
+            return if text.contains('\\') {
+                serde_json::from_str::<String>(&raw[i..end])
+                    .ok()
+                    .map(Cow::Owned)
+            } else {
+                Some(Cow::Borrowed(text))
+            };
+        }
+        if key.contains('\\') {
+            // An escaped key might spell `id`.
+            return None;
+        }
+        i = skip_value(b, i)?;
+        i = skip_ws(b, i);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past the string starting (with its quote) at `i`.
+fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        match b.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+/// The index just past the value starting at `i`.
+fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match b.get(i)? {
+            b'"' => i = string_end(b, i)?,
+            b'{' | b'[' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' => {
+                if depth == 0 {
+                    return Some(i);
+                }
+                depth -= 1;
+                i += 1;
+            }
+            b',' if depth == 0 => return Some(i),
+            _ => i += 1,
+        }
+        if depth == 0 && matches!(b.get(i), Some(b',' | b'}' | b']') | None) {
+            return Some(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_scan_agrees_with_serde() {
+        let cases = [
+            r#"{"id": "a", "x": 1}"#,
+            r#"{"x": {"id": "inner", "y": [1, {"z": "}"}]}, "s": "a\"b", "id": "outer"}"#,
+            r#"{"n": -1.5e3, "t": true, "id": "b\u0041"}"#,
+            r#" { "id" : "c" } "#,
+            r#"{"x": 1}"#,
+            r#"{"id": 5}"#,
+            r#"{"i\u0064": "escaped-key"}"#,
+            r#"[1, 2]"#,
+            r#""s""#,
+            r#"{"a": [], "b": {}, "id": ""}"#,
+        ];
+        for raw in cases {
+            let serde = serde_json::from_str::<IdOnly<'_>>(raw)
+                .ok()
+                .and_then(|i| i.id);
+            // `None`: serde reads it.
+            if let Some(id) = scan_id(raw) {
+                assert_eq!(Some(id), serde, "{raw}");
+            }
+        }
+        assert_eq!(scan_id(r#"{"id": "a"}"#).as_deref(), Some("a"));
+        assert_eq!(
+            scan_id(r#"{"x": {"id": "inner"}, "id": "outer"}"#).as_deref(),
+            Some("outer")
+        );
+        assert_eq!(scan_id(r#"{"id": "b\u0041"}"#).as_deref(), Some("bA"));
+        assert_eq!(scan_id(r#"{"i\u0064": "x"}"#), None);
+        assert_eq!(scan_id(r#"{"x": 1}"#), None);
     }
 }

@@ -5,6 +5,7 @@
 mod conn;
 mod jobs;
 mod pools;
+mod registry;
 mod serial;
 mod uuid;
 mod workspace;
@@ -22,5 +23,6 @@ pub(crate) fn run(_args: BenchArgs) -> anyhow::Result<()> {
     conn::table(&mut out)?;
     jobs::table(&mut out)?;
     workspace::table(&mut out)?;
+    registry::table(&mut out)?;
     Ok(())
 }
