@@ -107,9 +107,9 @@ async fn one(
     let outcome = service
         .execute_with_progress(id, &arguments, move |percent, message| {
             if let Some(bar) = &shown {
+                bar.set_message(message.to_owned());
                 // `percent` is within 0..=100.
                 bar.set_position(percent as u64);
-                bar.set_message(message.to_owned());
             }
         })
         .await
