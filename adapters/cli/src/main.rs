@@ -43,6 +43,10 @@ enum Command {
     Workspace(cmd::workspace::WorkspaceArgs),
     /// List, show and validate a script registry; print its cache statistics.
     Registry(cmd::registry::RegistryArgs),
+    /// Serve the script registry over HTTP: run scripts now or as jobs.
+    Serve(cmd::serve::ServeArgs),
+    /// Run one script of the registry now (or submit it as a job).
+    Run(cmd::run::RunArgs),
 }
 
 impl Command {
@@ -54,6 +58,7 @@ impl Command {
             Self::Unpack(args) => args.writes_stdout(),
             Self::Workspace(args) => args.writes_stdout(),
             Self::Jobs(args) => cmd::jobs::writes_stdout(args),
+            Self::Serve(_) | Self::Run(_) => true,
             Self::Uuid(_) | Self::Time(_) | Self::Bench(_) | Self::Inspect(_) | Self::Pool(_) => {
                 true
             }
@@ -83,6 +88,11 @@ fn main() -> ExitCode {
         Command::Jobs(args) => cmd::jobs::run(args),
         Command::Workspace(args) => cmd::workspace::run(args),
         Command::Registry(args) => cmd::registry::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Run(args) => match cmd::run::run(args) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
     };
     output::report(result)
 }

@@ -38,9 +38,13 @@
 //!   driving the core's
 //!   [`FrameAccumulator`](mechops_core::codec::accumulator::FrameAccumulator);
 //! - [`jobs`]: the job queue runtime and its stores.
+//! - [`http`]: the tool execution service's HTTP API on axum, with a
+//!   bearer token, a body limit and a graceful shutdown;
 //! - [`object_pool`]: [`object_pool::AsyncObjectPool`], an async object pool
 //!   with first come, first served waiters and an acquire timeout, driving
 //!   `mechops-alloc`'s [`PoolStore`](mechops_alloc::pool::PoolStore).
+//! - [`service`]: [`service::ToolService`], the tool execution service:
+//!   registry scripts run now or as jobs, with statistics;
 //! - [`registry_tier`]: [`registry_tier::RegistryTier`], the script
 //!   registry shared by many processes through Redis, with versioned
 //!   invalidations over pub/sub.
@@ -52,7 +56,9 @@ pub mod clock;
 pub mod conn;
 pub mod exec;
 pub mod frame_io;
+pub mod http;
 pub mod jobs;
 pub mod object_pool;
 pub mod registry_tier;
+pub mod service;
 pub mod workspace;

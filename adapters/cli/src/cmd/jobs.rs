@@ -192,7 +192,7 @@ fn priority(text: &str) -> anyhow::Result<JobPriority> {
     text.parse().map_err(bad_input)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -440,7 +440,7 @@ fn pending(s: &StoreStats) -> u64 {
     (c.queue_size + c.delayed + c.running + c.retry_scheduled) as u64
 }
 
-async fn signal_shutdown(token: CancellationToken) {
+pub(crate) async fn signal_shutdown(token: CancellationToken) {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -456,30 +456,9 @@ async fn signal_shutdown(token: CancellationToken) {
     token.cancel();
 }
 
-fn time(t: Option<Timestamp>) -> Value {
-    t.map_or(Value::Null, |t| Value::String(t.to_string()))
-}
-
 /// The `--json` form of a job's status.
 pub(crate) fn status_json(job: &Job) -> Value {
-    let result = job
-        .result()
-        .map(|r| serde_json::from_str::<Value>(r).unwrap_or_else(|_| Value::String(r.to_owned())));
-    json!({
-        "id": job.id().to_string(),
-        "handler": job.spec().handler,
-        "state": job.state().kind().as_str(),
-        "priority": job.spec().priority.as_str(),
-        "attempts": job.attempts(),
-        "max_attempts": job.spec().max_attempts,
-        "progress": job.progress().map(|p| p.fraction()),
-        "message": job.progress().map(|p| p.message()),
-        "result": result,
-        "error": job.error(),
-        "created_at": time(Some(job.created_at())),
-        "started_at": time(job.started_at()),
-        "finished_at": time(job.finished_at()),
-    })
+    mechops_tokio::service::status::job_status_json(job)
 }
 
 fn write_status(out: &mut impl Write, job: &Job) -> std::io::Result<()> {
@@ -496,28 +475,5 @@ fn write_status(out: &mut impl Write, job: &Job) -> std::io::Result<()> {
 }
 
 fn stats_json(s: &StoreStats, throughput: Option<&Throughput>) -> Value {
-    let c = &s.counts;
-    let mut v = json!({
-        "queue_size": c.queue_size,
-        "running": c.running,
-        "completed": c.completed,
-        // Jobs whose last attempt failed: dead, or awaiting a retry.
-        "failed": c.dead + c.retry_scheduled,
-        "dead": c.dead,
-        "delayed": c.delayed,
-        "retry_scheduled": c.retry_scheduled,
-        "cancelled": c.cancelled,
-    });
-    if let Some(t) = throughput {
-        // Jobs completed per second over the last minute, by every
-        // process of the store that records completion times.
-        v["throughput_per_s"] = ((t.per_second() * 100.0).round() / 100.0).into();
-        v["completed_last_minute"] = t.completed.into();
-    }
-    if let Some(w) = s.wait {
-        v["wait_p50_us"] = w.p50_us.into();
-        v["wait_p90_us"] = w.p90_us.into();
-        v["wait_p99_us"] = w.p99_us.into();
-    }
-    v
+    mechops_tokio::service::status::queue_stats_json(s, throughput)
 }
