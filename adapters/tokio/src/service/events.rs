@@ -142,6 +142,11 @@ impl Follow {
         match kind {
             QueueEventKind::Progress { fraction, message } => {
                 self.local_progress = true;
+                // A read of the record may have sent this report already,
+                // when the store had it before the event arrived.
+                if self.progress.as_ref() == Some(&(fraction, message.clone())) {
+                    return Next::Continue;
+                }
                 self.progress = Some((fraction, message.clone()));
                 self.send(JobEvent::Progress {
                     percent: fraction * 100.0,
