@@ -4,6 +4,9 @@
 //! with SIGKILL again and again at random points, then restarted, loses no
 //! job and re-runs only jobs that were running at a kill.
 
+#[path = "support/crash_jobs.rs"]
+mod crash_jobs;
+
 use core::time::Duration;
 use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
@@ -438,34 +441,8 @@ fn a_worker_killed_again_and_again_loses_no_job() {
 
     let all = all_jobs(&s);
     assert_eq!(all.len(), 3000, "no job lost");
-    let mut excess_jobs = 0;
-    for j in &all {
-        let handler = j["handler"].as_str().unwrap();
-        let permanent = handler == "fail"
-            && j["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("fails as asked"))
-            && j["state"] == "dead";
-        let attempts = j["attempts"].as_u64().unwrap();
-        let expected = if permanent {
-            assert_eq!(j["state"], "dead", "{j}");
-            1
-        } else {
-            assert_eq!(j["state"], "completed", "{j}");
-            if handler == "fail" { 2 } else { 1 }
-        };
-        assert!(attempts >= expected, "{j}");
-        if attempts > expected {
-            excess_jobs += 1;
-        }
-    }
-    let dead = all.iter().filter(|j| j["state"] == "dead").count();
-    assert_eq!(dead, 300, "exactly the permanent failures are dead");
     // Only jobs running at a kill run again: at most `concurrency` per kill.
-    assert!(
-        excess_jobs <= kills * 4,
-        "{excess_jobs} jobs re-ran after {kills} kills"
-    );
+    crash_jobs::check_outcomes(&all, 300, kills, 4);
 }
 
 #[test]
