@@ -6,6 +6,7 @@
 
 #[path = "support/crash_jobs.rs"]
 mod crash_jobs;
+use crash_jobs::Rng;
 
 use core::time::Duration;
 use std::collections::HashMap;
@@ -356,19 +357,6 @@ fn two_worker_processes_on_one_file_run_each_job_once() {
     }
 }
 
-/// xorshift64*: the kill points; the seed is printed so a failure can be
-/// replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % below
-    }
-}
-
 fn spawn_worker(store: &str, extra: &[&str]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_mechops"))
         .args(["jobs", "--store", store, "worker", "--concurrency", "4"])
@@ -410,25 +398,8 @@ fn wait_with_deadline(mut child: std::process::Child, limit: Duration, path: &Pa
 fn a_worker_killed_again_and_again_loses_no_job() {
     let dir = Dir::new("crash");
     let s = dir.store();
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("crash test seed {seed}");
-    let mut rng = Rng(seed);
-    let mut lines = String::new();
-    for i in 0..3000 {
-        let line = match i % 10 {
-            0..=5 => r#"{"handler":"noop","max_attempts":10}"#,
-            6 | 7 => r#"{"handler":"sleep","args":{"ms":3},"max_attempts":10}"#,
-            8 => r#"{"handler":"fail","args":{"times":1},"max_attempts":10}"#,
-            _ => r#"{"handler":"fail","args":{"times":100,"permanent":true},"max_attempts":10}"#,
-        };
-        lines.push_str(line);
-        lines.push('\n');
-    }
-    let ids = submit_bulk(&s, &lines);
+    let mut rng = Rng::from_time();
+    let ids = submit_bulk(&s, &crash_jobs::job_mix(3000, 3));
     assert_eq!(ids.len(), 3000);
     let kills = 14;
     for _ in 0..kills {

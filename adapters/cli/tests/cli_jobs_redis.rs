@@ -9,6 +9,7 @@ mod redis_server;
 
 #[path = "support/crash_jobs.rs"]
 mod crash_jobs;
+use crash_jobs::Rng;
 
 use core::time::Duration;
 use std::os::unix::process::CommandExt;
@@ -119,19 +120,6 @@ impl Drop for WorkerGroup {
     }
 }
 
-/// xorshift64*: the kill points; the seed is printed so a failure can be
-/// replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % below
-    }
-}
-
 #[test]
 fn a_redis_worker_killed_again_and_again_loses_no_job() {
     let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -139,26 +127,9 @@ fn a_redis_worker_killed_again_and_again_loses_no_job() {
         return;
     };
     let s = server.url();
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("crash test seed {seed}");
-    let mut rng = Rng(seed);
-    let mut lines = String::new();
-    for i in 0..3000 {
-        let line = match i % 10 {
-            0..=5 => r#"{"handler":"noop","max_attempts":10}"#,
-            // Long enough that kills catch jobs running.
-            6 | 7 => r#"{"handler":"sleep","args":{"ms":20},"max_attempts":10}"#,
-            8 => r#"{"handler":"fail","args":{"times":1},"max_attempts":10}"#,
-            _ => r#"{"handler":"fail","args":{"times":100,"permanent":true},"max_attempts":10}"#,
-        };
-        lines.push_str(line);
-        lines.push('\n');
-    }
-    let ids = submit_bulk(&s, &lines);
+    let mut rng = Rng::from_time();
+    // Sleeps long enough that kills catch jobs running.
+    let ids = submit_bulk(&s, &crash_jobs::job_mix(3000, 20));
     assert_eq!(ids.len(), 3000);
     let kills = 30;
     for _ in 0..kills {

@@ -4,6 +4,51 @@
 
 use serde_json::Value;
 
+/// xorshift64*: the kill points; the seed is printed so a failure can be
+/// replayed.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    /// Seeded from the clock; the seed is printed.
+    pub(crate) fn from_time() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        eprintln!("crash test seed {seed}");
+        Self(seed)
+    }
+
+    pub(crate) fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % below
+    }
+}
+
+/// `count` jobs for `submit-bulk`, a line each: six in ten `noop`, two
+/// `sleep` of `sleep_ms`, one that fails once, one that fails permanently
+/// (so `count / 10` end dead); each may take ten attempts.
+pub(crate) fn job_mix(count: usize, sleep_ms: u64) -> String {
+    let mut lines = String::new();
+    for i in 0..count {
+        let line = match i % 10 {
+            0..=5 => r#"{"handler":"noop","max_attempts":10}"#.to_owned(),
+            6 | 7 => {
+                format!(r#"{{"handler":"sleep","args":{{"ms":{sleep_ms}}},"max_attempts":10}}"#)
+            }
+            8 => r#"{"handler":"fail","args":{"times":1},"max_attempts":10}"#.to_owned(),
+            _ => r#"{"handler":"fail","args":{"times":100,"permanent":true},"max_attempts":10}"#
+                .to_owned(),
+        };
+        lines.push_str(&line);
+        lines.push('\n');
+    }
+    lines
+}
+
 /// Checks every listed job ended as its handler dictates, and that exactly
 /// `dead` jobs (the permanent failures) are dead; returns how many jobs ran
 /// more attempts than their handler needs, which only a kill explains. At
