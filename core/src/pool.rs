@@ -140,6 +140,8 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
 pub mod sharded;
+#[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "64"))]
+pub mod shelf;
 mod slots;
 
 pub use sharded::{ShardedPool, ShardedPoolGuard};
