@@ -355,11 +355,45 @@ impl PoolCore {
         now: Instant,
     ) -> Result<Disposition, ConnError> {
         let now = self.tick(now);
-        let index = self.index_in(conn, ConnState::InUse)?;
-        if let Some(waiter) = self.slots[index as usize].holder.take() {
-            self.served.remove(&waiter);
+        let index = self.checked_out(conn)?;
+        Ok(self.put_back(index, broken, now, Some(now), now))
+    }
+
+    /// Gives back a checked-out connection that the runtime kept idle on its
+    /// own side since `idle_since`, last known alive at `last_alive`: a
+    /// runtime may lend connections to callers without the core while no
+    /// waiter needs them, and returns them here when one does (or to let the
+    /// core reap them). Like a [`release`](Self::release) of a healthy
+    /// connection, except that the connection keeps those stamps (clamped to
+    /// `now`) for its idle timeout, keepalive and checkout check, and takes
+    /// its place in the idle list by `idle_since`.
+    pub fn release_idle(
+        &mut self,
+        conn: ConnId,
+        idle_since: Instant,
+        last_alive: Instant,
+        now: Instant,
+    ) -> Result<Disposition, ConnError> {
+        let now = self.tick(now);
+        let index = self.checked_out(conn)?;
+        Ok(self.put_back(
+            index,
+            false,
+            idle_since.min(now),
+            Some(last_alive.min(now)),
+            now,
+        ))
+    }
+
+    /// Counts `n` acquires that the runtime served at once from connections
+    /// it kept itself (see [`release_idle`](Self::release_idle)): acquired,
+    /// with a zero wait in the histogram.
+    pub fn count_served_at_once(&mut self, n: u64) {
+        if n == 0 {
+            return;
         }
-        Ok(self.put_back(index, broken, true, now))
+        self.acquired += n;
+        self.waits.record_n(0, n);
     }
 
     /// The caller behind `waiter` gave up (its acquire was dropped or timed
@@ -377,7 +411,7 @@ impl PoolCore {
         self.slots[index as usize].holder = None;
         let id = self.id_of(index);
         match self.slots[index as usize].state {
-            Some(ConnState::InUse) => match self.put_back(index, false, false, now) {
+            Some(ConnState::InUse) => match self.put_back(index, false, now, None, now) {
                 Disposition::Kept => Cancel::Returned(id),
                 Disposition::Close(_) => Cancel::Close(id),
             },
@@ -816,9 +850,27 @@ impl PoolCore {
         }
     }
 
-    /// A checked-out connection comes back (released, or its waiter gave
-    /// up before using it: then `used` is false and it is not proven alive).
-    fn put_back(&mut self, index: u32, broken: bool, used: bool, now: Instant) -> Disposition {
+    /// The slot of a checked-out connection coming back, no longer held by
+    /// the waiter it was handed to.
+    fn checked_out(&mut self, conn: ConnId) -> Result<u32, ConnError> {
+        let index = self.index_in(conn, ConnState::InUse)?;
+        if let Some(waiter) = self.slots[index as usize].holder.take() {
+            self.served.remove(&waiter);
+        }
+        Ok(index)
+    }
+
+    /// A checked-out connection comes back, idle since `idle_since`
+    /// (released, or its waiter gave up before using it: then `last_alive`
+    /// is `None`, as it is not proven alive).
+    fn put_back(
+        &mut self,
+        index: u32,
+        broken: bool,
+        idle_since: Instant,
+        last_alive: Option<Instant>,
+        now: Instant,
+    ) -> Disposition {
         let reason = if broken {
             Some(CloseReason::Broken)
         } else {
@@ -829,9 +881,9 @@ impl PoolCore {
             return Disposition::Close(reason);
         }
         let slot = &mut self.slots[index as usize];
-        slot.idle_since = now;
-        if used {
-            slot.last_alive = now;
+        slot.idle_since = idle_since;
+        if let Some(alive) = last_alive {
+            slot.last_alive = alive;
         }
         self.set_state(index, Some(ConnState::Idle));
         self.arm_idle(index);

@@ -858,6 +858,9 @@ enum Op {
     Open(usize),
     AbandonOpen(usize),
     Release(usize, bool),
+    /// Given back after the runtime kept it idle for the first duration
+    /// (ms), last alive the second duration before that.
+    ReleaseIdle(usize, u32, u32),
     Check(usize, bool),
     Ping(usize, bool),
     Closed(usize),
@@ -874,6 +877,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => any::<usize>().prop_map(Op::Open),
         1 => any::<usize>().prop_map(Op::AbandonOpen),
         4 => (any::<usize>(), prop::bool::weighted(0.2)).prop_map(|(i, b)| Op::Release(i, b)),
+        2 => (any::<usize>(), 0u32..300, 0u32..300).prop_map(|(i, a, b)| Op::ReleaseIdle(i, a, b)),
         2 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(i, b)| Op::Check(i, b)),
         1 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(i, b)| Op::Ping(i, b)),
         2 => any::<usize>().prop_map(Op::Closed),
@@ -1102,6 +1106,26 @@ impl Harness {
                 if broken {
                     assert_eq!(d, Disposition::Close(CloseReason::Broken));
                 }
+                self.on_disposition(conn, d);
+            }
+            Op::ReleaseIdle(i, idle_ms, alive_ms) => {
+                if self.in_use.is_empty() {
+                    return;
+                }
+                let (conn, _) = self.in_use.swap_remove(i % self.in_use.len());
+                let idle_since = Instant::from_nanos(
+                    now.as_nanos()
+                        .saturating_sub(u64::from(idle_ms) * 1_000_000),
+                );
+                let last_alive = Instant::from_nanos(
+                    idle_since
+                        .as_nanos()
+                        .saturating_sub(u64::from(alive_ms) * 1_000_000),
+                );
+                let d = self
+                    .pool
+                    .release_idle(conn, idle_since, last_alive, now)
+                    .unwrap();
                 self.on_disposition(conn, d);
             }
             Op::Check(i, healthy) => {
@@ -1408,4 +1432,93 @@ fn a_check_failed_past_the_deadline_fails_the_acquire_instead_of_checking_again(
         panic!("expected a check")
     };
     assert_eq!(c, other);
+}
+
+#[test]
+fn a_connection_kept_idle_by_the_runtime_keeps_its_stamps() {
+    let mut config = quiet();
+    config.idle_timeout = Some(MS * 100);
+    config.check_after_idle = Some(MS * 50);
+    let mut pool = new_pool(config, 1);
+    let older = open_idle(&mut pool, at(0));
+    let newer = open_idle(&mut pool, at(0));
+    // Both out; `newer` goes back first, at 20 ms.
+    assert_eq!(pool.acquire(at(10)), Ok(Acquire::Ready(newer)));
+    assert_eq!(pool.acquire(at(10)), Ok(Acquire::Ready(older)));
+    assert_eq!(pool.release(newer, false, at(20)), Ok(Disposition::Kept));
+    // `older` was kept idle by the runtime since 15 ms, alive at 12 ms:
+    // it goes behind `newer` in the idle list, and its idle and alive
+    // times count from those stamps, not from 60 ms.
+    assert_eq!(
+        pool.release_idle(older, at(15), at(12), at(60)),
+        Ok(Disposition::Kept)
+    );
+    assert_eq!(pool.metrics().idle, 2);
+    assert_eq!(pool.metrics().in_use, 0);
+    // Most recently idle first: `newer`, idle since 20 ms, alive at 20 ms,
+    // needs no check at 60 ms; `older` (alive at 12) does at 63 ms.
+    assert_eq!(pool.acquire(at(60)), Ok(Acquire::Ready(newer)));
+    let Ok(Acquire::Check { conn, waiter }) = pool.acquire(at(63)) else {
+        panic!("expected a checkout check");
+    };
+    assert_eq!(conn, older);
+    assert_eq!(
+        pool.handle_checked(older, true, at(64)),
+        Ok(Checked::Ready(older))
+    );
+    let _ = waiter;
+    // Stamps are clamped to now.
+    assert_eq!(
+        pool.release_idle(older, at(500), at(500), at(70)),
+        Ok(Disposition::Kept)
+    );
+    // The idle timeout counts from the clamped stamp: reaped at 170 ms.
+    assert!(drain_actions(&mut pool, at(169)).is_empty());
+    assert_eq!(
+        drain_actions(&mut pool, at(170)),
+        [Action::Close {
+            conn: older,
+            reason: CloseReason::IdleTimeout
+        }]
+    );
+    // Only a checked-out connection can come back this way.
+    assert!(pool.release_idle(older, at(170), at(170), at(171)).is_err());
+}
+
+#[test]
+fn acquires_served_by_the_runtime_are_counted_with_no_wait() {
+    let mut pool = new_pool(quiet(), 1);
+    let before = pool.metrics().acquired;
+    let waits = pool.wait_histogram().count();
+    pool.count_served_at_once(0);
+    pool.count_served_at_once(5);
+    assert_eq!(pool.metrics().acquired, before + 5);
+    assert_eq!(pool.wait_histogram().count(), waits + 5);
+    assert_eq!(pool.wait_histogram().max(), Some(0));
+}
+
+#[test]
+fn a_connection_kept_idle_past_a_drain_or_its_expiry_is_closed() {
+    let mut config = quiet();
+    config.max_lifetime = Some(MS * 100);
+    let mut pool = new_pool(config, 1);
+    let a = open_idle(&mut pool, at(0));
+    let b = open_idle(&mut pool, at(0));
+    assert_eq!(pool.acquire(at(1)), Ok(Acquire::Ready(b)));
+    assert_eq!(pool.acquire(at(1)), Ok(Acquire::Ready(a)));
+    pool.drain(at(2));
+    assert_eq!(
+        pool.release_idle(b, at(1), at(1), at(3)),
+        Ok(Disposition::Close(CloseReason::Drained))
+    );
+    let mut config = quiet();
+    config.max_lifetime = Some(MS * 100);
+    let mut pool = new_pool(config, 1);
+    let c = open_idle(&mut pool, at(0));
+    assert_eq!(pool.acquire(at(1)), Ok(Acquire::Ready(c)));
+    assert_eq!(
+        pool.release_idle(c, at(50), at(50), at(100)),
+        Ok(Disposition::Close(CloseReason::Expired))
+    );
+    let _ = a;
 }
