@@ -589,3 +589,60 @@ async fn coarse_stamps_still_drive_the_checkout_check() {
     assert_ne!(first, second);
     assert_eq!(pool.metrics().broken, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn connections_lent_without_the_lock_are_still_reaped_when_idle() {
+    let (pool, server) = pool(0, 2, |c| c.pool.idle_timeout = Some(Duration::from_secs(1)));
+    // Given back, the connection sits on the shelf, out of the core's
+    // sight; the timer task puts it back in time for its idle timeout.
+    let first = pool.acquire().await.unwrap().serial;
+    let again = pool.acquire().await.unwrap().serial;
+    assert_eq!(first, again);
+    assert_eq!(server.open.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Read at the server: `metrics` itself would move it into the core.
+    assert_eq!(server.open.load(Ordering::SeqCst), 0);
+    let m = pool.metrics();
+    assert_eq!((m.size, m.idle, m.in_use, m.acquired), (0, 0, 0, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_lent_without_the_lock_are_still_pinged() {
+    let (pool, server) = pool(1, 1, |c| c.pool.keepalive = Some(Duration::from_secs(1)));
+    drop(pool.acquire().await.unwrap());
+    server.check_fails.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(server.connects.load(Ordering::SeqCst) >= 2);
+    assert!(pool.metrics().broken >= 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn gauges_and_counters_include_acquires_served_without_the_lock() {
+    let (pool, _server) = pool(0, 3, |_| {});
+    let held: Vec<_> = futures_join(&pool, 3).await;
+    drop(held);
+    for _ in 0..100 {
+        let a = pool.acquire().await.unwrap();
+        let b = pool.acquire().await.unwrap();
+        core::hint::black_box((a.serial, b.serial));
+    }
+    let kept = pool.acquire().await.unwrap();
+    let m = pool.metrics();
+    assert_eq!((m.size, m.idle, m.in_use, m.waiters), (3, 2, 1, 0));
+    assert_eq!(m.acquired, 3 + 200 + 1);
+    assert_eq!(pool.wait_histogram().count(), 3 + 200 + 1);
+    drop(kept);
+    let m = pool.metrics();
+    assert_eq!((m.idle, m.in_use), (3, 0));
+}
+
+async fn futures_join(
+    pool: &ConnectionPool<Fake>,
+    n: usize,
+) -> Vec<mechops_tokio::conn::Pooled<Fake>> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(pool.acquire().await.unwrap());
+    }
+    held
+}

@@ -4,6 +4,7 @@
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::panic::Location;
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -13,6 +14,7 @@ use mechops_alloc::conn::{
     FailureKind, OpenPermit, PoolConfig, PoolCore, PoolMetrics, Remaining, WaiterId,
 };
 use mechops_core::metrics::LocalHistogram;
+use mechops_core::pool::shelf::{Shelf, ShelfPlace};
 use mechops_core::time::{Instant, MonotonicClock};
 use tokio::sync::{Notify, oneshot};
 
@@ -20,6 +22,7 @@ use super::Manager;
 use super::metrics::breaker_name;
 use crate::clock::TokioClock;
 use mechops_std::clock::CoarseClock;
+use mechops_std::pool::thread_shard_hint;
 
 /// The settings of a [`ConnectionPool`]: the core's [`PoolConfig`]
 /// (sizes, acquire timeout, idle timeout, lifetime, keepalive, check
@@ -89,6 +92,33 @@ enum Handoff<C> {
     Fail(AcquireFailure),
 }
 
+/// An idle connection on the shelf: lent to callers without the lock (see
+/// the [module docs](super)). The core counts it as checked out.
+struct Shelved<C> {
+    id: ConnId,
+    conn: C,
+    lease: Lease,
+    /// Idle, and last known alive, since: it came back from a caller.
+    since: Instant,
+}
+
+/// What a checked-out connection carries so that it can go on the shelf
+/// and come off it again without asking the core.
+#[derive(Clone, Copy, Debug)]
+struct Lease {
+    /// Its expiry (`Instant::MAX` without a lifetime).
+    expires_at: Instant,
+    /// The pool's generation when it left the core.
+    generation: u64,
+}
+
+type ConnShelf<C> = Shelf<Shelved<C>, Box<[ShelfPlace<Shelved<C>>]>>;
+
+/// Counters of acquires served from the shelf, one per thread number
+/// (modulo), each on cache lines of its own: the fast path then writes no
+/// line another thread writes. Added into the core under the lock.
+const LENT_STRIPES: usize = 8;
+
 /// Everything behind the lock.
 struct State<C> {
     core: PoolCore,
@@ -122,6 +152,18 @@ pub(super) struct Shared<M: Manager> {
     timer: Arc<Notify>,
     /// Wakes callers of `close`.
     closed: Notify,
+    /// Idle connections lent without the lock; `None` with leak detection
+    /// on, which needs every checkout's time and caller in the core.
+    shelf: Option<OwnLines<ConnShelf<M::Connection>>>,
+    /// Bumped under the lock by `drain` and `resize`: a shelved connection
+    /// of an older generation goes through the core before it is lent.
+    generation: AtomicU64,
+    /// Acquires served from the shelf, not yet counted by the core.
+    lent: [OwnLines<AtomicU64>; LENT_STRIPES],
+    /// How often the timer task puts shelved connections back in the core,
+    /// so that its idle timeout, keepalive and lifetime see them; `None`
+    /// when none of them is set.
+    shelf_period: Option<Duration>,
 }
 
 /// Keeps the lock and the bookkeeping on cache lines of their own (two:
@@ -129,7 +171,14 @@ pub(super) struct Shared<M: Manager> {
 /// whichever thread runs it; the reference counts of the `Arc` and the
 /// read-mostly settings then do not move between cores with them.
 #[repr(align(128))]
+#[derive(Default)]
 struct OwnLines<T>(T);
+
+/// Bounds of the period at which the timer task puts shelved connections
+/// back in the core: a quarter of the shortest idle timeout, keepalive or
+/// lifetime, within these.
+const SHELF_PERIOD_MIN: Duration = Duration::from_millis(10);
+const SHELF_PERIOD_MAX: Duration = Duration::from_secs(1);
 
 /// A pool of connections made by `M`, over one or more endpoints. Cheap to
 /// clone (a reference count); every clone is the same pool.
@@ -176,6 +225,23 @@ impl<M: Manager> ConnectionPool<M> {
         let clock = TokioClock::new();
         let coarse =
             (!tokio_time_paused()).then(|| CoarseClock::with_origin(clock.origin().into_std()));
+        let shelf = config.pool.leak_threshold.is_none().then(|| {
+            let places: Box<[ShelfPlace<Shelved<M::Connection>>]> =
+                (0..config.pool.max_connections)
+                    .map(|_| ShelfPlace::new())
+                    .collect();
+            OwnLines(Shelf::new(places))
+        });
+        let shelf_period = [
+            config.pool.idle_timeout,
+            config.pool.keepalive,
+            config.pool.max_lifetime,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .filter(|_| shelf.is_some())
+        .map(|d| (d / 4).clamp(SHELF_PERIOD_MIN, SHELF_PERIOD_MAX));
         let shared = Arc::new(Shared {
             name: name.into(),
             manager,
@@ -195,6 +261,10 @@ impl<M: Manager> ConnectionPool<M> {
             })),
             timer: Arc::new(Notify::new()),
             closed: Notify::new(),
+            shelf,
+            generation: AtomicU64::new(0),
+            lent: Default::default(),
+            shelf_period,
         });
         shared.runtime.spawn(timer_task(Arc::downgrade(&shared)));
         Ok(Self { shared })
@@ -235,12 +305,17 @@ impl<M: Manager> ConnectionPool<M> {
 
     /// A snapshot of the pool's gauges and counters.
     pub fn metrics(&self) -> PoolMetrics {
-        self.shared.lock().core.metrics()
+        let now = self.shared.now();
+        let mut state = self.shared.lock();
+        self.shared.unshelve_all(&mut state, now);
+        state.core.metrics()
     }
 
     /// A copy of the acquire wait histogram (nanoseconds).
     pub fn wait_histogram(&self) -> LocalHistogram {
-        self.shared.lock().core.wait_histogram().clone()
+        let mut state = self.shared.lock();
+        self.shared.count_lent(&mut state);
+        state.core.wait_histogram().clone()
     }
 
     /// Changes the sizes at run time: growing serves waiters with new
@@ -250,6 +325,7 @@ impl<M: Manager> ConnectionPool<M> {
         let now = self.shared.now();
         let mut state = self.shared.lock();
         state.core.resize(min, max)?;
+        self.shared.next_generation(&mut state, now);
         self.shared.drive(&mut state, now);
         Ok(())
     }
@@ -260,6 +336,7 @@ impl<M: Manager> ConnectionPool<M> {
         let now = self.shared.now();
         let mut state = self.shared.lock();
         state.core.drain(now);
+        self.shared.next_generation(&mut state, now);
         self.shared.drive(&mut state, now);
     }
 
@@ -365,7 +442,7 @@ impl<M: Manager> Drop for Pending<M> {
 /// critical section as the core call that produced it, so that a hand-off
 /// can never reach a waiter whose channel is not registered yet.
 enum Step<C> {
-    Got(ConnId, C),
+    Got(ConnId, C, Lease),
     Check(WaiterId, ConnId, C),
     Wait(WaiterId, oneshot::Receiver<Handoff<C>>),
     Missing(ConnId),
@@ -383,7 +460,7 @@ fn step<M: Manager>(
         Acquire::Ready(id) => match take(&mut state.slab, id) {
             Some(conn) => {
                 set_caller(&mut state.callers, id, caller);
-                Step::Got(id, conn)
+                Step::Got(id, conn, shared.lease(state, id))
             }
             None => Step::Missing(id),
         },
@@ -406,9 +483,33 @@ async fn acquire<M: Manager>(
     shared: Arc<Shared<M>>,
     caller: &'static Location<'static>,
 ) -> Result<Pooled<M>, PoolError> {
+    // The shelf first: an idle connection lent without the lock while no
+    // one waits (a waiter seals the shelf).
+    let shelved = shared.shelf.as_ref().and_then(|shelf| shelf.0.take());
+    let unfit = match shelved {
+        Some((_, entry)) if shared.fit_to_lend(&entry) => {
+            shared.count_lend();
+            let Shelved {
+                id, conn, lease, ..
+            } = entry;
+            return Ok(Pooled::new(shared, id, conn, lease));
+        }
+        other => other.map(|(_, entry)| entry),
+    };
     let (mut next, started) = {
         let coarse = shared.stamp();
         let mut state = shared.lock();
+        // One found unfit (expired, due for a check, drained) goes back to
+        // the core, which decides; so does one shelved since the look
+        // above, so that this caller does not queue while it sits there.
+        if let Some(entry) = unfit {
+            shared.unshelve(&mut state, entry, coarse);
+        }
+        if let Some(shelf) = &shared.shelf
+            && let Some((_, entry)) = shelf.0.take_sealed()
+        {
+            shared.unshelve(&mut state, entry, coarse);
+        }
         // Served from the idle list, the acquire needs the time only for
         // stamps; queued, its deadline and measured wait need the precise
         // clock.
@@ -424,8 +525,8 @@ async fn acquire<M: Manager>(
         shared.drive(&mut state, now);
         (next, now)
     };
-    if let Step::Got(id, conn) = next {
-        return Ok(Pooled::new(shared, id, conn));
+    if let Step::Got(id, conn, lease) = next {
+        return Ok(Pooled::new(shared, id, conn, lease));
     }
     let deadline = started.saturating_add(shared.config.pool.acquire_timeout);
     let mut pending = Pending {
@@ -437,9 +538,9 @@ async fn acquire<M: Manager>(
     };
     loop {
         match next {
-            Step::Got(id, conn) => {
+            Step::Got(id, conn, lease) => {
                 pending.waiter = None;
-                return Ok(Pooled::new(Arc::clone(&pending.shared), id, conn));
+                return Ok(Pooled::new(Arc::clone(&pending.shared), id, conn, lease));
             }
             Step::Missing(id) => {
                 pending.waiter = None;
@@ -477,8 +578,12 @@ async fn acquire<M: Manager>(
                 match handoff {
                     Ok(Handoff::Ready(id, conn)) => {
                         pending.waiter = None;
-                        set_caller(&mut pending.shared.lock().callers, id, caller);
-                        return Ok(Pooled::new(Arc::clone(&pending.shared), id, conn));
+                        let lease = {
+                            let mut state = pending.shared.lock();
+                            set_caller(&mut state.callers, id, caller);
+                            pending.shared.lease(&state, id)
+                        };
+                        return Ok(Pooled::new(Arc::clone(&pending.shared), id, conn, lease));
                     }
                     Ok(Handoff::Check(id, conn)) => {
                         pending.checking = Some((id, conn));
@@ -529,7 +634,7 @@ async fn check<M: Manager>(
         Ok(Checked::Ready(id)) => match pending.checking.take() {
             Some((_, conn)) => {
                 set_caller(&mut state.callers, id, caller);
-                Ok(Step::Got(id, conn))
+                Ok(Step::Got(id, conn, shared.lease(&state, id)))
             }
             None => Ok(Step::Missing(id)),
         },
@@ -597,15 +702,17 @@ pub struct Pooled<M: Manager> {
     id: ConnId,
     conn: Option<M::Connection>,
     broken: bool,
+    lease: Lease,
 }
 
 impl<M: Manager> Pooled<M> {
-    fn new(shared: Arc<Shared<M>>, id: ConnId, conn: M::Connection) -> Self {
+    fn new(shared: Arc<Shared<M>>, id: ConnId, conn: M::Connection, lease: Lease) -> Self {
         Self {
             shared,
             id,
             conn: Some(conn),
             broken: false,
+            lease,
         }
     }
 
@@ -679,11 +786,17 @@ impl<M: Manager> Drop for Pooled<M> {
         };
         let shared = &self.shared;
         let broken = self.broken || shared.manager.is_broken(&conn);
-        if !broken && shared.manager.needs_reset(&conn) {
+        if broken {
+            shared.release(self.id, conn, true);
+            return;
+        }
+        if shared.manager.needs_reset(&conn) {
             shared.spawn_reset(self.id, conn);
             return;
         }
-        shared.release(self.id, conn, broken);
+        if let Err(conn) = shared.shelve(self.id, conn, self.lease) {
+            shared.release(self.id, conn, false);
+        }
     }
 }
 
@@ -754,11 +867,169 @@ impl<M: Manager> Shared<M> {
     /// task wakes by the core's next deadline. Called with the lock held
     /// after every input.
     fn drive(self: &Arc<Self>, state: &mut State<M::Connection>, now: Instant) {
-        self.run_actions(state, now);
-        if let Some(at) = state.core.poll_timeout() {
+        loop {
+            self.run_actions(state, now);
+            if !self.seal_if_needed(state, now) {
+                break;
+            }
+        }
+        if let Some(at) = self.next_wake(state, now) {
             if state.timer_at.is_none_or(|current| at < current) {
                 state.timer_at = Some(at);
                 self.timer.notify_one();
+            }
+        }
+    }
+
+    /// When the timer task must run next: the core's deadline, and, while
+    /// connections are out of the core (with callers or on the shelf, which
+    /// the core counts as in use), one shelf period after `from`, so that
+    /// shelved ones come back for their idle timeout, keepalive and
+    /// lifetime at most a period late.
+    fn next_wake(&self, state: &State<M::Connection>, from: Instant) -> Option<Instant> {
+        let at = state.core.poll_timeout();
+        match self.shelf_period {
+            Some(period) if self.shelf.is_some() && state.core.remaining().in_use > 0 => {
+                let shelf_at = from.saturating_add(period);
+                Some(at.map_or(shelf_at, |at| at.min(shelf_at)))
+            }
+            _ => at,
+        }
+    }
+
+    /// Seals the shelf while the core has waiters or is closing, and moves
+    /// what is on it into the core, which hands it to the waiters (or
+    /// closes it); unseals it otherwise. Whether anything moved (then the
+    /// core has actions to run). Called with the lock held, so the seal
+    /// follows the core's queue: a waiter is never left queued while a
+    /// connection sits on the shelf, since a put either lands before the
+    /// seal (and is moved here) or fails after it (and its caller releases
+    /// through the core).
+    fn seal_if_needed(self: &Arc<Self>, state: &mut State<M::Connection>, now: Instant) -> bool {
+        let Some(shelf) = &self.shelf else {
+            return false;
+        };
+        let shelf = &shelf.0;
+        if state.core.waiters() == 0 && !state.core.is_closing() {
+            if shelf.is_sealed() {
+                shelf.unseal();
+            }
+            return false;
+        }
+        shelf.seal();
+        let mut moved = false;
+        while let Some((_, entry)) = shelf.take_sealed() {
+            self.unshelve(state, entry, now);
+            moved = true;
+        }
+        moved
+    }
+
+    /// What a connection handed out by the core takes with it.
+    fn lease(&self, state: &State<M::Connection>, id: ConnId) -> Lease {
+        Lease {
+            expires_at: state.core.expires_at(id).unwrap_or(Instant::MAX),
+            generation: self.generation.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether a connection taken off the shelf may be lent as it is: the
+    /// core would hand it out without a check (not expired, not drained or
+    /// shrunk away, alive recently enough), judged on a coarse stamp like
+    /// an acquire served from the core's idle list.
+    fn fit_to_lend(&self, entry: &Shelved<M::Connection>) -> bool {
+        let now = self.stamp();
+        entry.lease.generation == self.generation.load(Ordering::Acquire)
+            && now < entry.lease.expires_at
+            && self
+                .config
+                .pool
+                .check_after_idle
+                .is_none_or(|after| now.saturating_duration_since(entry.since) < after)
+    }
+
+    /// Counts one acquire served from the shelf.
+    fn count_lend(&self) {
+        self.lent[thread_shard_hint() % LENT_STRIPES]
+            .0
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds the acquires served from the shelf into the core's counts.
+    fn count_lent(&self, state: &mut State<M::Connection>) {
+        let n: u64 = self
+            .lent
+            .iter()
+            .map(|stripe| stripe.0.swap(0, Ordering::Relaxed))
+            .sum();
+        state.core.count_served_at_once(n);
+    }
+
+    /// Puts a connection given back by its caller on the shelf, or hands
+    /// it back when the core must decide: the shelf is sealed or off, the
+    /// connection expired, or the pool was drained or resized since it
+    /// left the core.
+    fn shelve(&self, id: ConnId, conn: M::Connection, lease: Lease) -> Result<(), M::Connection> {
+        let Some(shelf) = &self.shelf else {
+            return Err(conn);
+        };
+        let now = self.stamp();
+        if now >= lease.expires_at || lease.generation != self.generation.load(Ordering::Acquire) {
+            return Err(conn);
+        }
+        shelf
+            .0
+            .put(
+                id.index(),
+                Shelved {
+                    id,
+                    conn,
+                    lease,
+                    since: now,
+                },
+            )
+            .map_err(|entry| entry.conn)
+    }
+
+    /// Gives a shelved connection back to the core, with its stamps.
+    fn unshelve(
+        self: &Arc<Self>,
+        state: &mut State<M::Connection>,
+        entry: Shelved<M::Connection>,
+        now: Instant,
+    ) {
+        let Shelved {
+            id, conn, since, ..
+        } = entry;
+        match state.core.release_idle(id, since, since, now) {
+            Ok(Disposition::Kept) => put(&mut state.slab, id, conn),
+            Ok(Disposition::Close(reason)) => {
+                tracing::debug!(pool = %self.name, %id, %reason, "closing connection");
+                self.spawn_close(id, conn);
+            }
+            Err(e) => tracing::error!(pool = %self.name, error = %e, "shelved connection refused"),
+        }
+    }
+
+    /// Moves everything on the shelf into the core and counts the acquires
+    /// it served, so the core's gauges and counters are exact; then drives.
+    fn unshelve_all(self: &Arc<Self>, state: &mut State<M::Connection>, now: Instant) {
+        self.count_lent(state);
+        if let Some(shelf) = &self.shelf {
+            while let Some((_, entry)) = shelf.0.take_sealed() {
+                self.unshelve(state, entry, now);
+            }
+        }
+        self.drive(state, now);
+    }
+
+    /// A drain or resize: connections out now (on the shelf or with a
+    /// caller) go through the core before they are lent again.
+    fn next_generation(self: &Arc<Self>, state: &mut State<M::Connection>, now: Instant) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Some(shelf) = &self.shelf {
+            while let Some((_, entry)) = shelf.0.take_sealed() {
+                self.unshelve(state, entry, now);
             }
         }
     }
@@ -1006,6 +1277,8 @@ async fn timer_task<M: Manager>(weak: Weak<Shared<M>>) {
         Some(shared) => (Arc::clone(&shared.timer), shared.clock),
         None => return,
     };
+    // When the timer task last put the shelf back in the core.
+    let mut unshelved_at = Instant::ZERO;
     loop {
         let notified = timer.notified();
         let at = {
@@ -1014,11 +1287,17 @@ async fn timer_task<M: Manager>(weak: Weak<Shared<M>>) {
             };
             let now = shared.now();
             let mut state = shared.lock();
+            if let Some(period) = shared.shelf_period
+                && now >= unshelved_at.saturating_add(period)
+            {
+                unshelved_at = now;
+                shared.unshelve_all(&mut state, now);
+            }
             shared.run_actions(&mut state, now);
             if state.closed.is_some() {
                 return;
             }
-            let at = state.core.poll_timeout();
+            let at = shared.next_wake(&state, unshelved_at);
             state.timer_at = at;
             at
         };
