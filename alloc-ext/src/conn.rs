@@ -31,7 +31,11 @@
 //!
 //! 1. Build with [`PoolCore::new`].
 //! 2. Feed inputs as they happen, each with the current `now`:
-//!    [`acquire`](PoolCore::acquire), [`release`](PoolCore::release),
+//!    [`acquire`](PoolCore::acquire), [`release`](PoolCore::release)
+//!    (or [`release_idle`](PoolCore::release_idle) for a connection the
+//!    runtime kept idle itself, lending it to callers without the core,
+//!    with [`count_served_at_once`](PoolCore::count_served_at_once) for
+//!    those acquires),
 //!    [`cancel_waiter`](PoolCore::cancel_waiter) (when an acquire is given
 //!    up before it completed), [`handle_opened`](PoolCore::handle_opened) /
 //!    [`handle_open_failed`](PoolCore::handle_open_failed) for each

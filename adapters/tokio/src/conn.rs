@@ -16,6 +16,31 @@
 //! - idle connection objects live in a slab indexed by
 //!   [`ConnId::index`](mechops_alloc::conn::ConnId::index); a checked-out
 //!   one lives in the caller's [`Pooled`] guard;
+//! - the shelf: while no caller waits and the pool is not closing, a
+//!   released connection goes on a lock-free stack
+//!   ([`Shelf`](mechops_core::pool::shelf::Shelf)) instead of through the
+//!   lock, and `acquire` takes it from there, so an acquire and release
+//!   that find a connection ready touch neither the lock nor the core. The
+//!   core counts a shelved connection as checked out. A connection comes
+//!   off the shelf as it is only if the core would hand it out without a
+//!   check: not expired, not due for a checkout check, not from before a
+//!   `drain` or `resize` (judged on the coarse clock, like an acquire
+//!   served from the core's idle list); otherwise it goes back to the core,
+//!   which decides. The first waiter to queue seals the shelf under the
+//!   lock and moves what is on it into the core, which hands it over; a
+//!   release that finds the shelf sealed goes through the core, so waiters
+//!   keep their order and never wait while a connection sits shelved (the
+//!   seal and every put are compare-and-swaps on one word: a put lands
+//!   before the seal, and is moved, or fails after it). `close` seals it
+//!   for good. Acquires served from the shelf are counted in per-thread
+//!   counters that `metrics` and `wait_histogram` add into the core (as
+//!   zero waits), after moving the shelf into the core, so the gauges and
+//!   counters they report are exact. The timer task moves the shelf back
+//!   into the core at least every quarter of the shortest idle timeout,
+//!   keepalive or lifetime (between 10 ms and 1 s) while connections are
+//!   out, so those fire at most that period late for a shelved connection.
+//!   With leak detection on there is no shelf: every checkout then needs
+//!   its time and caller recorded by the core;
 //! - a waiter gets its connection (or its failure) through a oneshot
 //!   channel; an acquire served at once touches no channel and allocates
 //!   nothing. A waiter also wakes at its own deadline and drives the core,
