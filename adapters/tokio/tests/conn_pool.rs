@@ -517,17 +517,7 @@ async fn hand_offs_across_threads_are_never_lost() {
             })
         })
         .collect();
-    let all = async {
-        for t in tasks {
-            t.await.unwrap();
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(120), all)
-        .await
-        .is_err()
-    {
-        panic!("acquires hung: {:?}", pool.metrics());
-    }
+    join_or_report_hang(&pool, tasks).await;
     let m = pool.metrics();
     assert_eq!((m.acquired, m.in_use, m.waiters), (64 * 500, 0, 0));
     assert!(server.max_open.load(Ordering::SeqCst) <= 2);
@@ -645,4 +635,54 @@ async fn futures_join(
         held.push(pool.acquire().await.unwrap());
     }
     held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shelf_hand_offs_racing_drains_and_cancellations_leak_nothing() {
+    let (pool, server) = pool(0, 3, |_| {});
+    let tasks: Vec<_> = (0..24)
+        .map(|t| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for i in 0..300 {
+                    // Every fifth acquire of some tasks gives up almost at
+                    // once, often while queued or just handed a connection.
+                    let limit = if (t + i) % 5 == 0 {
+                        Duration::from_micros(1)
+                    } else {
+                        Duration::from_secs(60)
+                    };
+                    if let Ok(Ok(conn)) = tokio::time::timeout(limit, pool.acquire()).await {
+                        core::hint::black_box(conn.serial);
+                    }
+                    if t == 0 && i % 50 == 0 {
+                        pool.drain();
+                    }
+                }
+            })
+        })
+        .collect();
+    join_or_report_hang(&pool, tasks).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let m = pool.metrics();
+    assert_eq!((m.in_use, m.checking, m.waiters, m.closing), (0, 0, 0, 0));
+    assert_eq!(m.size, m.idle);
+    assert_eq!(server.open.load(Ordering::SeqCst), m.idle);
+    assert!(server.max_open.load(Ordering::SeqCst) <= 3);
+    assert_eq!(pool.wait_histogram().count(), m.acquired);
+}
+
+/// Waits for `tasks`; a hang fails the test with the pool's metrics.
+async fn join_or_report_hang(pool: &ConnectionPool<Fake>, tasks: Vec<tokio::task::JoinHandle<()>>) {
+    let all = async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .is_err()
+    {
+        panic!("acquires hung: {:?}", pool.metrics());
+    }
 }
