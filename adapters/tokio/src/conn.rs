@@ -39,6 +39,10 @@
 //!   into the core at least every quarter of the shortest idle timeout,
 //!   keepalive or lifetime (between 10 ms and 1 s) while connections are
 //!   out, so those fire at most that period late for a shelved connection.
+//!   A connection given back at the moment a `drain` or `resize` runs can
+//!   land on the shelf with its old generation; it is closed when the next
+//!   acquire finds it or at that pass, whichever comes first, where before
+//!   the shelf it was closed at once.
 //!   With leak detection on there is no shelf: every checkout then needs
 //!   its time and caller recorded by the core;
 //! - a waiter gets its connection (or its failure) through a oneshot
