@@ -28,7 +28,7 @@
 //!   Its `full` flag is set by the put that claims it (a swap, so two puts
 //!   of one place cannot both claim it) and cleared by the take that read
 //!   it, after the read.
-//! - The head packs the top place (or [`NIL`]), the seal bit and a
+//! - The head packs the top place (or none), the seal bit and a
 //!   generation tag that every successful push and pop bumps, so a
 //!   compare-and-swap that read a stale head fails (the ABA problem) unless
 //!   the 31-bit tag wrapped all the way round in between. Every change of
