@@ -91,7 +91,7 @@ else
     echo "no nightly toolchain with rust-src: skipping the embedded target builds"
 fi
 
-# Every module with unsafe code: the core's pools (through `sync`), queue and
+# Every module with unsafe code: the core's pools (through `sync`) and shelf, queue and
 # LRU, the growable, high-frequency and session pools of mechops-alloc. Property tests run MIRI_PROPTEST_CASES cases;
 # isolation stays on (proptest's regression-file lookup just warns), with
 # PROPTEST_CASES forwarded through it.
@@ -99,7 +99,7 @@ step "miri"
 if have_nightly && nightly_component miri && nightly_component rust-src; then
     export MIRIFLAGS="-Zmiri-isolation-error=warn-nobacktrace -Zmiri-env-forward=PROPTEST_CASES ${MIRIFLAGS:-}"
     miri_cases=${MIRI_PROPTEST_CASES:-4}
-    PROPTEST_CASES=$miri_cases cargo +nightly miri test -p mechops-core --lib -- queue:: lru::
+    PROPTEST_CASES=$miri_cases cargo +nightly miri test -p mechops-core --lib -- queue:: lru:: pool::shelf::
     PROPTEST_CASES=$miri_cases cargo +nightly miri test -p mechops-core \
         --test pool_model --test pool_sharded_model
     # The doc examples share pools between threads: miri checks them for data races.
