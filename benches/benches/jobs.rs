@@ -65,8 +65,13 @@ async fn end_to_end(store: Arc<dyn Store>, clock: JobClock, n: usize, concurrenc
     assert_eq!(r.completed, n as u64);
 }
 
+/// This run's folder of databases, removed at the end ([`remove_run_dir`]).
+fn run_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("mechops-bench-jobs-{}", std::process::id()))
+}
+
 fn temp_db(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mechops-bench-jobs-{}", std::process::id()));
+    let dir = run_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(format!("{name}.db"));
     for suffix in ["", "-wal", "-shm"] {
@@ -365,5 +370,23 @@ mod apalis_peer {
     }
 }
 
-criterion_group!(benches, memory, sqlite, latency, apalis_peer::paired);
+/// Runs last: removes the databases of the run, which nothing else reads.
+fn remove_run_dir(_c: &mut Criterion) {
+    let dir = run_dir();
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            eprintln!("could not remove {}: {e}", dir.display());
+        }
+        _ => {}
+    }
+}
+
+criterion_group!(
+    benches,
+    memory,
+    sqlite,
+    latency,
+    apalis_peer::paired,
+    remove_run_dir
+);
 criterion_main!(benches);
