@@ -5,9 +5,11 @@
 //! start on an idle worker (one that has recorded the previous job and
 //! waits for work), whose p99 is printed before the criterion figures.
 //!
-//! `apalis` with its SQLite storage is not measured: apalis-sql uses sqlx,
-//! whose `libsqlite3-sys` cannot link beside rusqlite's bundled SQLite in
-//! one binary.
+//! `apalis` with its SQLite storage runs as a program of its own
+//! (`benches/peers/apalis-sqlite`: apalis-sqlite uses sqlx, whose
+//! `libsqlite3-sys` cannot link beside rusqlite's bundled SQLite in one
+//! binary), built and run by this benchmark in alternating rounds with the
+//! mechops SQLite queue; the rates and their ratio are printed first.
 //!
 //! `cargo bench -p mechops-benches --bench jobs`
 
@@ -63,8 +65,13 @@ async fn end_to_end(store: Arc<dyn Store>, clock: JobClock, n: usize, concurrenc
     assert_eq!(r.completed, n as u64);
 }
 
+/// This run's folder of databases, removed at the end ([`remove_run_dir`]).
+fn run_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("mechops-bench-jobs-{}", std::process::id()))
+}
+
 fn temp_db(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mechops-bench-jobs-{}", std::process::id()));
+    let dir = run_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(format!("{name}.db"));
     for suffix in ["", "-wal", "-shm"] {
@@ -233,5 +240,153 @@ fn latency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, memory, sqlite, latency);
+/// The apalis SQLite peer: its own Cargo project, built on first use.
+mod apalis_peer {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use mechops_tokio::jobs::runtime::JobClock;
+    use mechops_tokio::jobs::sqlite::{SqliteStore, Synchronous};
+    use mechops_tokio::jobs::store::Store;
+
+    use super::{SQLITE_JOBS, config, end_to_end, rt, temp_db};
+
+    /// Alternating rounds of ours and the peer's.
+    const ROUNDS: usize = 3;
+    /// Jobs in flight on both sides (and the peer's fetch batch).
+    const CONCURRENCY: usize = 256;
+
+    fn manifest() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/apalis-sqlite/Cargo.toml")
+    }
+
+    /// Builds the peer in release mode; its binary, or why it could not be
+    /// built.
+    fn build() -> Result<PathBuf, String> {
+        let manifest = manifest();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let out = Command::new(cargo)
+            .args(["build", "--release", "--quiet", "--manifest-path"])
+            .arg(&manifest)
+            .output()
+            .map_err(|e| format!("cargo could not be run: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = err.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(format!(
+                "`cargo build --release --manifest-path {}` failed (offline without its crates cached?): {}",
+                manifest.display(),
+                tail.join(" | ")
+            ));
+        }
+        let bin = manifest.with_file_name("target/release/apalis-sqlite-peer");
+        if bin.is_file() {
+            Ok(bin)
+        } else {
+            Err(format!("the peer built, but {} is missing", bin.display()))
+        }
+    }
+
+    /// One run of the peer: its jobs per second.
+    fn run(bin: &Path) -> Result<f64, String> {
+        let db = temp_db("apalis");
+        let out = Command::new(bin)
+            .arg(&db)
+            .env("JOBS", SQLITE_JOBS.to_string())
+            .env("CONCURRENCY", CONCURRENCY.to_string())
+            .output()
+            .map_err(|e| format!("{} could not be run: {e}", bin.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "the apalis peer failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let line = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(line.trim())
+            .map_err(|e| format!("the apalis peer printed {line:?}: {e}"))?;
+        v["jobs_per_s"]
+            .as_f64()
+            .ok_or_else(|| format!("the apalis peer printed no jobs_per_s: {line:?}"))
+    }
+
+    /// One run of ours on the same work: jobs per second, timed from the
+    /// bulk submission to the last recorded completion (the store's
+    /// opening, like the peer's schema set-up, is not timed).
+    fn ours(rt: &tokio::runtime::Runtime) -> f64 {
+        let store =
+            SqliteStore::open(&temp_db("apalis-ours"), Synchronous::Full, config()).unwrap();
+        rt.block_on(async {
+            let store: Arc<dyn Store> = Arc::new(store);
+            let started = Instant::now();
+            end_to_end(
+                Arc::clone(&store),
+                JobClock::System,
+                SQLITE_JOBS,
+                CONCURRENCY,
+            )
+            .await;
+            let rate = SQLITE_JOBS as f64 / started.elapsed().as_secs_f64();
+            store.close().await.unwrap();
+            rate
+        })
+    }
+
+    /// Builds the peer and prints alternating rounds with their ratios
+    /// (ours / apalis), or why the peer is skipped.
+    pub(super) fn paired(_c: &mut criterion::Criterion) {
+        let bin = match build() {
+            Ok(bin) => bin,
+            Err(why) => {
+                eprintln!("apalis SQLite peer skipped: {why}");
+                return;
+            }
+        };
+        let rt = rt();
+        let mut ratios = Vec::with_capacity(ROUNDS);
+        for round in 1..=ROUNDS {
+            let mechops = ours(&rt);
+            let apalis = match run(&bin) {
+                Ok(rate) => rate,
+                Err(why) => {
+                    eprintln!("apalis SQLite peer skipped: {why}");
+                    return;
+                }
+            };
+            ratios.push(mechops / apalis);
+            eprintln!(
+                "jobs sqlite_full round {round}: mechops {mechops:.0} jobs/s, apalis-sqlite {apalis:.0} jobs/s, ratio {:.2}x ({SQLITE_JOBS} no-op jobs, {CONCURRENCY} in flight)",
+                mechops / apalis
+            );
+        }
+        ratios.sort_by(f64::total_cmp);
+        eprintln!(
+            "jobs sqlite_full: median ratio {:.2}x (mechops / apalis-sqlite)",
+            ratios[ratios.len() / 2]
+        );
+    }
+}
+
+/// Runs last: removes the databases of the run, which nothing else reads.
+fn remove_run_dir(_c: &mut Criterion) {
+    let dir = run_dir();
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            eprintln!("could not remove {}: {e}", dir.display());
+        }
+        _ => {}
+    }
+}
+
+criterion_group!(
+    benches,
+    memory,
+    sqlite,
+    latency,
+    apalis_peer::paired,
+    remove_run_dir
+);
 criterion_main!(benches);

@@ -194,6 +194,10 @@ fn bench(c: &mut Criterion) {
     });
     svc_stop.cancel();
     bare_stop.cancel();
+    // The stores' files go with the folder; nothing reads them after the run.
+    if let Err(e) = std::fs::remove_dir_all(&d) {
+        eprintln!("could not remove {}: {e}", d.display());
+    }
 }
 
 type MakeRequest = Box<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;

@@ -156,3 +156,26 @@ fn a_redis_worker_killed_again_and_again_loses_no_job() {
     eprintln!("{kills} kills: {excess_jobs} jobs re-ran; stats {stats}");
     assert!(excess_jobs > 0, "no kill caught a job running: {stats}");
 }
+
+/// `mechops jobs stats` on Redis reports the completions of the last
+/// minute by every worker process on the queue.
+#[test]
+fn redis_stats_count_the_completions_of_every_worker_process() {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let Some(server) = RedisServer::start(base, Persistence::None) else {
+        return;
+    };
+    let s = server.url();
+    // Two worker processes, one after the other, three jobs each.
+    for _ in 0..2 {
+        for _ in 0..3 {
+            ok(&s, &["submit", "noop"]);
+        }
+        ok(&s, &["worker", "--until-empty"]);
+    }
+    let stats: Value = serde_json::from_str(&ok(&s, &["stats", "--json"])).unwrap();
+    assert_eq!(stats["completed"].as_u64(), Some(6), "{stats}");
+    assert_eq!(stats["completed_last_minute"].as_u64(), Some(6), "{stats}");
+    assert_eq!(stats["throughput_per_s"].as_f64(), Some(0.1), "{stats}");
+    assert!(ok(&s, &["stats"]).contains("throughput_per_s"));
+}

@@ -37,7 +37,7 @@ use std::sync::Arc;
 pub use args::{BoundArgs, parse_cli_arg};
 pub use cache::{
     CacheConfig, ConfigError, DEFAULT_CACHE_MEMORY_BYTES, DEFAULT_CACHE_SIZE, RegistryCache,
-    RegistryStats, ReloadReport, WatchMode,
+    RegistryStats, ReloadReport, ReloadSubscription, WatchMode,
 };
 pub use error::{ArgError, Location, LookupError, RegistryError};
 pub use index::FORMAT_VERSION;
@@ -46,7 +46,10 @@ pub use model::{
     HttpBody, HttpSpec, MAX_ID_LEN, PoolSpec, Script, ScriptKind, ScriptSummary, SqlSpec,
     is_valid_id,
 };
-pub use render::{Rendered, RenderedCommand, RenderedHttp, RenderedSql, percent_encode};
+pub use render::{
+    MAX_ARG_BYTES, MAX_EXEC_BYTES, Rendered, RenderedCommand, RenderedHttp, RenderedSql,
+    percent_encode,
+};
 pub use template::Template;
 
 use index::RawIndex;

@@ -254,3 +254,74 @@ fn lookups_racing_reloads_never_serve_a_replaced_entry() {
         );
     }
 }
+
+#[test]
+fn reload_listeners_are_removed_when_their_subscription_drops() {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    let dir = TempDir::new("listeners");
+    std::fs::write(dir.file(), registry(3, "a")).unwrap();
+    let cache = open(&dir.file(), 100);
+    let (kept, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let k = Arc::clone(&kept);
+    let _kept = cache.on_reload(move |_| {
+        k.fetch_add(1, Ordering::SeqCst);
+    });
+    let d = Arc::clone(&dropped);
+    let gone = cache.on_reload(move |_| {
+        d.fetch_add(1, Ordering::SeqCst);
+    });
+    assert_eq!(cache.reload_listeners(), 2);
+    std::fs::write(dir.file(), registry(3, "b")).unwrap();
+    cache.reload_now().unwrap();
+    assert_eq!(
+        (kept.load(Ordering::SeqCst), dropped.load(Ordering::SeqCst)),
+        (1, 1)
+    );
+    drop(gone);
+    assert_eq!(cache.reload_listeners(), 1);
+    std::fs::write(dir.file(), registry(3, "c")).unwrap();
+    cache.reload_now().unwrap();
+    assert_eq!(
+        (kept.load(Ordering::SeqCst), dropped.load(Ordering::SeqCst)),
+        (2, 1),
+        "a dropped subscription's listener is not called"
+    );
+    // The closure (and what it holds) is freed with its subscription.
+    assert_eq!(Arc::strong_count(&dropped), 1);
+    // A subscription outliving its cache drops quietly.
+    let late = cache.on_reload(|_| {});
+    drop(cache);
+    drop(late);
+}
+
+#[test]
+fn a_scripts_json_is_made_once_and_kept_with_the_cached_entry() {
+    let dir = TempDir::new("json");
+    std::fs::write(dir.file(), registry(2, "a")).unwrap();
+    let cache = open(&dir.file(), 100);
+    let script = cache.get("s1").unwrap();
+    let json = script.json();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+        serde_json::to_value(&*script).unwrap(),
+        "the text is the script's serialization"
+    );
+    assert!(
+        Arc::ptr_eq(&json, &cache.get("s1").unwrap().json()),
+        "a hit serves the text made when the entry was cached"
+    );
+    // The cache weighs the text with the entry.
+    assert!(script.memory_bytes() >= json.len());
+    assert_eq!(
+        cache.stats().memory_usage,
+        (2 + script.memory_bytes()) as u64
+    );
+    // A reload that changes the entry drops its text with it.
+    std::fs::write(dir.file(), registry(2, "b")).unwrap();
+    cache.reload_now().unwrap();
+    let fresh = cache.get("s1").unwrap().json();
+    assert!(
+        fresh.contains("\"b\"") && !Arc::ptr_eq(&fresh, &json),
+        "{fresh}"
+    );
+}

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use mechops_std::registry::{
-    ArgError, ArgType, Registry, RegistryError, Rendered, ScriptKind, parse_cli_arg,
+    ArgError, ArgType, MAX_ARG_BYTES, MAX_EXEC_BYTES, Registry, RegistryError, Rendered,
+    ScriptKind, parse_cli_arg,
 };
 use serde_json::{Map, Value, json};
 
@@ -474,6 +475,58 @@ fn command_values_are_one_argument_each_never_split() {
     let b = s.bind(&args(json!({"x": "a\0b"}))).unwrap();
     let e = s.render(&b, base()).unwrap_err();
     assert!(e.to_string().contains("NUL"), "{e}");
+}
+
+#[test]
+fn command_strings_over_the_kernel_limits_are_refused_naming_the_argument() {
+    let reg = parse(&one(r#"{"id": "a", "kind": "command",
+            "command": ["prog", "{small}", "--data={big}"],
+            "env": {"E": "{envv}"},
+            "arguments": {"small": {"type": "string", "default": "s"},
+                          "big": {"type": "string", "default": ""},
+                          "envv": {"type": "string", "default": ""}}}"#))
+    .unwrap();
+    let s = reg.get("a").unwrap();
+    let render = |v: Value| {
+        let b = s.bind(&args(v)).unwrap();
+        s.render(&b, base()).map(drop).map_err(|e| e.to_string())
+    };
+    // `--data=` is 7 bytes: the largest value that fits, and one more.
+    let fits = "x".repeat(MAX_ARG_BYTES - 7);
+    render(json!({"big": fits})).unwrap();
+    let e = render(json!({"big": format!("{fits}x")})).unwrap_err();
+    assert!(
+        e.starts_with("argument \"big\": makes program argument 2 "),
+        "{e}"
+    );
+    assert!(e.contains(&MAX_ARG_BYTES.to_string()), "{e}");
+    // An environment string counts its name and `=`.
+    let e = render(json!({"envv": "y".repeat(MAX_ARG_BYTES - 1)})).unwrap_err();
+    assert!(
+        e.starts_with("argument \"envv\": makes environment variable E "),
+        "{e}"
+    );
+    render(json!({"envv": "y".repeat(MAX_ARG_BYTES - 2)})).unwrap();
+    // Each string fits, all together do not: the longest value is named.
+    let many = parse(&one(&format!(
+        r#"{{"id": "m", "kind": "command", "command": ["prog"{}, "{{w}}"],
+            "arguments": {{"v": {{"type": "string", "required": true}},
+                          "w": {{"type": "string", "required": true}}}}}}"#,
+        ", \"{v}\"".repeat(8)
+    )))
+    .unwrap();
+    let m = many.get("m").unwrap();
+    let b = m
+        .bind(&args(
+            json!({"v": "v".repeat(120_000), "w": "w".repeat(MAX_ARG_BYTES)}),
+        ))
+        .unwrap();
+    let e = m.render(&b, base()).unwrap_err().to_string();
+    assert!(
+        e.starts_with("argument \"w\": makes the command's arguments and environment "),
+        "{e}"
+    );
+    assert!(e.contains(&format!("at most {MAX_EXEC_BYTES}")), "{e}");
 }
 
 #[test]

@@ -76,7 +76,7 @@
 //! the calls made through it and its clones, so connections are reused.
 //! [`HttpClient::run`] sends an [`HttpRequest`]: `ok` means a 2xx status;
 //! the outcome carries `status` and `body`, the body kept up to
-//! [`HttpRequest::body_limit`] (1 MiB by default; `stdout_truncated` says
+//! [`HttpRequest::body_limit`] (1 MiB by default; `body_truncated` says
 //! it was cut, and the rest is not fetched). A connection error or a 5xx
 //! status is retried with the core's [`Backoff`](mechops_core::backoff::Backoff)
 //! ([`DEFAULT_HTTP_BACKOFF`]: 3 retries from 100 ms) for the idempotent
@@ -106,7 +106,7 @@
 //! hyphenated; `bytea` as PostgreSQL's hex text (`\x01ff`); NULL as
 //! `null`. Another type gives an error naming the column: cast it in the
 //! query (`addr::text`). At most [`SqlRequest::row_limit`] rows are kept
-//! ([`DEFAULT_ROW_LIMIT`], 10,000); `stdout_truncated` says the query
+//! ([`DEFAULT_ROW_LIMIT`], 10,000); `rows_truncated` says the query
 //! returned more (the rest is read from the server and dropped).
 //!
 //! # Statistics

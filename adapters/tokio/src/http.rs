@@ -302,11 +302,25 @@ async fn list_scripts(State(s): State<AppState>) -> ApiResult<axum::Json<Value>>
     Ok(axum::Json(s.service.scripts_json()?))
 }
 
+/// A script's JSON text as a response body, shared with the cached
+/// script: no copy, no serialization per request.
+struct JsonText(Arc<str>);
+
+impl AsRef<[u8]> for JsonText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 async fn get_script(
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<axum::Json<Value>> {
-    Ok(axum::Json(s.service.script_json(&id).await?))
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let json = s.service.script_json(&id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Bytes::from_owner(JsonText(json)),
+    ))
 }
 
 /// Parses a JSON object body; an empty body is `{}`.

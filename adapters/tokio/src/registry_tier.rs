@@ -51,7 +51,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use futures_util::StreamExt as _;
 use mechops_std::cache::SyncCache;
-use mechops_std::registry::{LookupError, RegistryCache, ReloadReport, Script};
+use mechops_std::registry::{LookupError, RegistryCache, ReloadReport, ReloadSubscription, Script};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -180,6 +180,8 @@ const PUBLISH_ATTEMPTS: u32 = 300;
 /// A registry shared through Redis; see the module docs.
 pub struct RegistryTier {
     local: Arc<RegistryCache>,
+    /// Sends the local cache's reload reports to the publisher.
+    _reloads: ReloadSubscription,
     near: SyncCache<String, Arc<Script>>,
     conn: ConnectionManager,
     keys: Keys,
@@ -229,8 +231,16 @@ impl RegistryTier {
             .max_entries(config.near_entries.max(1))
             .build()
             .map_err(|e| TierError::Config(e.to_string()))?;
+        // The tier holds the subscription: dropping the tier removes the
+        // listener from the local cache.
+        let (tx, mut rx) = mpsc::unbounded_channel::<ReloadReport>();
+        let reloads = local.on_reload(move |report| {
+            // The publisher may have stopped; the report is then nobody's.
+            let _ = tx.send(report.clone());
+        });
         let tier = Arc::new(Self {
             local: Arc::clone(&local),
+            _reloads: reloads,
             near,
             conn,
             keys: Keys {
@@ -253,11 +263,6 @@ impl RegistryTier {
             config.resubscribe_delay,
             ready_tx,
         ));
-        let (tx, mut rx) = mpsc::unbounded_channel::<ReloadReport>();
-        local.on_reload(move |report| {
-            // The tier may be gone; its reports are then nobody's.
-            let _ = tx.send(report.clone());
-        });
         let weak = Arc::downgrade(&tier);
         let delay = config.resubscribe_delay;
         let publisher = tokio::spawn(async move {

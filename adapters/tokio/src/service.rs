@@ -207,11 +207,14 @@ impl ToolService {
         Ok(json!({"scripts": self.exec.list()}))
     }
 
-    /// One script's public fields.
+    /// One script's public fields as JSON text: one object, made once per
+    /// parsed script and kept with it in the cache ([`Script::json`]).
+    ///
+    /// [`Script::json`]: mechops_std::registry::Script::json
     ///
     /// # Errors
     /// [`ServiceError::UnknownScript`].
-    pub async fn script_json(&self, id: &str) -> Result<Value, ServiceError> {
+    pub async fn script_json(&self, id: &str) -> Result<Arc<str>, ServiceError> {
         self.exec.script_json(id).await
     }
 

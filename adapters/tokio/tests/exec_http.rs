@@ -246,8 +246,20 @@ async fn the_body_is_kept_up_to_its_bound() {
     req.body_limit = 10;
     let out = client().run(&req, &CancellationToken::new()).await.unwrap();
     assert!(out.ok);
-    assert!(out.stdout_truncated);
+    assert_eq!(
+        (out.body_truncated, out.stdout_truncated),
+        (Some(true), false)
+    );
     assert_eq!(out.body.as_deref(), Some("xxxxxxxxxx"));
+    let v = serde_json::to_value(&out).unwrap();
+    assert_eq!(
+        (&v["body_truncated"], &v["stdout_truncated"]),
+        (&true.into(), &false.into())
+    );
+    req.body_limit = 100_000;
+    let whole = client().run(&req, &CancellationToken::new()).await.unwrap();
+    assert_eq!(whole.body_truncated, Some(false));
+    assert_eq!(whole.body.map(|b| b.len()), Some(100_000));
 }
 
 #[tokio::test]

@@ -162,9 +162,20 @@ async fn rows_are_bounded_and_errors_reported() {
     let out = run_sql(&pool, &req, &CancellationToken::new())
         .await
         .unwrap();
-    assert!(out.ok && out.stdout_truncated);
+    assert!(out.ok);
+    assert_eq!(
+        (out.rows_truncated, out.stdout_truncated),
+        (Some(true), false)
+    );
     assert_eq!(out.rows.as_ref().unwrap().len(), 10);
     assert_eq!(out.rows.unwrap()[9]["n"], 10);
+    let mut req = SqlRequest::new("SELECT n FROM generate_series(1, 10) AS n", vec![]);
+    req.row_limit = 10;
+    let whole = run_sql(&pool, &req, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(whole.rows_truncated, Some(false));
+    assert_eq!(whole.rows.map(|r| r.len()), Some(10));
 
     let out = sql(&pool, "SELEC 1", vec![]).await;
     assert!(!out.ok);

@@ -180,6 +180,20 @@ async fn scripts_routes_and_sync_runs() {
     assert_eq!(code, 200);
     assert_eq!(v["id"], "echo");
     assert_eq!(v["arguments"]["text"]["type"], "string");
+    // Served as JSON, the same text every time (kept with the cached
+    // script, not serialized per request).
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let resp = s
+            .req(reqwest::Method::GET, "/scripts/echo")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        bodies.push(resp.text().await.unwrap());
+    }
+    assert_eq!(bodies[0], bodies[1]);
+    assert_eq!(serde_json::from_str::<Value>(&bodies[0]).unwrap(), v);
 
     let (code, v) = s.get("/scripts/nope").await;
     assert_eq!(code, 404);
@@ -221,6 +235,22 @@ async fn scripts_routes_and_sync_runs() {
         .post("/scripts/echo/run", json!({"arguments": {"text": 5}}))
         .await;
     assert_eq!((code, &v["error"]), (400, &json!("invalid_arguments")));
+    // A value over the kernel's per-argument limit is refused before the
+    // spawn would fail with E2BIG.
+    let huge = "h".repeat(mechops_std::registry::MAX_ARG_BYTES + 1);
+    let (code, v) = s
+        .post("/scripts/echo/run", json!({"arguments": {"text": huge}}))
+        .await;
+    assert_eq!(
+        (code, &v["error"]),
+        (400, &json!("invalid_arguments")),
+        "{v}"
+    );
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("argument \"text\": makes program argument 4 131072 bytes long"),
+        "{detail}"
+    );
 
     let (code, v) = s.post("/scripts/nope/run", json!({})).await;
     assert_eq!((code, &v["error"]), (404, &json!("unknown_script")));

@@ -17,7 +17,7 @@ use mechops_core::backoff::{Backoff, Jitter};
 use mechops_core::time::Timestamp;
 use mechops_tokio::jobs::redis_store::{RedisConfig, RedisStore};
 use mechops_tokio::jobs::store::{
-    ClaimRequest, PurgeFilter, Store, StoreConfig, StoreError, SubmitRefused, WorkerId,
+    ClaimRequest, PurgeFilter, Store, StoreConfig, StoreError, SubmitRefused, Throughput, WorkerId,
 };
 use support::redis_server::{AppendFsync, Persistence, RedisServer};
 
@@ -610,14 +610,14 @@ async fn list_filters_by_state() {
     assert_eq!(delayed_list.len(), 1);
 }
 
-/// A running job's record as format version 1 wrote it (every field, the
-/// backoff in five) is read, claimed again after its lease, and completed.
-#[tokio::test]
-async fn records_of_format_version_1_are_read() {
-    let Some((server, store)) = fresh().await else {
-        return;
-    };
-    let job = id();
+/// Writes job `job` as a running record of format version 1 (every field,
+/// the backoff in five) with fencing token `token` as text, leased until
+/// `T0 + 10 s`; returns the connection it wrote on.
+async fn write_v1_running(
+    server: &RedisServer,
+    job: JobId,
+    token: &str,
+) -> redis::aio::MultiplexedConnection {
     let t0 = i128::from(T0) * 1_000_000;
     let mut conn = redis::Client::open(server.url())
         .unwrap()
@@ -640,12 +640,12 @@ async fn records_of_format_version_1_are_read() {
         ("created", t0.to_string()),
         ("state", "running".into()),
         ("attempt", "1".into()),
-        ("token", "1".into()),
+        ("token", token.into()),
         ("expires", (t0 + 10_000_000_000).to_string()),
         ("cancel", "0".into()),
         ("attempts", "1".into()),
         ("stalls", "0".into()),
-        ("last_token", "1".into()),
+        ("last_token", token.into()),
         ("ready", t0.to_string()),
         ("started", t0.to_string()),
         ("ver", "2".into()),
@@ -664,6 +664,18 @@ async fn records_of_format_version_1_are_read() {
         .query_async(&mut conn)
         .await
         .unwrap();
+    conn
+}
+
+/// A running job's record as format version 1 wrote it (every field, the
+/// backoff in five) is read, claimed again after its lease, and completed.
+#[tokio::test]
+async fn records_of_format_version_1_are_read() {
+    let Some((server, store)) = fresh().await else {
+        return;
+    };
+    let job = id();
+    write_v1_running(&server, job, "1").await;
     let read = store.status(job).await.unwrap();
     assert_eq!(read.spec().priority, JobPriority::Low);
     assert_eq!(read.spec().max_attempts, 5);
@@ -1226,4 +1238,105 @@ async fn an_unreachable_server_fails_after_the_reconnect_time() {
     // A closed store refuses calls without reaching the server.
     store.close().await.unwrap();
     assert!(matches!(store.stats().await, Err(StoreError::Closed)));
+}
+
+/// Two stores on one queue stand for two processes: the throughput each
+/// reports counts the completions of both, fenced reports not at all, and
+/// only those of the window's seconds.
+#[tokio::test]
+async fn throughput_counts_the_completions_of_every_store_on_the_queue() {
+    let Some(server) = RedisServer::start(base(), Persistence::None) else {
+        return;
+    };
+    let a = default_store(&server).await;
+    let b = default_store(&server).await;
+    assert_eq!(a.throughput(at(T0)).await.unwrap().unwrap().completed, 0);
+    // Three completions through `a` in the first second, two through `b`
+    // half a second later, and a fenced one that counts nothing.
+    for (store, n, t) in [(&a, 3, T0), (&b, 2, T0 + 500)] {
+        for _ in 0..n {
+            let (job, token) = running(store, t).await;
+            store.complete(job, token, "1".into(), at(t)).await.unwrap();
+        }
+    }
+    let (job, token) = running(&a, T0 + 1_000).await;
+    assert!(matches!(
+        b.complete(
+            job,
+            FencingToken::new(token.get() + 1),
+            "1".into(),
+            at(T0 + 1_000)
+        )
+        .await,
+        Err(StoreError::Fenced { .. })
+    ));
+    // One more in the next second.
+    b.complete(job, token, "1".into(), at(T0 + 1_000))
+        .await
+        .unwrap();
+    for store in [&a, &b] {
+        let t = store.throughput(at(T0 + 1_000)).await.unwrap().unwrap();
+        assert_eq!((t.window, t.completed), (Throughput::WINDOW, 6));
+        assert_eq!(store.stats().await.unwrap().counts.completed_total, 6);
+        // The window is the minute up to `now`: the first second's five
+        // are in it until the minute after that second has passed.
+        let last = store.throughput(at(T0 + 59_999)).await.unwrap().unwrap();
+        assert_eq!(last.completed, 6);
+        let after = store.throughput(at(T0 + 60_000)).await.unwrap().unwrap();
+        assert_eq!(after.completed, 1);
+        let gone = store.throughput(at(T0 + 61_000)).await.unwrap().unwrap();
+        assert_eq!(gone.completed, 0);
+        // Completions after `now` are not counted either.
+        assert_eq!(
+            store
+                .throughput(at(T0 - 1))
+                .await
+                .unwrap()
+                .unwrap()
+                .completed,
+            0
+        );
+    }
+    // The per-second counts expire on the server.
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("mechops:jobs:completed:{}", T0 / 1000))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 0 && ttl <= 2 * Throughput::WINDOW.as_secs() as i64,
+        "TTL {ttl}"
+    );
+}
+
+/// A completion the completion script refuses and the lifecycle accepts
+/// is written by the commit script, and counts in the throughput too. The
+/// record here is one of format version 1 whose token is written `01`:
+/// the script compares tokens as text and refuses it, the lifecycle reads
+/// the number 1 and accepts.
+#[tokio::test]
+async fn completions_written_by_the_commit_script_count_in_the_throughput() {
+    let Some((server, store)) = fresh().await else {
+        return;
+    };
+    let job = id();
+    let mut conn = write_v1_running(&server, job, "01").await;
+    store
+        .complete(job, FencingToken::new(1), "2".into(), at(T0 + 2_500))
+        .await
+        .unwrap();
+    assert_eq!(store.status(job).await.unwrap().result(), Some("2"));
+    let per_second: Option<u64> = redis::cmd("GET")
+        .arg(format!("mechops:jobs:completed:{}", T0 / 1000 + 2))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(per_second, Some(1));
+    let t = store.throughput(at(T0 + 3_000)).await.unwrap().unwrap();
+    assert_eq!(t.completed, 1);
 }

@@ -208,6 +208,30 @@ async fn a_lost_subscription_flushes_the_near_cache() {
 }
 
 #[tokio::test]
+async fn a_dropped_tier_leaves_no_listener_on_the_local_cache() {
+    let Some(server) =
+        RedisServer::start(Path::new(env!("CARGO_TARGET_TMPDIR")), Persistence::None)
+    else {
+        return;
+    };
+    let file = Copy::new("dropped", &registry("v1"));
+    let local = file.cache();
+    let tier = RegistryTier::connect(Arc::clone(&local), TierConfig::new(server.url(), "dropped"))
+        .await
+        .unwrap();
+    assert_eq!(local.reload_listeners(), 1);
+    let weak = Arc::downgrade(&tier);
+    drop(tier);
+    // Its tasks hold it only for a moment at a time.
+    wait_for("the tier is freed", || weak.strong_count() == 0).await;
+    assert_eq!(local.reload_listeners(), 0);
+    // The local cache goes on reloading without it.
+    std::fs::write(file.file(), registry("v2")).unwrap();
+    assert!(local.reload_now().unwrap().changed_file);
+    assert_eq!(local.get("a").unwrap().description, "v2");
+}
+
+#[tokio::test]
 async fn bad_configurations_are_refused() {
     let dir = Copy::new("config", &registry("v1"));
     let e = RegistryTier::connect(dir.cache(), TierConfig::new("http://x", "n"))

@@ -219,6 +219,39 @@ struct Snapshot {
 
 type Listener = Box<dyn Fn(&ReloadReport) + Send + Sync>;
 
+/// The reload listeners, each under the number its subscription removes.
+#[derive(Default)]
+struct Listeners {
+    next: u64,
+    by_id: Vec<(u64, Listener)>,
+}
+
+/// A listener registered by [`RegistryCache::on_reload`]; dropping it
+/// removes the listener. Once the drop has returned, the listener is not
+/// running and is never called again (a reload that is calling listeners
+/// finishes first).
+#[must_use = "dropping the subscription removes the listener at once"]
+pub struct ReloadSubscription {
+    listeners: std::sync::Weak<Mutex<Listeners>>,
+    id: u64,
+}
+
+impl core::fmt::Debug for ReloadSubscription {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReloadSubscription")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ReloadSubscription {
+    fn drop(&mut self) {
+        if let Some(listeners) = self.listeners.upgrade() {
+            lock(&listeners).by_id.retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
 /// The registry file behind a bounded, thread-safe LRU of parsed scripts;
 /// see the module docs.
 pub struct RegistryCache {
@@ -231,7 +264,7 @@ pub struct RegistryCache {
     reload_errors: AtomicU64,
     last_error: Mutex<Option<String>>,
     reload_lock: Mutex<Option<FileStamp>>,
-    listeners: Mutex<Vec<Listener>>,
+    listeners: Arc<Mutex<Listeners>>,
     watcher: Mutex<Option<Watcher>>,
     watch_status: Mutex<String>,
 }
@@ -281,7 +314,7 @@ impl RegistryCache {
             reload_errors: AtomicU64::new(0),
             last_error: Mutex::new(None),
             reload_lock: Mutex::new(stamp),
-            listeners: Mutex::new(Vec::new()),
+            listeners: Arc::default(),
             watcher: Mutex::new(None),
             watch_status: Mutex::new("off".to_owned()),
         });
@@ -316,6 +349,9 @@ impl RegistryCache {
             id: id.to_owned(),
             message: e.to_string(),
         })?);
+        // Made before the entry is kept, so its weight includes it and
+        // `GET /scripts/{id}` serves the text without serializing.
+        let _ = script.json();
         // An entry alone heavier than its shard's byte bound is served
         // without being kept.
         if self.lru.insert(id.to_owned(), Arc::clone(&script)).is_ok()
@@ -407,9 +443,26 @@ impl RegistryCache {
     }
 
     /// Calls `f` after every reload that changed the file (from the thread
-    /// that reloaded). `f` must not reload.
-    pub fn on_reload(&self, f: impl Fn(&ReloadReport) + Send + Sync + 'static) {
-        lock(&self.listeners).push(Box::new(f));
+    /// that reloaded), until the returned subscription is dropped. `f`
+    /// must not reload, nor drop a subscription of this cache (listeners
+    /// run under the lock that a subscription's drop takes).
+    pub fn on_reload(
+        &self,
+        f: impl Fn(&ReloadReport) + Send + Sync + 'static,
+    ) -> ReloadSubscription {
+        let mut listeners = lock(&self.listeners);
+        let id = listeners.next;
+        listeners.next += 1;
+        listeners.by_id.push((id, Box::new(f)));
+        ReloadSubscription {
+            listeners: Arc::downgrade(&self.listeners),
+            id,
+        }
+    }
+
+    /// How many [`RegistryCache::on_reload`] listeners are registered.
+    pub fn reload_listeners(&self) -> usize {
+        lock(&self.listeners).by_id.len()
     }
 
     /// Drops `id`'s parsed entry from the LRU (the next lookup parses it).
@@ -500,7 +553,7 @@ impl RegistryCache {
         self.reloads.fetch_add(1, Ordering::Relaxed);
         *lock(&self.last_error) = None;
         drop(stamp);
-        for listener in lock(&self.listeners).iter() {
+        for (_, listener) in &lock(&self.listeners).by_id {
             listener(&report);
         }
         Ok(report)

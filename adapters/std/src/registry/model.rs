@@ -6,6 +6,7 @@
 
 use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -183,6 +184,31 @@ pub struct Script {
     /// The entry's other fields, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The script as JSON, made by [`Script::json`] on first use and kept
+    /// with the parsed script, so every cache holding the script holds it.
+    #[serde(skip)]
+    json: JsonText,
+}
+
+/// A script's JSON text, made once. It is derived from the other fields,
+/// so it takes no part in comparisons.
+#[derive(Clone, Default)]
+struct JsonText(OnceLock<Arc<str>>);
+
+impl PartialEq for JsonText {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl core::fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "made"
+        } else {
+            "not made"
+        })
+    }
 }
 
 /// The short form of a script, for listings.
@@ -212,8 +238,21 @@ impl Script {
         }
     }
 
+    /// The script as one JSON object (its serialization), made on the
+    /// first call and then shared: serving it again costs one `Arc`
+    /// clone.
+    pub fn json(&self) -> Arc<str> {
+        Arc::clone(self.json.0.get_or_init(|| {
+            // A script serializes infallibly: its maps have string keys
+            // and its values are JSON already.
+            serde_json::to_string(self).map_or_else(|_| Arc::from("null"), Arc::from)
+        }))
+    }
+
     /// An estimate of the bytes this script holds, heap and inline: the
-    /// weight the cache bounds by `CACHE_MEMORY_MB`.
+    /// weight the cache bounds by `CACHE_MEMORY_MB`. Its JSON text counts
+    /// once made ([`RegistryCache`](super::RegistryCache) makes it before
+    /// it keeps a script, so the weight it records does not change).
     pub fn memory_bytes(&self) -> usize {
         let strings = self.id.capacity()
             + self.name.capacity()
@@ -263,7 +302,8 @@ impl Script {
             .iter()
             .map(|(k, v)| k.capacity() + value_bytes(v) + 48)
             .sum::<usize>();
-        core::mem::size_of::<Self>() + strings + kind + args + extra
+        let json = self.json.0.get().map_or(0, |j| j.len());
+        core::mem::size_of::<Self>() + strings + kind + args + extra + json
     }
 }
 
@@ -491,6 +531,7 @@ pub(crate) fn parse_script(
         timeout,
         arguments,
         extra: f.map,
+        json: JsonText::default(),
     })
 }
 

@@ -87,22 +87,43 @@ impl Script {
                     PathBuf::from(program_text)
                 };
                 let mut argv = Vec::with_capacity(c.command.len() - 1);
-                for t in &c.command[1..] {
-                    if let Some(name) = t.lone() {
+                // Bytes `execve` copies: each string, its NUL, its pointer.
+                let mut total = program_text.len() + 1 + POINTER;
+                for (i, t) in c.command[1..].iter().enumerate() {
+                    let arg = if let Some(name) = t.lone() {
                         // One value, one element; an absent optional
                         // argument passes nothing.
-                        if let Some(v) = args.get(name) {
-                            argv.push(no_nul(name, value_text(Some(v)))?);
+                        match args.get(name) {
+                            Some(v) => no_nul(name, value_text(Some(v)))?,
+                            None => continue,
                         }
                     } else {
-                        argv.push(text(t, args, no_nul)?);
-                    }
+                        text(t, args, no_nul)?
+                    };
+                    fits_one(arg.len(), [t], args, || {
+                        format!("program argument {}", i + 1)
+                    })?;
+                    total += arg.len() + 1 + POINTER;
+                    argv.push(arg);
                 }
-                let env = c
-                    .env
-                    .iter()
-                    .map(|(k, t)| Ok((k.clone(), text(t, args, no_nul)?)))
-                    .collect::<Result<_, ArgError>>()?;
+                let mut env = BTreeMap::new();
+                for (k, t) in &c.env {
+                    let value = text(t, args, no_nul)?;
+                    let len = k.len() + 1 + value.len();
+                    fits_one(len, [t], args, || format!("environment variable {k}"))?;
+                    total += len + 1 + POINTER;
+                    env.insert(k.clone(), value);
+                }
+                if total > MAX_EXEC_BYTES {
+                    let templates = c.command[1..].iter().chain(c.env.values());
+                    return Err(ArgError::Invalid {
+                        name: longest(templates, args).unwrap_or_default().to_owned(),
+                        reason: format!(
+                            "makes the command's arguments and environment {total} bytes \
+                             long; at most {MAX_EXEC_BYTES} are allowed"
+                        ),
+                    });
+                }
                 Rendered::Command(RenderedCommand {
                     program,
                     args: argv,
@@ -150,6 +171,55 @@ impl Script {
             }),
         })
     }
+}
+
+/// The longest program argument or environment string (`NAME=value`) a
+/// command may get, in bytes without its NUL: Linux's per-string limit
+/// `MAX_ARG_STRLEN` (32 pages of 4 KiB, NUL included). A longer one makes
+/// `execve` fail with `E2BIG`, so rendering refuses it first.
+pub const MAX_ARG_BYTES: usize = 32 * 4096 - 1;
+
+/// The most bytes a command's program, arguments and environment
+/// variables may take together, each string counted with its NUL and its
+/// pointer, as `execve` counts them. Linux allows a quarter of the stack
+/// limit (2 MiB under the usual 8 MiB) for these and the environment the
+/// program inherits; this bound leaves half of that to the inherited part.
+pub const MAX_EXEC_BYTES: usize = 1 << 20;
+
+/// The bytes of one pointer in `argv` or `envp`.
+const POINTER: usize = core::mem::size_of::<usize>();
+
+/// Refuses a rendered string of `len` bytes longer than [`MAX_ARG_BYTES`],
+/// naming the argument of `templates` with the longest value (`what` when
+/// none: the registry's own text).
+fn fits_one<'a>(
+    len: usize,
+    templates: impl IntoIterator<Item = &'a Template>,
+    args: &BoundArgs,
+    what: impl FnOnce() -> String,
+) -> Result<(), ArgError> {
+    if len <= MAX_ARG_BYTES {
+        return Ok(());
+    }
+    let what = what();
+    Err(ArgError::Invalid {
+        name: longest(templates, args).map_or_else(|| what.clone(), str::to_owned),
+        reason: format!(
+            "makes {what} {len} bytes long; the kernel takes at most {MAX_ARG_BYTES} bytes \
+             per program argument or environment variable"
+        ),
+    })
+}
+
+/// The placeholder of `templates` whose value's text is the longest.
+fn longest<'a>(
+    templates: impl IntoIterator<Item = &'a Template>,
+    args: &BoundArgs,
+) -> Option<&'a str> {
+    templates
+        .into_iter()
+        .flat_map(Template::placeholders)
+        .max_by_key(|name| value_text(args.get(name)).len())
 }
 
 /// Renders a text template, each value's text checked by `check`.

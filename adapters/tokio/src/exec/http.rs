@@ -103,7 +103,7 @@ impl HttpClient {
     }
 
     /// Sends `request` and returns its [`Outcome`]: `ok` for a 2xx status,
-    /// with `status` and `body` (up to the bound; `stdout_truncated` says
+    /// with `status` and `body` (up to the bound; `body_truncated` says
     /// whether the body was cut). A connection error and a 5xx status are
     /// retried with the client's backoff when the method is idempotent
     /// (`GET`, `HEAD`, `PUT`, `DELETE`, `OPTIONS`), within the timeout;
@@ -240,11 +240,11 @@ fn answered(started: Instant, request: &HttpRequest, status: StatusCode, body: C
     let ok = status.is_success();
     Outcome {
         ok,
-        stdout_truncated: truncated,
         duration_ms: millis(started),
         error: (!ok).then(|| format!("{} {} answered {status}", request.method, request.url)),
         status: Some(status.as_u16()),
         body: Some(body),
+        body_truncated: Some(truncated),
         ..Outcome::default()
     }
 }

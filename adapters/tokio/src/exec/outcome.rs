@@ -28,8 +28,10 @@ pub enum Stopped {
 ///
 /// Serialised with exactly the keys `ok`, `exit_code`, `stdout`, `stderr`,
 /// `stdout_truncated`, `stderr_truncated`, `duration_ms`, `progress` and
-/// `error`, plus `status` and `body` for an HTTP request and `rows` for an
-/// SQL query (absent otherwise). Output that is not UTF-8 is converted
+/// `error`, plus `status`, `body` and `body_truncated` for an HTTP request
+/// and `rows` and `rows_truncated` for an SQL query (absent otherwise).
+/// Each `*_truncated` speaks of its own field only: an HTTP request or a
+/// query writes no standard output, so its `stdout_truncated` is false. Output that is not UTF-8 is converted
 /// lossily: each invalid sequence becomes U+FFFD.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Outcome {
@@ -45,8 +47,7 @@ pub struct Outcome {
     /// Captured standard error without the progress lines, up to its
     /// bound.
     pub stderr: String,
-    /// Whether standard output went past its bound (for an HTTP request:
-    /// whether the body did).
+    /// Whether standard output went past its bound.
     pub stdout_truncated: bool,
     /// Whether standard error went past its bound.
     pub stderr_truncated: bool,
@@ -69,9 +70,17 @@ pub struct Outcome {
     /// The HTTP response body, up to its bound.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Whether the HTTP response body went past its bound (the rest was
+    /// not fetched); set with `body`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_truncated: Option<bool>,
     /// The rows of an SQL query, one JSON object per row.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
+    /// Whether the query returned more rows than were kept; set with
+    /// `rows`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_truncated: Option<bool>,
 }
 
 /// Why an execution could not start. A script that started and failed
@@ -171,6 +180,7 @@ mod tests {
         let http = Outcome {
             status: Some(200),
             body: Some("hi".into()),
+            body_truncated: Some(true),
             progress: vec![ProgressReport {
                 percent: 40.0,
                 message: Some("copying".into()),
@@ -180,17 +190,20 @@ mod tests {
         let v = serde_json::to_value(http).unwrap();
         assert_eq!(v["status"], 200);
         assert_eq!(v["body"], "hi");
-        assert!(v.get("rows").is_none());
+        assert_eq!(v["body_truncated"], true);
+        assert!(v.get("rows").is_none() && v.get("rows_truncated").is_none());
         assert_eq!(
             v["progress"],
             serde_json::json!([{"percent": 40.0, "message": "copying"}])
         );
         let sql = Outcome {
             rows: Some(vec![serde_json::Map::new()]),
+            rows_truncated: Some(false),
             ..Outcome::default()
         };
         let v = serde_json::to_value(sql).unwrap();
         assert_eq!(v["rows"], serde_json::json!([{}]));
-        assert!(v.get("status").is_none());
+        assert_eq!(v["rows_truncated"], false);
+        assert!(v.get("status").is_none() && v.get("body_truncated").is_none());
     }
 }

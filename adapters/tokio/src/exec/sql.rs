@@ -82,7 +82,7 @@ fn bind(params: &[Value]) -> Result<Vec<(Param, Type)>, ExecError> {
 /// Runs `request` on a connection of `pool` and returns its [`Outcome`]:
 /// `ok` when the query ran to the end, with `rows` holding one JSON object
 /// per row (column name to value), at most `row_limit` of them
-/// (`stdout_truncated` says more were returned). A query the server
+/// (`rows_truncated` says more were returned). A query the server
 /// refuses, a value that cannot be shown, the timeout or `cancel` give an
 /// outcome with `ok: false` and the reason in `error`.
 ///
@@ -127,9 +127,9 @@ pub async fn run_sql(
     Ok(match result {
         Ok((rows, truncated)) => Outcome {
             ok: true,
-            stdout_truncated: truncated,
             duration_ms: millis(started),
             rows: Some(rows),
+            rows_truncated: Some(truncated),
             ..Outcome::default()
         },
         Err(error) => Outcome {

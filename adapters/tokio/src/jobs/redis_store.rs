@@ -113,7 +113,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::store::{
     ClaimRequest, ClaimedJob, PurgeFilter, Store, StoreConfig, StoreError, StoreFuture, StoreStats,
-    SubmitRefused,
+    SubmitRefused, Throughput,
 };
 
 /// The key prefix used unless another is configured.
@@ -321,8 +321,9 @@ async fn complete_batches(
                 Err(_) => break,
             }
         }
-        let mut args = Vec::with_capacity(1 + 5 * batch.len());
+        let mut args = Vec::with_capacity(2 + 5 * batch.len());
         args.push(config.prefix.clone());
+        args.push(COMPLETIONS_KEPT_SECS.to_string());
         for c in &batch {
             args.extend(c.args.iter().cloned());
         }
@@ -365,6 +366,11 @@ async fn complete_batches(
 
 /// The most completions one script call carries.
 const MAX_COMPLETION_BATCH: usize = 256;
+
+/// How long (seconds) Redis keeps a per-second completion count: twice
+/// the throughput window, so that a process whose clock runs behind the
+/// server's still finds a whole window.
+const COMPLETIONS_KEPT_SECS: u64 = 2 * Throughput::WINDOW.as_secs();
 
 /// A commit ID: random, so that a retried write recognises its own earlier
 /// try. The clock stands in if the OS generator fails.
@@ -644,7 +650,10 @@ impl RedisStore {
     }
 
     async fn commit(&self, ops: &[Commit]) -> Result<Vec<Reply>, StoreError> {
-        let mut args = vec![self.inner.config.prefix.clone()];
+        let mut args = vec![
+            self.inner.config.prefix.clone(),
+            COMPLETIONS_KEPT_SECS.to_string(),
+        ];
         for op in ops {
             op.push_args(&mut args);
         }
@@ -941,6 +950,25 @@ impl RedisStore {
             stalls_recovered: event("stalls_recovered"),
             fenced: event("fenced"),
             pruned: event("pruned"),
+        })
+    }
+
+    /// Jobs completed in the [`Throughput::WINDOW`] before `now` by every
+    /// process of this store: the sum of the per-second counts
+    /// (`{prefix}completed:SECOND`) that the completing scripts keep,
+    /// for the window's whole seconds up to and including `now`'s.
+    pub async fn completed_within_window(&self, now: Timestamp) -> Result<Throughput, StoreError> {
+        let window = i64::try_from(Throughput::WINDOW.as_secs()).unwrap_or(i64::MAX);
+        let second = i64::try_from(now.unix_nanos().div_euclid(1_000_000_000)).unwrap_or(i64::MAX);
+        let first = second.saturating_sub(window - 1);
+        let mut mget = redis::cmd("MGET");
+        for s in first..=second {
+            mget.arg(self.key(&format!("completed:{s}")));
+        }
+        let counts: Vec<Option<u64>> = self.query(&mget).await?;
+        Ok(Throughput {
+            window: Throughput::WINDOW,
+            completed: counts.into_iter().flatten().sum(),
         })
     }
 
@@ -1253,6 +1281,10 @@ impl Store for RedisStore {
                 wait: None,
             })
         })
+    }
+
+    fn throughput(&self, now: Timestamp) -> StoreFuture<'_, Option<Throughput>> {
+        Box::pin(async move { self.completed_within_window(now).await.map(Some) })
     }
 
     fn recover_expired(

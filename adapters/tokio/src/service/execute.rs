@@ -122,9 +122,8 @@ impl Executor {
         self.cache.get(id).map_err(lookup_err)
     }
 
-    pub(crate) async fn script_json(&self, id: &str) -> Result<Value, ServiceError> {
-        let script = self.script(id).await?;
-        Ok(serde_json::to_value(&*script).unwrap_or(Value::Null))
+    pub(crate) async fn script_json(&self, id: &str) -> Result<Arc<str>, ServiceError> {
+        Ok(self.script(id).await?.json())
     }
 
     /// Looks the script up and checks `arguments` against it, rendering

@@ -8,7 +8,12 @@
 --   'missing'   the record is gone (pruned or purged)
 --   'unique:ID' the unique key is held by pending job ID
 --
--- ARGV[1] is the key prefix; then, per job:
+-- A write counting `completed_total` also counts the completion in
+-- `{P}completed:SECOND`, SECOND being the whole seconds of the record's
+-- `finished` time, kept ARGV[2] seconds (see complete.lua).
+--
+-- ARGV[1] is the key prefix, ARGV[2] how long (seconds) a per-second
+-- completion count is kept; then, per job:
 --   id, expected version, commit id (random, so a
 --   retried commit recognises its own earlier write), new state, index
 --   (ready | delayed | leases | done | dead), score (for 'ready': the
@@ -18,12 +23,13 @@
 --   n, n field/value pairs to set,
 --   n, n fields to delete.
 local p = ARGV[1]
+local keep = ARGV[2]
 local indexes = { 'ready', 'delayed', 'leases', 'done', 'dead' }
 local shared = { retry_scheduled = true, cancelled = true }
 local pending = { queued = true, delayed = true, running = true, retry_scheduled = true }
 local replies = {}
 local queued = 0
-local i = 2
+local i = 3
 while i <= #ARGV do
   local id, expect, cid = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local state, index, score = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
@@ -89,6 +95,15 @@ while i <= #ARGV do
     end
     for s = stats_at, stats_at + nstats - 1 do
       redis.call('HINCRBY', p .. 'stats', ARGV[s], 1)
+      if ARGV[s] == 'completed_total' then
+        -- Decimal nanoseconds: the seconds are all but the last nine digits.
+        local finished = redis.call('HGET', key, 'finished') or '0'
+        local second = '0'
+        if #finished > 9 then second = string.sub(finished, 1, -10) end
+        local per_second = p .. 'completed:' .. second
+        redis.call('INCRBY', per_second, 1)
+        redis.call('EXPIRE', per_second, keep)
+      end
     end
     if state == 'queued' then queued = queued + 1 end
   elseif reply == 'conflict' and redis.call('HGET', key, 'cid') == cid then

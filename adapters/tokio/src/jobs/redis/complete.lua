@@ -12,9 +12,15 @@
 -- `expires` stays on the record as the last lease's (readers ignore it
 -- outside the running state).
 --
--- ARGV[1] is the key prefix; then, per job: id, token, now (Unix ns), now
+-- Completions are also counted per second of `now` in `{P}completed:SECOND`
+-- (one INCRBY and one EXPIRE per distinct second of the batch), which
+-- the store's throughput sums over its window.
+--
+-- ARGV[1] is the key prefix, ARGV[2] how long (seconds) a per-second
+-- completion count is kept; then, per job: id, token, now (Unix ns), now
 -- (Unix ms), result.
 local p = ARGV[1]
+local keep = ARGV[2]
 -- Decimal nanoseconds: shorter is smaller, equal lengths compare as text.
 local function before(a, b)
   if #a ~= #b then return #a < #b end
@@ -23,7 +29,8 @@ end
 local replies = {}
 local ids, done = {}, {}
 local per_handler = {}
-for i = 2, #ARGV, 5 do
+local per_second = {}
+for i = 3, #ARGV, 5 do
   local id, token, now_ns, now_ms, result = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = p .. 'job:' .. id
   local f = redis.call('HMGET', key, 'state', 'last_token', 'expires', 'unique', 'handler', 'ver',
@@ -44,6 +51,8 @@ for i = 2, #ARGV, 5 do
     done[#done + 1] = now_ms
     done[#done + 1] = id
     per_handler[f[5]] = (per_handler[f[5]] or 0) + 1
+    local second = tostring(math.floor(tonumber(now_ms) / 1000))
+    per_second[second] = (per_second[second] or 0) + 1
     if f[4] and redis.call('HGET', p .. 'unique', f[4]) == id then
       redis.call('HDEL', p .. 'unique', f[4])
     end
@@ -61,5 +70,10 @@ if #ids > 0 then
     redis.call('HINCRBY', p .. 'hrun', handler, -n)
   end
   redis.call('HINCRBY', p .. 'stats', 'completed_total', #ids)
+  for second, n in pairs(per_second) do
+    local key = p .. 'completed:' .. second
+    redis.call('INCRBY', key, n)
+    redis.call('EXPIRE', key, keep)
+  end
 end
 return replies
