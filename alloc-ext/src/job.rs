@@ -111,6 +111,7 @@
 
 pub mod lifecycle;
 pub mod model;
+mod order;
 pub mod progress;
 pub mod scheduler;
 #[cfg(test)]

@@ -47,10 +47,16 @@
 //!
 //! # Invariants
 //!
-//! - Every job is in exactly one index, chosen by its state: the ready set
-//!   of its handler (queued), the timer index (delayed, retry-scheduled),
-//!   the lease index (running), the finished index (completed, cancelled),
-//!   or none (dead, kept until removed).
+//! - Every job has exactly one live item in one index, chosen by its
+//!   state: its handler's ready lane of its priority (queued), the timer
+//!   index (delayed, retry-scheduled), the lease index (running), the
+//!   finished index (completed, cancelled), or none (dead, kept until
+//!   removed). The job's entry holds that item's tag; items whose tag is
+//!   not their job's are stale and skipped (see the `order` module: removal
+//!   is lazy, because a job leaves an index at almost every transition,
+//!   usually from its front).
+//! - `heads` holds, as its live items, the first ready job of every handler
+//!   below its limit.
 //! - `running()` equals the number of running jobs. A claim never takes it
 //!   above `concurrency`, nor a handler's running count above its limit
 //!   (only running jobs taken in by [`Scheduler::restore`] can, until they
@@ -59,23 +65,22 @@
 //! - The state counts in [`Stats`] always equal a count of the jobs.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 use core::fmt;
 use core::time::Duration;
 
 use hashbrown::HashMap;
 use mechops_core::metrics::LocalHistogram;
-use mechops_core::queue::Priority;
 use mechops_core::time::Timestamp;
 
 use super::lifecycle::{
     Effect, Effects, Event, FailKind, FencingToken, Job, JobEvent, JobState, Lease, Lifecycle,
     Rejected, StateKind,
 };
-use super::model::{JobId, JobSpec, Progress, SpecError};
+use super::model::{JobId, JobPriority, JobSpec, Progress, SpecError};
+use super::order::{Item, LazyIndex};
 use super::{after, elapsed};
 
 /// How long finished jobs are kept.
@@ -235,15 +240,28 @@ pub struct Stats {
     pub pruned: u64,
 }
 
-/// (priority, highest first; submission sequence; id).
-type ReadyKey = (Reverse<Priority>, u64, JobId);
+/// The ready lanes of a handler, one per priority, highest first.
+const LANES: usize = 3;
+
+/// The lane of a priority: `Priority` order, highest first.
+const fn lane(p: JobPriority) -> usize {
+    match p {
+        JobPriority::High => 0,
+        JobPriority::Normal => 1,
+        JobPriority::Low => 2,
+    }
+}
+
+/// Claim order across handlers: (lane, submission sequence).
+type ReadyKey = (u8, u64);
 
 struct HandlerQueue {
-    ready: BTreeSet<ReadyKey>,
+    /// Queued jobs by submission sequence, one lane per priority.
+    lanes: [LazyIndex<u64>; LANES],
     running: usize,
     limit: Option<usize>,
-    /// This handler's entry in `heads`, if any.
-    head: Option<ReadyKey>,
+    /// This handler's live item in `heads`, if any.
+    head: Option<(ReadyKey, JobId)>,
 }
 
 /// A job and its place in the indexes. The job is boxed: a record is
@@ -252,6 +270,26 @@ struct Entry {
     job: Box<Job>,
     seq: u64,
     handler: u32,
+    /// The tag of the job's live index item ([`NO_TAG`] when none).
+    tag: u64,
+}
+
+/// The tag of no item: never issued.
+const NO_TAG: u64 = u64::MAX;
+
+/// Whether an index item is its job's live one.
+fn live<K>(jobs: &HashMap<JobId, Entry>) -> impl Fn(&Item<K>) -> bool + '_ {
+    move |i| jobs.get(&i.id).is_some_and(|e| e.tag == i.tag)
+}
+
+/// Whether a `heads` item (tagged with its handler) is that handler's head.
+fn live_head(handlers: &[HandlerQueue]) -> impl Fn(&Item<ReadyKey>) -> bool + '_ {
+    move |i| {
+        usize::try_from(i.tag)
+            .ok()
+            .and_then(|h| handlers.get(h))
+            .is_some_and(|q| q.head == Some((i.key, i.id)))
+    }
 }
 
 /// An in-memory job index. See the [module docs](self).
@@ -260,14 +298,17 @@ pub struct Scheduler {
     jobs: HashMap<JobId, Entry>,
     handlers: Vec<HandlerQueue>,
     handler_ids: HashMap<String, u32>,
-    /// The best ready job of every handler below its limit.
-    heads: BTreeSet<(ReadyKey, u32)>,
-    /// Delayed and retry-scheduled jobs by ready time.
-    timers: BTreeSet<(Timestamp, u64, JobId)>,
+    /// The best ready job of every handler below its limit, tagged with
+    /// the handler.
+    heads: LazyIndex<ReadyKey>,
+    /// Delayed and retry-scheduled jobs by (ready time, sequence).
+    timers: LazyIndex<(Timestamp, u64)>,
     /// Running jobs by lease expiry.
-    leases: BTreeSet<(Timestamp, JobId)>,
-    /// Completed and cancelled jobs by finish time.
-    finished: BTreeSet<(Timestamp, u64, JobId)>,
+    leases: LazyIndex<Timestamp>,
+    /// Completed and cancelled jobs by (finish time, sequence).
+    finished: LazyIndex<(Timestamp, u64)>,
+    /// The next index item's tag.
+    next_tag: u64,
     unique: HashMap<String, JobId>,
     counts: [usize; StateKind::ALL.len()],
     running: usize,
@@ -304,10 +345,11 @@ impl Scheduler {
             jobs: HashMap::new(),
             handlers: Vec::new(),
             handler_ids: HashMap::new(),
-            heads: BTreeSet::new(),
-            timers: BTreeSet::new(),
-            leases: BTreeSet::new(),
-            finished: BTreeSet::new(),
+            heads: LazyIndex::default(),
+            timers: LazyIndex::default(),
+            leases: LazyIndex::default(),
+            finished: LazyIndex::default(),
+            next_tag: 0,
             unique: HashMap::new(),
             counts: [0; StateKind::ALL.len()],
             running: 0,
@@ -409,7 +451,7 @@ impl Scheduler {
         if self.running >= self.config.concurrency {
             return None;
         }
-        let &((_, _, id), _) = self.heads.first()?;
+        let id = self.heads.peek()?.id;
         let effects = self.apply(id, Event::Claim, now, 0).ok()?;
         let job = &self.jobs.get(&id)?.job;
         let JobState::Running { attempt, lease } = *job.state() else {
@@ -543,7 +585,12 @@ impl Scheduler {
         let mut handled = 0;
         let mut mix = random;
         while handled < max_batch {
-            let Some(&(expires_at, id)) = self.leases.first() else {
+            let Some(&Item {
+                key: expires_at,
+                id,
+                ..
+            }) = self.leases.peek()
+            else {
                 break;
             };
             if expires_at > now {
@@ -557,9 +604,9 @@ impl Scheduler {
                     self.stats.stalls_recovered += 1;
                 }
             } else {
-                // Unreachable by the index invariant; drop the stale entry
+                // Unreachable by the index invariant; drop the entry
                 // rather than loop on it.
-                self.leases.pop_first();
+                self.leases.discard_first(live(&self.jobs));
             }
             handled += 1;
         }
@@ -573,15 +620,21 @@ impl Scheduler {
         self.events.pop_front()
     }
 
+    /// Drops the events not yet drained: what a driver without
+    /// subscribers does instead of draining them one by one.
+    pub fn discard_events(&mut self) {
+        self.events.clear();
+    }
+
     /// The earliest instant something becomes due: a delayed or retried job,
     /// a lease expiry, or a finished job's retention age.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let timer = self.timers.first().map(|t| t.0);
-        let lease = self.leases.first().map(|l| l.0);
+        let timer = self.timers.peek().map(|t| t.key.0);
+        let lease = self.leases.peek().map(|l| l.key);
         let prune = self
             .finished
-            .first()
-            .map(|f| after(f.0, self.config.retention.max_age));
+            .peek()
+            .map(|f| after(f.key.0, self.config.retention.max_age));
         [timer, lease, prune].into_iter().flatten().min()
     }
 
@@ -590,17 +643,20 @@ impl Scheduler {
     /// beyond `retention.max_count`. Returns how many were removed.
     pub fn prune(&mut self, now: Timestamp) -> usize {
         let mut removed = 0;
-        while let Some(&(finished_at, _, _)) = self.finished.first() {
+        while let Some(&Item {
+            key: (finished_at, _),
+            id,
+            ..
+        }) = self.finished.peek()
+        {
             let too_old = after(finished_at, self.config.retention.max_age) <= now;
-            if !too_old && self.finished.len() <= self.config.retention.max_count {
+            if !too_old && self.finished.live() <= self.config.retention.max_count {
                 break;
             }
-            let Some((_, _, id)) = self.finished.pop_first() else {
-                break;
-            };
             if let Some(entry) = self.jobs.remove(&id) {
                 self.counts[kind_index(entry.job.state().kind())] -= 1;
             }
+            self.finished.forget(live(&self.jobs));
             removed += 1;
         }
         self.stats.pruned += removed as u64;
@@ -718,7 +774,7 @@ impl Scheduler {
         // alongside their queues.
         let h = u32::try_from(self.handlers.len()).unwrap_or(u32::MAX);
         self.handlers.push(HandlerQueue {
-            ready: BTreeSet::new(),
+            lanes: Default::default(),
             running: 0,
             limit: None,
             head: None,
@@ -740,6 +796,7 @@ impl Scheduler {
                 job: Box::new(job),
                 seq,
                 handler,
+                tag: NO_TAG,
             },
         );
         self.index(id);
@@ -753,14 +810,17 @@ impl Scheduler {
 
     /// Moves every due delayed or retry-scheduled job to its ready set.
     fn promote_due(&mut self, now: Timestamp) {
-        while let Some(&(at, _, id)) = self.timers.first() {
+        while let Some(&Item {
+            key: (at, _), id, ..
+        }) = self.timers.peek()
+        {
             if at > now {
                 break;
             }
             if self.apply(id, Event::Promote, now, 0).is_err() {
-                // Unreachable by the index invariant; drop the stale entry
+                // Unreachable by the index invariant; drop the entry
                 // rather than loop on it.
-                self.timers.pop_first();
+                self.timers.discard_first(live(&self.jobs));
             }
         }
     }
@@ -798,7 +858,12 @@ impl Scheduler {
         let started_at = entry.job.started_at();
         let new_kind = entry.job.state().kind();
         let old_kind = old_state.kind();
-        self.unindex_as(id, &old_state, old_finished);
+        // A transition that keeps the state and finish time (progress)
+        // keeps the job's index item.
+        let moved = old_state != *entry.job.state() || old_finished != entry.job.finished_at();
+        if moved {
+            self.unindex_as(id, &old_state);
+        }
         if old_kind != new_kind {
             self.counts[kind_index(old_kind)] -= 1;
             self.counts[kind_index(new_kind)] += 1;
@@ -827,7 +892,9 @@ impl Scheduler {
                 Effect::Persist(_) | Effect::Wake(_) | Effect::Emit(_) => {}
             }
         }
-        self.index(id);
+        if moved {
+            self.index(id);
+        }
         self.refresh_head(handler);
         self.emit(id, &effects);
         Ok(effects)
@@ -852,28 +919,45 @@ impl Scheduler {
 
     /// Adds a job to the index its state calls for.
     fn index(&mut self, id: JobId) {
-        let Some(entry) = self.jobs.get(&id) else {
+        let Some(entry) = self.jobs.get_mut(&id) else {
             return;
         };
         let seq = entry.seq;
         let handler = entry.handler;
+        let tag = self.next_tag;
         match *entry.job.state() {
             JobState::Queued => {
-                let key = (Reverse(entry.job.spec().priority.priority()), seq, id);
-                self.handlers[handler as usize].ready.insert(key);
-                self.refresh_head(handler);
+                let lane = lane(entry.job.spec().priority);
+                self.handlers[handler as usize].lanes[lane].push(Item { key: seq, id, tag });
             }
             JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => {
-                self.timers.insert((at, seq, id));
+                self.timers.push(Item {
+                    key: (at, seq),
+                    id,
+                    tag,
+                });
             }
             JobState::Running { lease, .. } => {
-                self.leases.insert((lease.expires_at, id));
+                self.leases.push(Item {
+                    key: lease.expires_at,
+                    id,
+                    tag,
+                });
             }
             JobState::Completed | JobState::Cancelled => {
                 let finished_at = entry.job.finished_at().unwrap_or(Timestamp::MIN);
-                self.finished.insert((finished_at, seq, id));
+                self.finished.push(Item {
+                    key: (finished_at, seq),
+                    id,
+                    tag,
+                });
             }
-            JobState::Dead { .. } => {}
+            JobState::Dead { .. } => return,
+        }
+        entry.tag = tag;
+        self.next_tag += 1;
+        if entry.job.state().kind() == StateKind::Queued {
+            self.refresh_head(handler);
         }
     }
 
@@ -881,35 +965,35 @@ impl Scheduler {
     fn unindex(&mut self, id: JobId) {
         if let Some(entry) = self.jobs.get(&id) {
             let state = *entry.job.state();
-            let finished = entry.job.finished_at();
-            self.unindex_as(id, &state, finished);
+            self.unindex_as(id, &state);
         }
     }
 
     /// Removes a job from the index `state` (its state before a
     /// transition) put it in.
-    fn unindex_as(&mut self, id: JobId, state: &JobState, finished_at: Option<Timestamp>) {
-        let Some(entry) = self.jobs.get(&id) else {
+    fn unindex_as(&mut self, id: JobId, state: &JobState) {
+        let Some(entry) = self.jobs.get_mut(&id) else {
             return;
         };
-        let seq = entry.seq;
+        if entry.tag == NO_TAG {
+            return;
+        }
+        // The entry's tag is what makes its item live: clearing it removes
+        // the item, which `forget` drops once it reaches the front.
+        entry.tag = NO_TAG;
         let handler = entry.handler;
+        let lane = lane(entry.job.spec().priority);
+        let jobs = &self.jobs;
         match *state {
             JobState::Queued => {
-                let key = (Reverse(entry.job.spec().priority.priority()), seq, id);
-                self.handlers[handler as usize].ready.remove(&key);
+                self.handlers[handler as usize].lanes[lane].forget(live(jobs));
                 self.refresh_head(handler);
             }
-            JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => {
-                self.timers.remove(&(at, seq, id));
+            JobState::Delayed { .. } | JobState::RetryScheduled { .. } => {
+                self.timers.forget(live(jobs));
             }
-            JobState::Running { lease, .. } => {
-                self.leases.remove(&(lease.expires_at, id));
-            }
-            JobState::Completed | JobState::Cancelled => {
-                let finished_at = finished_at.unwrap_or(Timestamp::MIN);
-                self.finished.remove(&(finished_at, seq, id));
-            }
+            JobState::Running { .. } => self.leases.forget(live(jobs)),
+            JobState::Completed | JobState::Cancelled => self.finished.forget(live(jobs)),
             JobState::Dead { .. } => {}
         }
     }
@@ -920,20 +1004,29 @@ impl Scheduler {
         let queue = &mut self.handlers[h as usize];
         let below_limit = queue.limit.is_none_or(|l| queue.running < l);
         let want = if below_limit {
-            queue.ready.first().copied()
+            queue
+                .lanes
+                .iter()
+                .zip(0u8..)
+                .find_map(|(l, n)| l.peek().map(|i| ((n, i.key), i.id)))
         } else {
             None
         };
         if want == queue.head {
             return;
         }
-        if let Some(old) = queue.head.take() {
-            self.heads.remove(&(old, h));
-        }
-        if let Some(new) = want {
-            self.heads.insert((new, h));
-        }
+        let had = queue.head.is_some();
         queue.head = want;
+        if let Some((key, id)) = want {
+            self.heads.push(Item {
+                key,
+                id,
+                tag: u64::from(h),
+            });
+        }
+        if had {
+            self.heads.forget(live_head(&self.handlers));
+        }
     }
 }
 

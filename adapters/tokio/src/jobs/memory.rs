@@ -146,7 +146,7 @@ impl MemoryStore {
     ) -> StoreFuture<'static, T> {
         let r = self.lock().and_then(|mut g| {
             let r = f(&mut g);
-            while g.sched.poll_event().is_some() {}
+            g.sched.discard_events();
             r
         });
         Box::pin(core::future::ready(r))

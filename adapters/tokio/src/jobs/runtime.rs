@@ -157,7 +157,11 @@ pub struct JobContext {
 /// reports progress.
 #[derive(Debug, Default)]
 struct AttemptShared {
-    cancel: CancellationToken,
+    /// Made by the first of the handler asking for it and the worker
+    /// cancelling it: a handler that never asks and ends at its first poll
+    /// (the usual no-op or quick job) costs no token. Both sides get the
+    /// same token through the `OnceLock`, so a cancel is never missed.
+    cancel: OnceLock<CancellationToken>,
     /// The latest progress report and how many there were.
     progress: std::sync::Mutex<(u64, Option<Progress>)>,
     /// Woken (one stored permit) at each report.
@@ -222,7 +226,7 @@ impl JobContext {
     /// lease, the attempt's timeout, or the worker's hard shutdown. A
     /// handler that ignores it is dropped at its next `.await`.
     pub fn cancel_token(&self) -> &CancellationToken {
-        &self.shared.cancel
+        self.shared.cancel.get_or_init(CancellationToken::new)
     }
 }
 
@@ -1104,7 +1108,7 @@ impl Pending {
                 }
             }
         };
-        shared.cancel.cancel();
+        shared.cancel.get_or_init(CancellationToken::new).cancel();
         drop(fut);
         // The last progress value is written even when it was held back.
         let last = shared.latest();
