@@ -314,6 +314,7 @@ pub struct Scheduler {
     running: usize,
     next_seq: u64,
     events: VecDeque<(JobId, JobEvent)>,
+    record_events: bool,
     stats: Stats,
     wait_times: Box<LocalHistogram>,
     run_times: Box<LocalHistogram>,
@@ -355,6 +356,7 @@ impl Scheduler {
             running: 0,
             next_seq: 0,
             events: VecDeque::new(),
+            record_events: true,
             stats: Stats::default(),
             wait_times: Box::new(LocalHistogram::new()),
             run_times: Box::new(LocalHistogram::new()),
@@ -620,10 +622,15 @@ impl Scheduler {
         self.events.pop_front()
     }
 
-    /// Drops the events not yet drained: what a driver without
-    /// subscribers does instead of draining them one by one.
-    pub fn discard_events(&mut self) {
-        self.events.clear();
+    /// Whether transitions queue events for [`poll_event`](Self::poll_event)
+    /// (by default they do). A driver that has no subscribers turns this
+    /// off rather than drain events it drops; turning it off drops those
+    /// queued.
+    pub fn set_record_events(&mut self, on: bool) {
+        self.record_events = on;
+        if !on {
+            self.events.clear();
+        }
     }
 
     /// The earliest instant something becomes due: a delayed or retried job,
@@ -914,6 +921,9 @@ impl Scheduler {
     }
 
     fn emit(&mut self, id: JobId, effects: &Effects) {
+        if !self.record_events {
+            return;
+        }
         self.events.extend(effects.events().map(|e| (id, e)));
     }
 
@@ -1034,7 +1044,8 @@ impl Scheduler {
 const RATE_SECONDS: i128 = RATE_WINDOW.as_secs() as i128;
 
 fn unix_second(t: Timestamp) -> i128 {
-    t.unix_nanos().div_euclid(1_000_000_000)
+    // Seconds are floored, so this is `unix_nanos` divided by 10^9.
+    i128::from(t.unix_secs())
 }
 
 const fn kind_index(kind: StateKind) -> usize {

@@ -144,11 +144,7 @@ impl MemoryStore {
         &self,
         f: impl FnOnce(&mut Inner) -> Result<T, StoreError>,
     ) -> StoreFuture<'static, T> {
-        let r = self.lock().and_then(|mut g| {
-            let r = f(&mut g);
-            g.sched.discard_events();
-            r
-        });
+        let r = self.lock().and_then(|mut g| f(&mut g));
         Box::pin(core::future::ready(r))
     }
 
@@ -173,7 +169,11 @@ fn new_scheduler(config: StoreConfig) -> Scheduler {
     c.lifecycle = config.lifecycle;
     c.retention = config.retention;
     // The concurrency is not zero, the only refusal.
-    Scheduler::new(c).unwrap_or_else(|_| unreachable!("concurrency usize::MAX is valid"))
+    let mut s =
+        Scheduler::new(c).unwrap_or_else(|_| unreachable!("concurrency usize::MAX is valid"));
+    // Subscribers hear the runtime's events, not the scheduler's.
+    s.set_record_events(false);
+    s
 }
 
 fn map_err(id: JobId, key: Option<&str>, e: SchedulerError) -> StoreError {
