@@ -13,28 +13,30 @@
 //!
 //! # Lazy removal
 //!
-//! An item is not taken out when its job leaves the index: the owner makes
-//! it stale (a job's entry records the tag of its one live item, and
-//! forgets it) and calls [`LazyIndex::forget`] with a liveness test.
+//! [`LazyIndex::forget`] takes an item out. The smallest item (the usual
+//! case: the job claimed, the lease that ended first) is popped at once;
+//! any other is left in place and its tag noted as a hole, skipped when it
+//! reaches the front. While there are no holes, which is most of the time,
+//! the front is live without looking anything up.
 //!
 //! # Invariants
 //!
-//! - `live` counts the items the owner considers live; every other item is
-//!   stale, and a stale item never becomes live again (tags are never
-//!   reused).
-//! - The smallest item, if any, is live: [`LazyIndex::forget`] drops stale
-//!   items from the front, so [`LazyIndex::peek`] needs no liveness test
-//!   and works on `&self`.
-//! - Stale items are at most `2 * live + SLACK`: past that, `forget`
-//!   drops them all, so the memory is bounded and the cost of dropping is
-//!   O(1) amortised per removal.
+//! - Tags are unique among the items ever pushed (the owner never reuses
+//!   one), so a hole names exactly one item.
+//! - `live` counts the items that are not holes.
+//! - The smallest item, if any, is not a hole: [`LazyIndex::peek`] works
+//!   on `&self` with no test.
+//! - Holes are at most `live + SLACK`: past that, `forget` drops them all,
+//!   so memory stays bounded and removal is O(1) amortised.
 
 use alloc::collections::{BinaryHeap, VecDeque};
 use core::cmp::Reverse;
 
+use hashbrown::HashSet;
+
 use super::model::JobId;
 
-/// Stale items tolerated beyond twice the live ones before a sweep.
+/// Holes tolerated beyond the live items before a sweep.
 const SLACK: usize = 32;
 
 /// One entry: ordered by key, then job, then tag.
@@ -44,7 +46,7 @@ pub(super) struct Item<K> {
     pub(super) key: K,
     /// The job.
     pub(super) id: JobId,
-    /// What the owner checks to tell a live item from a stale one.
+    /// Unique among the items ever pushed.
     pub(super) tag: u64,
 }
 
@@ -55,6 +57,8 @@ pub(super) struct LazyIndex<K> {
     fifo: VecDeque<Item<K>>,
     /// Items pushed out of order.
     heap: BinaryHeap<Reverse<Item<K>>>,
+    /// The tags of items taken out but still in `fifo` or `heap`.
+    holes: HashSet<u64>,
     live: usize,
 }
 
@@ -63,6 +67,7 @@ impl<K> Default for LazyIndex<K> {
         Self {
             fifo: VecDeque::new(),
             heap: BinaryHeap::new(),
+            holes: HashSet::new(),
             live: 0,
         }
     }
@@ -106,32 +111,40 @@ impl<K: Ord + Copy> LazyIndex<K> {
         }
     }
 
-    /// One live item has become stale: counts it out, restores the
-    /// invariants with `is_live`, and sweeps when stale items pile up.
-    pub(super) fn forget(&mut self, is_live: impl Fn(&Item<K>) -> bool) {
+    /// Takes `item`, which was pushed and not yet taken out, out.
+    pub(super) fn forget(&mut self, item: &Item<K>) {
         self.live = self.live.saturating_sub(1);
-        while let Some(first) = self.peek() {
-            if is_live(first) {
-                break;
-            }
+        if self.peek() == Some(item) {
             self.pop();
+            self.skip_holes();
+            return;
         }
-        if self.fifo.len() + self.heap.len() > 2 * self.live + SLACK {
-            self.fifo.retain(|i| is_live(i));
-            self.heap.retain(|r| is_live(&r.0));
+        self.holes.insert(item.tag);
+        if self.holes.len() > self.live + SLACK {
+            let holes = core::mem::take(&mut self.holes);
+            self.fifo.retain(|i| !holes.contains(&i.tag));
+            self.heap.retain(|r| !holes.contains(&r.0.tag));
         }
     }
 
-    /// Drops the smallest item as if it were live and forgotten: the way
-    /// out for an item the owner cannot act on, so a loop over the index
-    /// cannot spin on it.
-    pub(super) fn discard_first(&mut self, is_live: impl Fn(&Item<K>) -> bool) {
+    /// Takes the smallest item out.
+    pub(super) fn forget_first(&mut self) {
         if self.pop().is_some() {
             self.live = self.live.saturating_sub(1);
         }
-        while let Some(first) = self.peek() {
-            if is_live(first) {
-                break;
+        self.skip_holes();
+    }
+
+    /// Pops holes from the front.
+    fn skip_holes(&mut self) {
+        while !self.holes.is_empty() {
+            let Some(tag) = self.peek().map(|i| i.tag) else {
+                // Nothing left: no hole can remain.
+                self.holes.clear();
+                return;
+            };
+            if !self.holes.remove(&tag) {
+                return;
             }
             self.pop();
         }
@@ -164,7 +177,11 @@ mod tests {
             let mut model = BTreeSet::new();
             let mut next_tag = 0u64;
             for (push, key, pick) in ops {
-                if push || model.is_empty() {
+                if !push && pick % 5 == 0 && !model.is_empty() {
+                    let first = *model.first().unwrap();
+                    model.remove(&first);
+                    index.forget_first();
+                } else if push || model.is_empty() {
                     let item = Item { key, id: id(next_tag % 7), tag: next_tag };
                     next_tag += 1;
                     index.push(item);
@@ -172,11 +189,12 @@ mod tests {
                 } else {
                     let victim = *model.iter().nth(usize::from(pick) % model.len()).unwrap();
                     model.remove(&victim);
-                    index.forget(|i| model.contains(i));
+                    index.forget(&victim);
                 }
                 prop_assert_eq!(index.peek(), model.first());
                 prop_assert_eq!(index.live(), model.len());
                 prop_assert!(index.len_with_stale() <= 2 * model.len() + SLACK + 1);
+                prop_assert_eq!(index.len_with_stale() - index.holes.len(), model.len());
             }
         }
     }

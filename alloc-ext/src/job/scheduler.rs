@@ -260,8 +260,8 @@ struct HandlerQueue {
     lanes: [LazyIndex<u64>; LANES],
     running: usize,
     limit: Option<usize>,
-    /// This handler's live item in `heads`, if any.
-    head: Option<(ReadyKey, JobId)>,
+    /// This handler's item in `heads`, if any.
+    head: Option<Item<ReadyKey>>,
 }
 
 /// A job and its place in the indexes. The job is boxed: a record is
@@ -277,29 +277,13 @@ struct Entry {
 /// The tag of no item: never issued.
 const NO_TAG: u64 = u64::MAX;
 
-/// Whether an index item is its job's live one.
-fn live<K>(jobs: &HashMap<JobId, Entry>) -> impl Fn(&Item<K>) -> bool + '_ {
-    move |i| jobs.get(&i.id).is_some_and(|e| e.tag == i.tag)
-}
-
-/// Whether a `heads` item (tagged with its handler) is that handler's head.
-fn live_head(handlers: &[HandlerQueue]) -> impl Fn(&Item<ReadyKey>) -> bool + '_ {
-    move |i| {
-        usize::try_from(i.tag)
-            .ok()
-            .and_then(|h| handlers.get(h))
-            .is_some_and(|q| q.head == Some((i.key, i.id)))
-    }
-}
-
 /// An in-memory job index. See the [module docs](self).
 pub struct Scheduler {
     config: SchedulerConfig,
     jobs: HashMap<JobId, Entry>,
     handlers: Vec<HandlerQueue>,
     handler_ids: HashMap<String, u32>,
-    /// The best ready job of every handler below its limit, tagged with
-    /// the handler.
+    /// The best ready job of every handler below its limit.
     heads: LazyIndex<ReadyKey>,
     /// Delayed and retry-scheduled jobs by (ready time, sequence).
     timers: LazyIndex<(Timestamp, u64)>,
@@ -307,7 +291,7 @@ pub struct Scheduler {
     leases: LazyIndex<Timestamp>,
     /// Completed and cancelled jobs by (finish time, sequence).
     finished: LazyIndex<(Timestamp, u64)>,
-    /// The next index item's tag.
+    /// The next index item's tag (unique across every index).
     next_tag: u64,
     unique: HashMap<String, JobId>,
     counts: [usize; StateKind::ALL.len()],
@@ -608,7 +592,7 @@ impl Scheduler {
             } else {
                 // Unreachable by the index invariant; drop the entry
                 // rather than loop on it.
-                self.leases.discard_first(live(&self.jobs));
+                self.leases.forget_first();
             }
             handled += 1;
         }
@@ -663,7 +647,8 @@ impl Scheduler {
             if let Some(entry) = self.jobs.remove(&id) {
                 self.counts[kind_index(entry.job.state().kind())] -= 1;
             }
-            self.finished.forget(live(&self.jobs));
+            // The front item is the job's own.
+            self.finished.forget_first();
             removed += 1;
         }
         self.stats.pruned += removed as u64;
@@ -827,7 +812,7 @@ impl Scheduler {
             if self.apply(id, Event::Promote, now, 0).is_err() {
                 // Unreachable by the index invariant; drop the entry
                 // rather than loop on it.
-                self.timers.discard_first(live(&self.jobs));
+                self.timers.forget_first();
             }
         }
     }
@@ -869,7 +854,7 @@ impl Scheduler {
         // keeps the job's index item.
         let moved = old_state != *entry.job.state() || old_finished != entry.job.finished_at();
         if moved {
-            self.unindex_as(id, &old_state);
+            self.unindex_as(id, &old_state, old_finished);
         }
         if old_kind != new_kind {
             self.counts[kind_index(old_kind)] -= 1;
@@ -975,35 +960,46 @@ impl Scheduler {
     fn unindex(&mut self, id: JobId) {
         if let Some(entry) = self.jobs.get(&id) {
             let state = *entry.job.state();
-            self.unindex_as(id, &state);
+            let finished = entry.job.finished_at();
+            self.unindex_as(id, &state, finished);
         }
     }
 
     /// Removes a job from the index `state` (its state before a
     /// transition) put it in.
-    fn unindex_as(&mut self, id: JobId, state: &JobState) {
+    fn unindex_as(&mut self, id: JobId, state: &JobState, finished_at: Option<Timestamp>) {
         let Some(entry) = self.jobs.get_mut(&id) else {
             return;
         };
-        if entry.tag == NO_TAG {
+        let tag = core::mem::replace(&mut entry.tag, NO_TAG);
+        if tag == NO_TAG {
             return;
         }
-        // The entry's tag is what makes its item live: clearing it removes
-        // the item, which `forget` drops once it reaches the front.
-        entry.tag = NO_TAG;
-        let handler = entry.handler;
-        let lane = lane(entry.job.spec().priority);
-        let jobs = &self.jobs;
+        let (seq, handler) = (entry.seq, entry.handler);
         match *state {
             JobState::Queued => {
-                self.handlers[handler as usize].lanes[lane].forget(live(jobs));
+                let lane = lane(entry.job.spec().priority);
+                let item = Item { key: seq, id, tag };
+                self.handlers[handler as usize].lanes[lane].forget(&item);
                 self.refresh_head(handler);
             }
-            JobState::Delayed { .. } | JobState::RetryScheduled { .. } => {
-                self.timers.forget(live(jobs));
+            JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => {
+                self.timers.forget(&Item {
+                    key: (at, seq),
+                    id,
+                    tag,
+                });
             }
-            JobState::Running { .. } => self.leases.forget(live(jobs)),
-            JobState::Completed | JobState::Cancelled => self.finished.forget(live(jobs)),
+            JobState::Running { lease, .. } => self.leases.forget(&Item {
+                key: lease.expires_at,
+                id,
+                tag,
+            }),
+            JobState::Completed | JobState::Cancelled => self.finished.forget(&Item {
+                key: (finished_at.unwrap_or(Timestamp::MIN), seq),
+                id,
+                tag,
+            }),
             JobState::Dead { .. } => {}
         }
     }
@@ -1022,20 +1018,20 @@ impl Scheduler {
         } else {
             None
         };
-        if want == queue.head {
+        if want == queue.head.map(|i| (i.key, i.id)) {
             return;
         }
-        let had = queue.head.is_some();
-        queue.head = want;
-        if let Some((key, id)) = want {
-            self.heads.push(Item {
-                key,
-                id,
-                tag: u64::from(h),
-            });
+        let new = want.map(|(key, id)| Item {
+            key,
+            id,
+            tag: self.next_tag,
+        });
+        self.next_tag += 1;
+        if let Some(old) = core::mem::replace(&mut queue.head, new) {
+            self.heads.forget(&old);
         }
-        if had {
-            self.heads.forget(live_head(&self.handlers));
+        if let Some(new) = new {
+            self.heads.push(new);
         }
     }
 }
