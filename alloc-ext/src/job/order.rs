@@ -117,9 +117,15 @@ impl<K: Ord + Copy> LazyIndex<K> {
         if self.peek() == Some(item) {
             self.pop();
             self.skip_holes();
-            return;
+        } else {
+            self.holes.insert(item.tag);
         }
-        self.holes.insert(item.tag);
+        self.sweep_if_holey();
+    }
+
+    /// Drops every hole once they outnumber the live items (plus slack):
+    /// each sweep costs about the holes it drops.
+    fn sweep_if_holey(&mut self) {
         if self.holes.len() > self.live + SLACK {
             let holes = core::mem::take(&mut self.holes);
             self.fifo.retain(|i| !holes.contains(&i.tag));
@@ -133,6 +139,7 @@ impl<K: Ord + Copy> LazyIndex<K> {
             self.live = self.live.saturating_sub(1);
         }
         self.skip_holes();
+        self.sweep_if_holey();
     }
 
     /// Pops holes from the front.

@@ -277,6 +277,29 @@ struct Entry {
 /// The tag of no item: never issued.
 const NO_TAG: u64 = u64::MAX;
 
+/// Where a job's items go, fixed for its life.
+#[derive(Clone, Copy)]
+struct Place {
+    seq: u64,
+    handler: u32,
+    lane: usize,
+}
+
+impl Entry {
+    fn place(&self) -> Place {
+        Place {
+            seq: self.seq,
+            handler: self.handler,
+            lane: lane(self.job.spec().priority),
+        }
+    }
+}
+
+/// Whether a job in `state` has an index item (a dead one has none).
+const fn is_indexed(state: &JobState) -> bool {
+    !matches!(state, JobState::Dead { .. })
+}
+
 /// An in-memory job index. See the [module docs](self).
 pub struct Scheduler {
     config: SchedulerConfig,
@@ -782,16 +805,23 @@ impl Scheduler {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.counts[kind_index(job.state().kind())] += 1;
-        self.jobs.insert(
-            id,
-            Entry {
-                job: Box::new(job),
-                seq,
-                handler,
-                tag: NO_TAG,
-            },
-        );
-        self.index(id);
+        let state = *job.state();
+        let finished = job.finished_at();
+        let tag = if is_indexed(&state) {
+            self.next_tag += 1;
+            self.next_tag - 1
+        } else {
+            NO_TAG
+        };
+        let entry = Entry {
+            job: Box::new(job),
+            seq,
+            handler,
+            tag,
+        };
+        let place = entry.place();
+        self.jobs.insert(id, entry);
+        self.add_item(id, place, tag, &state, finished);
     }
 
     fn state_of(&self, id: JobId) -> &JobState {
@@ -826,6 +856,7 @@ impl Scheduler {
         now: Timestamp,
         random: u64,
     ) -> Result<Effects, SchedulerError> {
+        let fresh_tag = self.next_tag;
         let entry = self
             .jobs
             .get_mut(&id)
@@ -852,9 +883,21 @@ impl Scheduler {
         let old_kind = old_state.kind();
         // A transition that keeps the state and finish time (progress)
         // keeps the job's index item.
-        let moved = old_state != *entry.job.state() || old_finished != entry.job.finished_at();
+        let new_state = *entry.job.state();
+        let new_finished = entry.job.finished_at();
+        let moved = old_state != new_state || old_finished != new_finished;
+        let place = entry.place();
+        let new_tag = match (moved, is_indexed(&new_state)) {
+            (false, _) => entry.tag,
+            (true, true) => fresh_tag,
+            (true, false) => NO_TAG,
+        };
+        let old_tag = core::mem::replace(&mut entry.tag, new_tag);
         if moved {
-            self.unindex_as(id, &old_state, old_finished);
+            if new_tag == fresh_tag {
+                self.next_tag += 1;
+            }
+            self.remove_item(id, place, old_tag, &old_state, old_finished);
         }
         if old_kind != new_kind {
             self.counts[kind_index(old_kind)] -= 1;
@@ -885,7 +928,7 @@ impl Scheduler {
             }
         }
         if moved {
-            self.index(id);
+            self.add_item(id, place, new_tag, &new_state, new_finished);
         }
         self.refresh_head(handler);
         self.emit(id, &effects);
@@ -912,18 +955,25 @@ impl Scheduler {
         self.events.extend(effects.events().map(|e| (id, e)));
     }
 
-    /// Adds a job to the index its state calls for.
-    fn index(&mut self, id: JobId) {
-        let Some(entry) = self.jobs.get_mut(&id) else {
-            return;
-        };
-        let seq = entry.seq;
-        let handler = entry.handler;
-        let tag = self.next_tag;
-        match *entry.job.state() {
+    /// Adds the item `tag` of a job in `state` to the index that state
+    /// calls for.
+    fn add_item(
+        &mut self,
+        id: JobId,
+        place: Place,
+        tag: u64,
+        state: &JobState,
+        finished_at: Option<Timestamp>,
+    ) {
+        let seq = place.seq;
+        match *state {
             JobState::Queued => {
-                let lane = lane(entry.job.spec().priority);
-                self.handlers[handler as usize].lanes[lane].push(Item { key: seq, id, tag });
+                self.handlers[place.handler as usize].lanes[place.lane].push(Item {
+                    key: seq,
+                    id,
+                    tag,
+                });
+                self.refresh_head(place.handler);
             }
             JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => {
                 self.timers.push(Item {
@@ -940,48 +990,48 @@ impl Scheduler {
                 });
             }
             JobState::Completed | JobState::Cancelled => {
-                let finished_at = entry.job.finished_at().unwrap_or(Timestamp::MIN);
                 self.finished.push(Item {
-                    key: (finished_at, seq),
+                    key: (finished_at.unwrap_or(Timestamp::MIN), seq),
                     id,
                     tag,
                 });
             }
-            JobState::Dead { .. } => return,
-        }
-        entry.tag = tag;
-        self.next_tag += 1;
-        if entry.job.state().kind() == StateKind::Queued {
-            self.refresh_head(handler);
+            JobState::Dead { .. } => {}
         }
     }
 
     /// Removes a job from the index its state put it in.
     fn unindex(&mut self, id: JobId) {
-        if let Some(entry) = self.jobs.get(&id) {
-            let state = *entry.job.state();
-            let finished = entry.job.finished_at();
-            self.unindex_as(id, &state, finished);
-        }
-    }
-
-    /// Removes a job from the index `state` (its state before a
-    /// transition) put it in.
-    fn unindex_as(&mut self, id: JobId, state: &JobState, finished_at: Option<Timestamp>) {
         let Some(entry) = self.jobs.get_mut(&id) else {
             return;
         };
+        let state = *entry.job.state();
+        let finished = entry.job.finished_at();
+        let place = entry.place();
         let tag = core::mem::replace(&mut entry.tag, NO_TAG);
+        self.remove_item(id, place, tag, &state, finished);
+    }
+
+    /// Removes the item `tag` of a job that was in `state` (its state
+    /// before a transition) from the index that state put it in; the
+    /// caller has cleared or replaced the tag in the job's entry.
+    fn remove_item(
+        &mut self,
+        id: JobId,
+        place: Place,
+        tag: u64,
+        state: &JobState,
+        finished_at: Option<Timestamp>,
+    ) {
         if tag == NO_TAG {
             return;
         }
-        let (seq, handler) = (entry.seq, entry.handler);
+        let seq = place.seq;
         match *state {
             JobState::Queued => {
-                let lane = lane(entry.job.spec().priority);
                 let item = Item { key: seq, id, tag };
-                self.handlers[handler as usize].lanes[lane].forget(&item);
-                self.refresh_head(handler);
+                self.handlers[place.handler as usize].lanes[place.lane].forget(&item);
+                self.refresh_head(place.handler);
             }
             JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => {
                 self.timers.forget(&Item {
