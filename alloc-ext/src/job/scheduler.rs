@@ -295,6 +295,51 @@ impl Entry {
     }
 }
 
+/// A job's index item and the index it belongs in.
+enum Slot {
+    /// Its handler's ready lane of its priority.
+    Ready(Item<u64>),
+    Timer(Item<(Timestamp, u64)>),
+    Lease(Item<Timestamp>),
+    Finished(Item<(Timestamp, u64)>),
+    /// Dead: in no index.
+    None,
+}
+
+/// The item `tag` of a job at `place` in `state`, finished at
+/// `finished_at` ([`Slot::None`] without a tag).
+fn slot(
+    id: JobId,
+    place: Place,
+    tag: u64,
+    state: &JobState,
+    finished_at: Option<Timestamp>,
+) -> Slot {
+    if tag == NO_TAG {
+        return Slot::None;
+    }
+    let seq = place.seq;
+    match *state {
+        JobState::Queued => Slot::Ready(Item { key: seq, id, tag }),
+        JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => Slot::Timer(Item {
+            key: (at, seq),
+            id,
+            tag,
+        }),
+        JobState::Running { lease, .. } => Slot::Lease(Item {
+            key: lease.expires_at,
+            id,
+            tag,
+        }),
+        JobState::Completed | JobState::Cancelled => Slot::Finished(Item {
+            key: (finished_at.unwrap_or(Timestamp::MIN), seq),
+            id,
+            tag,
+        }),
+        JobState::Dead { .. } => Slot::None,
+    }
+}
+
 /// Whether a job in `state` has an index item (a dead one has none).
 const fn is_indexed(state: &JobState) -> bool {
     !matches!(state, JobState::Dead { .. })
@@ -821,7 +866,7 @@ impl Scheduler {
         };
         let place = entry.place();
         self.jobs.insert(id, entry);
-        self.add_item(id, place, tag, &state, finished);
+        self.add_item(place, slot(id, place, tag, &state, finished));
     }
 
     fn state_of(&self, id: JobId) -> &JobState {
@@ -897,7 +942,7 @@ impl Scheduler {
             if new_tag == fresh_tag {
                 self.next_tag += 1;
             }
-            self.remove_item(id, place, old_tag, &old_state, old_finished);
+            self.remove_item(place, slot(id, place, old_tag, &old_state, old_finished));
         }
         if old_kind != new_kind {
             self.counts[kind_index(old_kind)] -= 1;
@@ -928,7 +973,7 @@ impl Scheduler {
             }
         }
         if moved {
-            self.add_item(id, place, new_tag, &new_state, new_finished);
+            self.add_item(place, slot(id, place, new_tag, &new_state, new_finished));
         }
         self.refresh_head(handler);
         self.emit(id, &effects);
@@ -955,48 +1000,17 @@ impl Scheduler {
         self.events.extend(effects.events().map(|e| (id, e)));
     }
 
-    /// Adds the item `tag` of a job in `state` to the index that state
-    /// calls for.
-    fn add_item(
-        &mut self,
-        id: JobId,
-        place: Place,
-        tag: u64,
-        state: &JobState,
-        finished_at: Option<Timestamp>,
-    ) {
-        let seq = place.seq;
-        match *state {
-            JobState::Queued => {
-                self.handlers[place.handler as usize].lanes[place.lane].push(Item {
-                    key: seq,
-                    id,
-                    tag,
-                });
+    /// Adds a job's item at `place` to its index.
+    fn add_item(&mut self, place: Place, slot: Slot) {
+        match slot {
+            Slot::Ready(item) => {
+                self.handlers[place.handler as usize].lanes[place.lane].push(item);
                 self.refresh_head(place.handler);
             }
-            JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => {
-                self.timers.push(Item {
-                    key: (at, seq),
-                    id,
-                    tag,
-                });
-            }
-            JobState::Running { lease, .. } => {
-                self.leases.push(Item {
-                    key: lease.expires_at,
-                    id,
-                    tag,
-                });
-            }
-            JobState::Completed | JobState::Cancelled => {
-                self.finished.push(Item {
-                    key: (finished_at.unwrap_or(Timestamp::MIN), seq),
-                    id,
-                    tag,
-                });
-            }
-            JobState::Dead { .. } => {}
+            Slot::Timer(item) => self.timers.push(item),
+            Slot::Lease(item) => self.leases.push(item),
+            Slot::Finished(item) => self.finished.push(item),
+            Slot::None => {}
         }
     }
 
@@ -1009,48 +1023,22 @@ impl Scheduler {
         let finished = entry.job.finished_at();
         let place = entry.place();
         let tag = core::mem::replace(&mut entry.tag, NO_TAG);
-        self.remove_item(id, place, tag, &state, finished);
+        self.remove_item(place, slot(id, place, tag, &state, finished));
     }
 
-    /// Removes the item `tag` of a job that was in `state` (its state
-    /// before a transition) from the index that state put it in; the
-    /// caller has cleared or replaced the tag in the job's entry.
-    fn remove_item(
-        &mut self,
-        id: JobId,
-        place: Place,
-        tag: u64,
-        state: &JobState,
-        finished_at: Option<Timestamp>,
-    ) {
-        if tag == NO_TAG {
-            return;
-        }
-        let seq = place.seq;
-        match *state {
-            JobState::Queued => {
-                let item = Item { key: seq, id, tag };
+    /// Removes a job's item at `place` (of its state before a transition)
+    /// from its index; the caller has cleared or replaced the tag in the
+    /// job's entry.
+    fn remove_item(&mut self, place: Place, slot: Slot) {
+        match slot {
+            Slot::Ready(item) => {
                 self.handlers[place.handler as usize].lanes[place.lane].forget(&item);
                 self.refresh_head(place.handler);
             }
-            JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => {
-                self.timers.forget(&Item {
-                    key: (at, seq),
-                    id,
-                    tag,
-                });
-            }
-            JobState::Running { lease, .. } => self.leases.forget(&Item {
-                key: lease.expires_at,
-                id,
-                tag,
-            }),
-            JobState::Completed | JobState::Cancelled => self.finished.forget(&Item {
-                key: (finished_at.unwrap_or(Timestamp::MIN), seq),
-                id,
-                tag,
-            }),
-            JobState::Dead { .. } => {}
+            Slot::Timer(item) => self.timers.forget(&item),
+            Slot::Lease(item) => self.leases.forget(&item),
+            Slot::Finished(item) => self.finished.forget(&item),
+            Slot::None => {}
         }
     }
 

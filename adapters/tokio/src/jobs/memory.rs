@@ -1,9 +1,10 @@
 //! The in-memory job store (`memory://`): the core [`Scheduler`] behind a
 //! mutex, for tests and embedded use.
 //!
-//! Every call locks, feeds the scheduler, drains its events and unlocks; no
-//! call awaits while holding the lock, so each returned future is already
-//! complete. Claim order, limits, unique keys, lease expiry and retention
+//! Every call locks, feeds the scheduler and unlocks; no call awaits while
+//! holding the lock, so each returned future is already complete. The
+//! scheduler records no events: subscribers hear the runtime's
+//! ([`QueueEvent`](super::runtime::QueueEvent)). Claim order, limits, unique keys, lease expiry and retention
 //! are the scheduler's.
 //!
 //! # Persistence across a graceful shutdown
