@@ -111,6 +111,7 @@
 
 pub mod lifecycle;
 pub mod model;
+mod order;
 pub mod progress;
 pub mod scheduler;
 #[cfg(test)]
@@ -134,8 +135,20 @@ use mechops_core::time::Timestamp;
 
 /// `t + d`, saturating at [`Timestamp::MAX`].
 fn after(t: Timestamp, d: Duration) -> Timestamp {
-    let nanos = i128::try_from(d.as_nanos()).unwrap_or(i128::MAX);
-    Timestamp::from_unix_nanos(t.unix_nanos().saturating_add(nanos)).unwrap_or(Timestamp::MAX)
+    // In seconds and nanoseconds: through `unix_nanos` it takes two 128-bit
+    // divisions, on every claim and heartbeat.
+    let mut nanos = t.subsec_nanos() + d.subsec_nanos();
+    let mut carry = 0;
+    if nanos >= 1_000_000_000 {
+        nanos -= 1_000_000_000;
+        carry = 1;
+    }
+    i64::try_from(d.as_secs())
+        .ok()
+        .and_then(|s| t.unix_secs().checked_add(s))
+        .and_then(|s| s.checked_add(carry))
+        .and_then(|s| Timestamp::from_unix(s, nanos).ok())
+        .unwrap_or(Timestamp::MAX)
 }
 
 /// `later - earlier`, zero when `later` is not after `earlier` (a clock

@@ -49,6 +49,9 @@ const OBJECTS: usize = 64;
 const BULK: usize = 1024;
 /// Entries of each LRU cache, as in the `lru` benchmark.
 const LRU_CAPACITY: usize = 1024;
+/// Jobs per repetition of the job queue cases: one bulk submission and a
+/// worker run until the store is idle.
+const JOBS: usize = 1000;
 
 const SAMPLE: &str = "67e55044-10b1-426f-9247-bb680e5fe0c8";
 /// 2023-11-14T22:13:20.123Z, as in the `time` benchmark.
@@ -216,6 +219,18 @@ const CASES: &[Case] = &[
         items: 1,
         run: conn_semaphore,
     },
+    Case {
+        group: "jobs memory end to end (per job)",
+        name: "mechops memory store",
+        items: JOBS as u64,
+        run: jobs_memory,
+    },
+    Case {
+        group: "jobs memory end to end (per job)",
+        name: "tokio spawn+join",
+        items: JOBS as u64,
+        run: jobs_spawn_join,
+    },
 ];
 
 /// A one-thread runtime: the conn cases measure one task's acquire and
@@ -286,6 +301,53 @@ fn conn_semaphore(n: u64) {
         for _ in 0..n {
             let permit = semaphore.acquire().await.unwrap();
             black_box(&permit);
+        }
+    });
+}
+
+/// As in the `jobs` benchmark's `jobs_memory` group, on a one-thread
+/// runtime: `JOBS` no-op jobs submitted in bulk, claimed, run and recorded
+/// by a worker of 256 slots, `n` times.
+#[inline(never)]
+fn jobs_memory(n: u64) {
+    use mechops_alloc::job::JobSpec;
+    use mechops_tokio::jobs::memory::MemoryStore;
+    use mechops_tokio::jobs::runtime::{Handlers, JobClock, Queue, Worker, WorkerConfig};
+    use mechops_tokio::jobs::store::StoreConfig;
+    conn_runtime().block_on(async {
+        for _ in 0..n {
+            let q = Queue::new(
+                std::sync::Arc::new(MemoryStore::new(StoreConfig::default())),
+                JobClock::anchored(),
+            );
+            let specs = (0..JOBS).map(|_| JobSpec::new("noop", "null")).collect();
+            q.submit_bulk(specs).await.unwrap();
+            let mut handlers = Handlers::new();
+            handlers.register("noop", |_ctx| async { Ok(serde_json::Value::Null) });
+            let mut config = WorkerConfig::new(256);
+            config.until_empty = true;
+            let report = Worker::new(q, handlers, config)
+                .run(tokio_util::sync::CancellationToken::new())
+                .await
+                .unwrap();
+            assert_eq!(black_box(report.completed), JOBS as u64);
+        }
+    });
+}
+
+/// The `jobs_memory` group's peer: `JOBS` no-op tasks spawned into a
+/// `JoinSet` and joined, `n` times.
+#[inline(never)]
+fn jobs_spawn_join(n: u64) {
+    conn_runtime().block_on(async {
+        for _ in 0..n {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..JOBS {
+                set.spawn(async { Ok::<serde_json::Value, ()>(serde_json::Value::Null) });
+            }
+            while let Some(r) = set.join_next().await {
+                black_box(r.unwrap().unwrap());
+            }
         }
     });
 }

@@ -47,10 +47,16 @@
 //!
 //! # Invariants
 //!
-//! - Every job is in exactly one index, chosen by its state: the ready set
-//!   of its handler (queued), the timer index (delayed, retry-scheduled),
-//!   the lease index (running), the finished index (completed, cancelled),
-//!   or none (dead, kept until removed).
+//! - Every job has exactly one live item in one index, chosen by its
+//!   state: its handler's ready lane of its priority (queued), the timer
+//!   index (delayed, retry-scheduled), the lease index (running), the
+//!   finished index (completed, cancelled), or none (dead, kept until
+//!   removed). The job's entry holds that item's tag; items whose tag is
+//!   not their job's are stale and skipped (see the `order` module: removal
+//!   is lazy, because a job leaves an index at almost every transition,
+//!   usually from its front).
+//! - `heads` holds, as its live items, the first ready job of every handler
+//!   below its limit.
 //! - `running()` equals the number of running jobs. A claim never takes it
 //!   above `concurrency`, nor a handler's running count above its limit
 //!   (only running jobs taken in by [`Scheduler::restore`] can, until they
@@ -59,23 +65,22 @@
 //! - The state counts in [`Stats`] always equal a count of the jobs.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 use core::fmt;
 use core::time::Duration;
 
 use hashbrown::HashMap;
 use mechops_core::metrics::LocalHistogram;
-use mechops_core::queue::Priority;
 use mechops_core::time::Timestamp;
 
 use super::lifecycle::{
     Effect, Effects, Event, FailKind, FencingToken, Job, JobEvent, JobState, Lease, Lifecycle,
     Rejected, StateKind,
 };
-use super::model::{JobId, JobSpec, Progress, SpecError};
+use super::model::{JobId, JobPriority, JobSpec, Progress, SpecError};
+use super::order::{Item, LazyIndex};
 use super::{after, elapsed};
 
 /// How long finished jobs are kept.
@@ -235,15 +240,28 @@ pub struct Stats {
     pub pruned: u64,
 }
 
-/// (priority, highest first; submission sequence; id).
-type ReadyKey = (Reverse<Priority>, u64, JobId);
+/// The ready lanes of a handler, one per priority, highest first.
+const LANES: usize = 3;
+
+/// The lane of a priority: `Priority` order, highest first.
+const fn lane(p: JobPriority) -> usize {
+    match p {
+        JobPriority::High => 0,
+        JobPriority::Normal => 1,
+        JobPriority::Low => 2,
+    }
+}
+
+/// Claim order across handlers: (lane, submission sequence).
+type ReadyKey = (u8, u64);
 
 struct HandlerQueue {
-    ready: BTreeSet<ReadyKey>,
+    /// Queued jobs by submission sequence, one lane per priority.
+    lanes: [LazyIndex<u64>; LANES],
     running: usize,
     limit: Option<usize>,
-    /// This handler's entry in `heads`, if any.
-    head: Option<ReadyKey>,
+    /// This handler's item in `heads`, if any.
+    head: Option<Item<ReadyKey>>,
 }
 
 /// A job and its place in the indexes. The job is boxed: a record is
@@ -252,6 +270,79 @@ struct Entry {
     job: Box<Job>,
     seq: u64,
     handler: u32,
+    /// The tag of the job's live index item ([`NO_TAG`] when none).
+    tag: u64,
+}
+
+/// The tag of no item: never issued.
+const NO_TAG: u64 = u64::MAX;
+
+/// Where a job's items go, fixed for its life.
+#[derive(Clone, Copy)]
+struct Place {
+    seq: u64,
+    handler: u32,
+    lane: usize,
+}
+
+impl Entry {
+    fn place(&self) -> Place {
+        Place {
+            seq: self.seq,
+            handler: self.handler,
+            lane: lane(self.job.spec().priority),
+        }
+    }
+}
+
+/// A job's index item and the index it belongs in.
+enum Slot {
+    /// Its handler's ready lane of its priority.
+    Ready(Item<u64>),
+    Timer(Item<(Timestamp, u64)>),
+    Lease(Item<Timestamp>),
+    Finished(Item<(Timestamp, u64)>),
+    /// Dead: in no index.
+    None,
+}
+
+/// The item `tag` of a job at `place` in `state`, finished at
+/// `finished_at` ([`Slot::None`] without a tag).
+fn slot(
+    id: JobId,
+    place: Place,
+    tag: u64,
+    state: &JobState,
+    finished_at: Option<Timestamp>,
+) -> Slot {
+    if tag == NO_TAG {
+        return Slot::None;
+    }
+    let seq = place.seq;
+    match *state {
+        JobState::Queued => Slot::Ready(Item { key: seq, id, tag }),
+        JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => Slot::Timer(Item {
+            key: (at, seq),
+            id,
+            tag,
+        }),
+        JobState::Running { lease, .. } => Slot::Lease(Item {
+            key: lease.expires_at,
+            id,
+            tag,
+        }),
+        JobState::Completed | JobState::Cancelled => Slot::Finished(Item {
+            key: (finished_at.unwrap_or(Timestamp::MIN), seq),
+            id,
+            tag,
+        }),
+        JobState::Dead { .. } => Slot::None,
+    }
+}
+
+/// Whether a job in `state` has an index item (a dead one has none).
+const fn is_indexed(state: &JobState) -> bool {
+    !matches!(state, JobState::Dead { .. })
 }
 
 /// An in-memory job index. See the [module docs](self).
@@ -261,18 +352,21 @@ pub struct Scheduler {
     handlers: Vec<HandlerQueue>,
     handler_ids: HashMap<String, u32>,
     /// The best ready job of every handler below its limit.
-    heads: BTreeSet<(ReadyKey, u32)>,
-    /// Delayed and retry-scheduled jobs by ready time.
-    timers: BTreeSet<(Timestamp, u64, JobId)>,
+    heads: LazyIndex<ReadyKey>,
+    /// Delayed and retry-scheduled jobs by (ready time, sequence).
+    timers: LazyIndex<(Timestamp, u64)>,
     /// Running jobs by lease expiry.
-    leases: BTreeSet<(Timestamp, JobId)>,
-    /// Completed and cancelled jobs by finish time.
-    finished: BTreeSet<(Timestamp, u64, JobId)>,
+    leases: LazyIndex<Timestamp>,
+    /// Completed and cancelled jobs by (finish time, sequence).
+    finished: LazyIndex<(Timestamp, u64)>,
+    /// The next index item's tag (unique across every index).
+    next_tag: u64,
     unique: HashMap<String, JobId>,
     counts: [usize; StateKind::ALL.len()],
     running: usize,
     next_seq: u64,
     events: VecDeque<(JobId, JobEvent)>,
+    record_events: bool,
     stats: Stats,
     wait_times: Box<LocalHistogram>,
     run_times: Box<LocalHistogram>,
@@ -304,15 +398,17 @@ impl Scheduler {
             jobs: HashMap::new(),
             handlers: Vec::new(),
             handler_ids: HashMap::new(),
-            heads: BTreeSet::new(),
-            timers: BTreeSet::new(),
-            leases: BTreeSet::new(),
-            finished: BTreeSet::new(),
+            heads: LazyIndex::default(),
+            timers: LazyIndex::default(),
+            leases: LazyIndex::default(),
+            finished: LazyIndex::default(),
+            next_tag: 0,
             unique: HashMap::new(),
             counts: [0; StateKind::ALL.len()],
             running: 0,
             next_seq: 0,
             events: VecDeque::new(),
+            record_events: true,
             stats: Stats::default(),
             wait_times: Box::new(LocalHistogram::new()),
             run_times: Box::new(LocalHistogram::new()),
@@ -409,7 +505,7 @@ impl Scheduler {
         if self.running >= self.config.concurrency {
             return None;
         }
-        let &((_, _, id), _) = self.heads.first()?;
+        let id = self.heads.peek()?.id;
         let effects = self.apply(id, Event::Claim, now, 0).ok()?;
         let job = &self.jobs.get(&id)?.job;
         let JobState::Running { attempt, lease } = *job.state() else {
@@ -543,7 +639,12 @@ impl Scheduler {
         let mut handled = 0;
         let mut mix = random;
         while handled < max_batch {
-            let Some(&(expires_at, id)) = self.leases.first() else {
+            let Some(&Item {
+                key: expires_at,
+                id,
+                ..
+            }) = self.leases.peek()
+            else {
                 break;
             };
             if expires_at > now {
@@ -557,9 +658,9 @@ impl Scheduler {
                     self.stats.stalls_recovered += 1;
                 }
             } else {
-                // Unreachable by the index invariant; drop the stale entry
+                // Unreachable by the index invariant; drop the entry
                 // rather than loop on it.
-                self.leases.pop_first();
+                self.leases.forget_first();
             }
             handled += 1;
         }
@@ -573,15 +674,26 @@ impl Scheduler {
         self.events.pop_front()
     }
 
+    /// Whether transitions queue events for [`poll_event`](Self::poll_event)
+    /// (by default they do). A driver that has no subscribers turns this
+    /// off rather than drain events it drops; turning it off drops those
+    /// queued.
+    pub fn set_record_events(&mut self, on: bool) {
+        self.record_events = on;
+        if !on {
+            self.events.clear();
+        }
+    }
+
     /// The earliest instant something becomes due: a delayed or retried job,
     /// a lease expiry, or a finished job's retention age.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let timer = self.timers.first().map(|t| t.0);
-        let lease = self.leases.first().map(|l| l.0);
+        let timer = self.timers.peek().map(|t| t.key.0);
+        let lease = self.leases.peek().map(|l| l.key);
         let prune = self
             .finished
-            .first()
-            .map(|f| after(f.0, self.config.retention.max_age));
+            .peek()
+            .map(|f| after(f.key.0, self.config.retention.max_age));
         [timer, lease, prune].into_iter().flatten().min()
     }
 
@@ -590,17 +702,21 @@ impl Scheduler {
     /// beyond `retention.max_count`. Returns how many were removed.
     pub fn prune(&mut self, now: Timestamp) -> usize {
         let mut removed = 0;
-        while let Some(&(finished_at, _, _)) = self.finished.first() {
+        while let Some(&Item {
+            key: (finished_at, _),
+            id,
+            ..
+        }) = self.finished.peek()
+        {
             let too_old = after(finished_at, self.config.retention.max_age) <= now;
-            if !too_old && self.finished.len() <= self.config.retention.max_count {
+            if !too_old && self.finished.live() <= self.config.retention.max_count {
                 break;
             }
-            let Some((_, _, id)) = self.finished.pop_first() else {
-                break;
-            };
             if let Some(entry) = self.jobs.remove(&id) {
                 self.counts[kind_index(entry.job.state().kind())] -= 1;
             }
+            // The front item is the job's own.
+            self.finished.forget_first();
             removed += 1;
         }
         self.stats.pruned += removed as u64;
@@ -718,7 +834,7 @@ impl Scheduler {
         // alongside their queues.
         let h = u32::try_from(self.handlers.len()).unwrap_or(u32::MAX);
         self.handlers.push(HandlerQueue {
-            ready: BTreeSet::new(),
+            lanes: Default::default(),
             running: 0,
             limit: None,
             head: None,
@@ -734,15 +850,23 @@ impl Scheduler {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.counts[kind_index(job.state().kind())] += 1;
-        self.jobs.insert(
-            id,
-            Entry {
-                job: Box::new(job),
-                seq,
-                handler,
-            },
-        );
-        self.index(id);
+        let state = *job.state();
+        let finished = job.finished_at();
+        let tag = if is_indexed(&state) {
+            self.next_tag += 1;
+            self.next_tag - 1
+        } else {
+            NO_TAG
+        };
+        let entry = Entry {
+            job: Box::new(job),
+            seq,
+            handler,
+            tag,
+        };
+        let place = entry.place();
+        self.jobs.insert(id, entry);
+        self.add_item(place, slot(id, place, tag, &state, finished));
     }
 
     fn state_of(&self, id: JobId) -> &JobState {
@@ -753,14 +877,17 @@ impl Scheduler {
 
     /// Moves every due delayed or retry-scheduled job to its ready set.
     fn promote_due(&mut self, now: Timestamp) {
-        while let Some(&(at, _, id)) = self.timers.first() {
+        while let Some(&Item {
+            key: (at, _), id, ..
+        }) = self.timers.peek()
+        {
             if at > now {
                 break;
             }
             if self.apply(id, Event::Promote, now, 0).is_err() {
-                // Unreachable by the index invariant; drop the stale entry
+                // Unreachable by the index invariant; drop the entry
                 // rather than loop on it.
-                self.timers.pop_first();
+                self.timers.forget_first();
             }
         }
     }
@@ -774,6 +901,7 @@ impl Scheduler {
         now: Timestamp,
         random: u64,
     ) -> Result<Effects, SchedulerError> {
+        let fresh_tag = self.next_tag;
         let entry = self
             .jobs
             .get_mut(&id)
@@ -798,7 +926,24 @@ impl Scheduler {
         let started_at = entry.job.started_at();
         let new_kind = entry.job.state().kind();
         let old_kind = old_state.kind();
-        self.unindex_as(id, &old_state, old_finished);
+        // A transition that keeps the state and finish time (progress)
+        // keeps the job's index item.
+        let new_state = *entry.job.state();
+        let new_finished = entry.job.finished_at();
+        let moved = old_state != new_state || old_finished != new_finished;
+        let place = entry.place();
+        let new_tag = match (moved, is_indexed(&new_state)) {
+            (false, _) => entry.tag,
+            (true, true) => fresh_tag,
+            (true, false) => NO_TAG,
+        };
+        let old_tag = core::mem::replace(&mut entry.tag, new_tag);
+        if moved {
+            if new_tag == fresh_tag {
+                self.next_tag += 1;
+            }
+            self.remove_item(place, slot(id, place, old_tag, &old_state, old_finished));
+        }
         if old_kind != new_kind {
             self.counts[kind_index(old_kind)] -= 1;
             self.counts[kind_index(new_kind)] += 1;
@@ -827,7 +972,9 @@ impl Scheduler {
                 Effect::Persist(_) | Effect::Wake(_) | Effect::Emit(_) => {}
             }
         }
-        self.index(id);
+        if moved {
+            self.add_item(place, slot(id, place, new_tag, &new_state, new_finished));
+        }
         self.refresh_head(handler);
         self.emit(id, &effects);
         Ok(effects)
@@ -847,70 +994,51 @@ impl Scheduler {
     }
 
     fn emit(&mut self, id: JobId, effects: &Effects) {
+        if !self.record_events {
+            return;
+        }
         self.events.extend(effects.events().map(|e| (id, e)));
     }
 
-    /// Adds a job to the index its state calls for.
-    fn index(&mut self, id: JobId) {
-        let Some(entry) = self.jobs.get(&id) else {
-            return;
-        };
-        let seq = entry.seq;
-        let handler = entry.handler;
-        match *entry.job.state() {
-            JobState::Queued => {
-                let key = (Reverse(entry.job.spec().priority.priority()), seq, id);
-                self.handlers[handler as usize].ready.insert(key);
-                self.refresh_head(handler);
+    /// Adds a job's item at `place` to its index.
+    fn add_item(&mut self, place: Place, slot: Slot) {
+        match slot {
+            Slot::Ready(item) => {
+                self.handlers[place.handler as usize].lanes[place.lane].push(item);
+                self.refresh_head(place.handler);
             }
-            JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => {
-                self.timers.insert((at, seq, id));
-            }
-            JobState::Running { lease, .. } => {
-                self.leases.insert((lease.expires_at, id));
-            }
-            JobState::Completed | JobState::Cancelled => {
-                let finished_at = entry.job.finished_at().unwrap_or(Timestamp::MIN);
-                self.finished.insert((finished_at, seq, id));
-            }
-            JobState::Dead { .. } => {}
+            Slot::Timer(item) => self.timers.push(item),
+            Slot::Lease(item) => self.leases.push(item),
+            Slot::Finished(item) => self.finished.push(item),
+            Slot::None => {}
         }
     }
 
     /// Removes a job from the index its state put it in.
     fn unindex(&mut self, id: JobId) {
-        if let Some(entry) = self.jobs.get(&id) {
-            let state = *entry.job.state();
-            let finished = entry.job.finished_at();
-            self.unindex_as(id, &state, finished);
-        }
-    }
-
-    /// Removes a job from the index `state` (its state before a
-    /// transition) put it in.
-    fn unindex_as(&mut self, id: JobId, state: &JobState, finished_at: Option<Timestamp>) {
-        let Some(entry) = self.jobs.get(&id) else {
+        let Some(entry) = self.jobs.get_mut(&id) else {
             return;
         };
-        let seq = entry.seq;
-        let handler = entry.handler;
-        match *state {
-            JobState::Queued => {
-                let key = (Reverse(entry.job.spec().priority.priority()), seq, id);
-                self.handlers[handler as usize].ready.remove(&key);
-                self.refresh_head(handler);
+        let state = *entry.job.state();
+        let finished = entry.job.finished_at();
+        let place = entry.place();
+        let tag = core::mem::replace(&mut entry.tag, NO_TAG);
+        self.remove_item(place, slot(id, place, tag, &state, finished));
+    }
+
+    /// Removes a job's item at `place` (of its state before a transition)
+    /// from its index; the caller has cleared or replaced the tag in the
+    /// job's entry.
+    fn remove_item(&mut self, place: Place, slot: Slot) {
+        match slot {
+            Slot::Ready(item) => {
+                self.handlers[place.handler as usize].lanes[place.lane].forget(&item);
+                self.refresh_head(place.handler);
             }
-            JobState::Delayed { ready_at: at } | JobState::RetryScheduled { at } => {
-                self.timers.remove(&(at, seq, id));
-            }
-            JobState::Running { lease, .. } => {
-                self.leases.remove(&(lease.expires_at, id));
-            }
-            JobState::Completed | JobState::Cancelled => {
-                let finished_at = finished_at.unwrap_or(Timestamp::MIN);
-                self.finished.remove(&(finished_at, seq, id));
-            }
-            JobState::Dead { .. } => {}
+            Slot::Timer(item) => self.timers.forget(&item),
+            Slot::Lease(item) => self.leases.forget(&item),
+            Slot::Finished(item) => self.finished.forget(&item),
+            Slot::None => {}
         }
     }
 
@@ -920,20 +1048,29 @@ impl Scheduler {
         let queue = &mut self.handlers[h as usize];
         let below_limit = queue.limit.is_none_or(|l| queue.running < l);
         let want = if below_limit {
-            queue.ready.first().copied()
+            queue
+                .lanes
+                .iter()
+                .zip(0u8..)
+                .find_map(|(l, n)| l.peek().map(|i| ((n, i.key), i.id)))
         } else {
             None
         };
-        if want == queue.head {
+        if want == queue.head.map(|i| (i.key, i.id)) {
             return;
         }
-        if let Some(old) = queue.head.take() {
-            self.heads.remove(&(old, h));
+        let new = want.map(|(key, id)| Item {
+            key,
+            id,
+            tag: self.next_tag,
+        });
+        self.next_tag += 1;
+        if let Some(old) = core::mem::replace(&mut queue.head, new) {
+            self.heads.forget(&old);
         }
-        if let Some(new) = want {
-            self.heads.insert((new, h));
+        if let Some(new) = new {
+            self.heads.push(new);
         }
-        queue.head = want;
     }
 }
 
@@ -941,7 +1078,8 @@ impl Scheduler {
 const RATE_SECONDS: i128 = RATE_WINDOW.as_secs() as i128;
 
 fn unix_second(t: Timestamp) -> i128 {
-    t.unix_nanos().div_euclid(1_000_000_000)
+    // Seconds are floored, so this is `unix_nanos` divided by 10^9.
+    i128::from(t.unix_secs())
 }
 
 const fn kind_index(kind: StateKind) -> usize {

@@ -1364,3 +1364,50 @@ mod model {
         }
     }
 }
+
+mod arithmetic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `after` in seconds and nanoseconds agrees with the sum of
+        /// nanoseconds, saturating at the largest timestamp.
+        #[test]
+        fn after_is_the_nanosecond_sum(secs in -62_135_596_800i64..253_402_300_799, nanos in 0u32..1_000_000_000, d_secs in 0u64..u64::MAX, d_nanos in 0u32..1_000_000_000, small in any::<bool>()) {
+            let t = Timestamp::from_unix(secs, nanos).unwrap();
+            let d = Duration::new(if small { d_secs % 1_000_000 } else { d_secs }, d_nanos);
+            let want = i128::try_from(d.as_nanos())
+                .ok()
+                .and_then(|n| t.unix_nanos().checked_add(n))
+                .and_then(|n| Timestamp::from_unix_nanos(n).ok())
+                .unwrap_or(Timestamp::MAX);
+            prop_assert_eq!(after(t, d), want);
+        }
+    }
+}
+
+#[test]
+fn a_scheduler_not_recording_events_queues_none_and_counts_alike() {
+    let mut quiet = Scheduler::new(SchedulerConfig::new(4)).unwrap();
+    quiet.set_record_events(false);
+    let mut loud = Scheduler::new(SchedulerConfig::new(4)).unwrap();
+    let t = Timestamp::from_unix_millis(1_000).unwrap();
+    for s in [&mut quiet, &mut loud] {
+        for n in 0..3u128 {
+            s.submit(
+                JobId::new(Uuid::from_u128(n + 1)),
+                JobSpec::new("h", "null"),
+                t,
+            )
+            .unwrap();
+        }
+        let c = s.claim(t).unwrap();
+        s.complete(c.id, c.token, "null".into(), t).unwrap();
+    }
+    assert_eq!(quiet.poll_event(), None);
+    assert!(loud.poll_event().is_some());
+    assert_eq!(quiet.stats(), loud.stats());
+    // Turning it off drops what was queued.
+    loud.set_record_events(false);
+    assert_eq!(loud.poll_event(), None);
+}

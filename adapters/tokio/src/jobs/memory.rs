@@ -1,9 +1,10 @@
 //! The in-memory job store (`memory://`): the core [`Scheduler`] behind a
 //! mutex, for tests and embedded use.
 //!
-//! Every call locks, feeds the scheduler, drains its events and unlocks; no
-//! call awaits while holding the lock, so each returned future is already
-//! complete. Claim order, limits, unique keys, lease expiry and retention
+//! Every call locks, feeds the scheduler and unlocks; no call awaits while
+//! holding the lock, so each returned future is already complete. The
+//! scheduler records no events: subscribers hear the runtime's
+//! ([`QueueEvent`](super::runtime::QueueEvent)). Claim order, limits, unique keys, lease expiry and retention
 //! are the scheduler's.
 //!
 //! # Persistence across a graceful shutdown
@@ -144,11 +145,7 @@ impl MemoryStore {
         &self,
         f: impl FnOnce(&mut Inner) -> Result<T, StoreError>,
     ) -> StoreFuture<'static, T> {
-        let r = self.lock().and_then(|mut g| {
-            let r = f(&mut g);
-            while g.sched.poll_event().is_some() {}
-            r
-        });
+        let r = self.lock().and_then(|mut g| f(&mut g));
         Box::pin(core::future::ready(r))
     }
 
@@ -173,7 +170,11 @@ fn new_scheduler(config: StoreConfig) -> Scheduler {
     c.lifecycle = config.lifecycle;
     c.retention = config.retention;
     // The concurrency is not zero, the only refusal.
-    Scheduler::new(c).unwrap_or_else(|_| unreachable!("concurrency usize::MAX is valid"))
+    let mut s =
+        Scheduler::new(c).unwrap_or_else(|_| unreachable!("concurrency usize::MAX is valid"));
+    // Subscribers hear the runtime's events, not the scheduler's.
+    s.set_record_events(false);
+    s
 }
 
 fn map_err(id: JobId, key: Option<&str>, e: SchedulerError) -> StoreError {

@@ -157,7 +157,11 @@ pub struct JobContext {
 /// reports progress.
 #[derive(Debug, Default)]
 struct AttemptShared {
-    cancel: CancellationToken,
+    /// Made by the first of the handler asking for it and the worker
+    /// cancelling it: a handler that never asks and ends at its first poll
+    /// (the usual no-op or quick job) costs no token. Both sides get the
+    /// same token through the `OnceLock`, so a cancel is never missed.
+    cancel: OnceLock<CancellationToken>,
     /// The latest progress report and how many there were.
     progress: std::sync::Mutex<(u64, Option<Progress>)>,
     /// Woken (one stored permit) at each report.
@@ -222,7 +226,7 @@ impl JobContext {
     /// lease, the attempt's timeout, or the worker's hard shutdown. A
     /// handler that ignores it is dropped at its next `.await`.
     pub fn cancel_token(&self) -> &CancellationToken {
-        &self.shared.cancel
+        self.shared.cancel.get_or_init(CancellationToken::new)
     }
 }
 
@@ -842,9 +846,12 @@ impl Worker {
         report: &mut WorkerReport,
     ) -> Vec<Succeeded> {
         let mut done = Vec::new();
+        // The shared state of an attempt that ended at its first poll,
+        // for the next: one allocation per round rather than per job.
+        let mut spare = None;
         for job in claimed {
             report.started += 1;
-            match self.start(job, hard).await {
+            match self.start(job, hard, &mut spare).await {
                 Start::Succeeded(id, token, value) => done.push((id, token, value)),
                 Start::Done(attempt, stop) => {
                     let outcome = attempt.record(stop).await;
@@ -864,7 +871,12 @@ impl Worker {
     /// that finishes at once (the usual no-op or quick job) costs no task,
     /// no timer and no store call of its own; one still pending moves to
     /// its own task ([`Pending::resume`]).
-    async fn start(&self, job: ClaimedJob, hard: &CancellationToken) -> Start {
+    async fn start(
+        &self,
+        job: ClaimedJob,
+        hard: &CancellationToken,
+        spare: &mut Option<Arc<AttemptShared>>,
+    ) -> Start {
         let q = &self.queue;
         q.emit(
             job.id,
@@ -886,7 +898,7 @@ impl Worker {
         // Not a child of `hard`: the attempt watches `hard` itself and
         // cancels this token before dropping the handler, and a child token
         // would take the parent's lock once per attempt.
-        let shared = Arc::new(AttemptShared::default());
+        let shared = spare.take().unwrap_or_default();
         let ctx = JobContext {
             id: job.id,
             args,
@@ -908,7 +920,11 @@ impl Worker {
         .await;
         match first {
             // The common case needs no attempt state at all.
-            Ok(Poll::Ready(Ok(value))) => Start::Succeeded(job.id, job.token, value),
+            Ok(Poll::Ready(Ok(value))) => {
+                drop(fut);
+                *spare = recycle(shared);
+                Start::Succeeded(job.id, job.token, value)
+            }
             Ok(Poll::Ready(r)) => Start::Done(self.attempt(job), Stop::Done(r)),
             // The task that takes it over polls it at once, so the waker it
             // registered here is replaced before anything is missed.
@@ -953,7 +969,7 @@ impl Worker {
             .map(|(id, token, v)| Completion {
                 id: *id,
                 token: *token,
-                result: v.to_string(),
+                result: json_text(v),
             })
             .collect();
         let answer = self.queue.store.complete_batch(items, now);
@@ -1104,7 +1120,7 @@ impl Pending {
                 }
             }
         };
-        shared.cancel.cancel();
+        shared.cancel.get_or_init(CancellationToken::new).cancel();
         drop(fut);
         // The last progress value is written even when it was held back.
         let last = shared.latest();
@@ -1142,7 +1158,7 @@ impl Attempt {
             Outcome::Fenced
         };
         match stop {
-            Stop::Done(Ok(v)) => match store.complete(id, token, v.to_string(), now).await {
+            Stop::Done(Ok(v)) => match store.complete(id, token, json_text(&v), now).await {
                 Ok(()) => {
                     q.emit(
                         id,
@@ -1213,6 +1229,23 @@ impl Attempt {
                 Outcome::Fenced
             }
         }
+    }
+}
+
+/// An attempt's shared state, fresh, for the next attempt, if nothing
+/// else holds it: the handler's future is gone and its context was not
+/// kept elsewhere.
+fn recycle(mut shared: Arc<AttemptShared>) -> Option<Arc<AttemptShared>> {
+    *Arc::get_mut(&mut shared)? = AttemptShared::default();
+    Some(shared)
+}
+
+/// A result as JSON text. `null`, what most handlers return, skips the
+/// formatter, which costs more than the rest of recording a completion.
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_owned(),
+        v => v.to_string(),
     }
 }
 
