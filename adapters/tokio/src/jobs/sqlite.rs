@@ -102,6 +102,9 @@ pub const WAL_CHECKPOINT_PAGES: u32 = 8192;
 /// Bytes the WAL file is cut back to after a checkpoint (`PRAGMA
 /// journal_size_limit`).
 pub const WAL_SIZE_LIMIT: u64 = 64 << 20;
+/// Prepared statements the writer keeps (rusqlite's default is 16, fewer
+/// than the store uses).
+const STATEMENT_CACHE: usize = 64;
 /// The most calls one transaction commits.
 pub const MAX_BATCH: usize = 4096;
 
@@ -341,6 +344,9 @@ impl SqliteStore {
         .map_err(|e| sql_err(path, &e))?;
         let err = |e: rusqlite::Error| sql_err(path, &e);
         conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+        // Every statement of the hot path stays prepared: past the cache's
+        // capacity, each call would prepare its statements again.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Reading the schema refuses a damaged or foreign file before any
         // write.
         let (app, version, tables) = identify(&conn).map_err(err)?;
