@@ -440,7 +440,7 @@ impl SqliteStore {
                     let _ = reply_tx.send(Err(e));
                 });
             };
-            let r = in_savepoint(conn, &path, "op", || f(conn, local));
+            let r = in_savepoint(conn, &path, || f(conn, local));
             Box::new(move |commit: Result<(), CommitError>| {
                 let out = match commit {
                     Ok(()) => r,
@@ -494,18 +494,14 @@ fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
         .map(drop)
 }
 
-/// Runs `f` inside a savepoint named `name`: when `f` fails, what it wrote
-/// is rolled back and the rest of the transaction is untouched.
+/// Runs `f` inside a savepoint: when `f` fails, what it wrote is rolled
+/// back and the rest of the transaction is untouched.
 fn in_savepoint<T>(
     conn: &Connection,
     path: &Path,
-    name: &str,
     f: impl FnOnce() -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let (begin, release, rollback) = match name {
-        "op" => ("SAVEPOINT op", "RELEASE op", "ROLLBACK TO op"),
-        _ => ("SAVEPOINT item", "RELEASE item", "ROLLBACK TO item"),
-    };
+    let (begin, release, rollback) = ("SAVEPOINT op", "RELEASE op", "ROLLBACK TO op");
     exec_cached(conn, begin).map_err(|e| sql_err(path, &e))?;
     let r = f();
     let end = if r.is_ok() {
@@ -797,7 +793,7 @@ fn claim_parked(
     claims
         .into_iter()
         .map(|(_, req, reply)| {
-            let claimed = in_savepoint(conn, path, "op", || claim(conn, local, &req, now));
+            let claimed = in_savepoint(conn, path, || claim(conn, local, &req, now));
             (reply, claimed)
         })
         .collect()
@@ -1261,8 +1257,9 @@ fn apply(
     let lifecycle = local.config.lifecycle;
     match job.handle(event, now, random, &lifecycle) {
         Ok(fx) => {
-            count_events(local, &job, &fx);
+            // Counted once written: a failed write leaves no trace.
             save(conn, local, &job, None)?;
+            count_events(local, &job, &fx);
             Ok(job)
         }
         Err(r) => {
@@ -1682,7 +1679,10 @@ impl Store for SqliteStore {
         items: Vec<Completion>,
         now: Timestamp,
     ) -> StoreFuture<'_, Vec<Result<(), StoreError>>> {
-        let path = self.path.clone();
+        // No savepoint per item: an item writes at most one statement
+        // (its row's update), which SQLite applies whole or not at all, and
+        // a refused item writes nothing. A savepoint would copy every page
+        // the item touches into the undo log again.
         self.call_boxed(move |conn, local| {
             Ok(items
                 .into_iter()
@@ -1691,9 +1691,7 @@ impl Store for SqliteStore {
                         token: c.token,
                         result: c.result,
                     };
-                    in_savepoint(conn, &path, "item", || {
-                        apply(conn, local, c.id, event, now, 0).map(drop)
-                    })
+                    apply(conn, local, c.id, event, now, 0).map(drop)
                 })
                 .collect())
         })
