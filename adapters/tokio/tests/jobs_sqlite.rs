@@ -635,3 +635,180 @@ async fn a_parked_claim_is_answered_by_the_submission_that_makes_work() {
     );
     store.close().await.unwrap();
 }
+
+/// The schema of version 2, as that version wrote it.
+const V2_SCHEMA: &str = r"
+PRAGMA journal_mode=WAL;
+CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    handler TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    ready_at INTEGER,
+    expires_at INTEGER,
+    finished_at INTEGER,
+    pending_key TEXT,
+    worker TEXT,
+    record TEXT NOT NULL
+);
+CREATE INDEX jobs_ready ON jobs(priority, seq) WHERE ready_at IS NOT NULL;
+CREATE INDEX jobs_due ON jobs(ready_at) WHERE state IN ('delayed', 'retry_scheduled');
+CREATE INDEX jobs_lease ON jobs(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX jobs_state ON jobs(state, seq);
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state IN ('completed', 'cancelled');
+CREATE UNIQUE INDEX jobs_pending_key ON jobs(pending_key) WHERE pending_key IS NOT NULL;
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE completions (second INTEGER PRIMARY KEY, count INTEGER NOT NULL);
+INSERT INTO counters (name, value) VALUES ('completed_total', 1);
+PRAGMA application_id = 1296715586;
+PRAGMA user_version = 2;
+";
+
+/// Writes a version 2 file holding `rows` (state, worker, record text).
+fn write_v2(path: &std::path::Path, rows: &[(&str, Option<&str>, String)]) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(V2_SCHEMA).unwrap();
+    for (state, worker, record) in rows {
+        let v: Value = serde_json::from_str(record).unwrap();
+        c.execute(
+            "INSERT INTO jobs (id, handler, priority, state, worker, record) \
+             VALUES (?1, ?2, 1, ?3, ?4, ?5)",
+            rusqlite::params![
+                v["id"].as_str(),
+                v["handler"].as_str(),
+                state,
+                worker,
+                record
+            ],
+        )
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_version_2_file_is_migrated_with_every_job_and_lease() {
+    use mechops_alloc::job::{Event, Job};
+    use mechops_tokio::jobs::record::encode_text;
+    let dir = TempDir::new("migrate");
+    let path = dir.0.join("jobs.db");
+    let lc = Lifecycle::default();
+    let now = mechops_std::clock::now();
+    let queued = Job::submit(id(), JobSpec::new("h", r#"{"n":1}"#), now, &lc)
+        .unwrap()
+        .0;
+    let mut running = Job::submit(id(), JobSpec::new("h", r#"{"n":2}"#), now, &lc)
+        .unwrap()
+        .0;
+    running.handle(Event::Claim, now, 0, &lc).unwrap();
+    let JobState::Running { lease, .. } = *running.state() else {
+        panic!("not running: {:?}", running.state());
+    };
+    let mut done = Job::submit(id(), JobSpec::new("h", "null"), now, &lc)
+        .unwrap()
+        .0;
+    done.handle(Event::Claim, now, 0, &lc).unwrap();
+    let token = done.state().lease().unwrap().token;
+    done.handle(
+        Event::Complete {
+            token,
+            result: "7".into(),
+        },
+        now,
+        0,
+        &lc,
+    )
+    .unwrap();
+    write_v2(
+        &path,
+        &[
+            ("queued", None, encode_text(&queued)),
+            ("running", Some("w1"), encode_text(&running)),
+            ("completed", None, encode_text(&done)),
+        ],
+    );
+
+    let store = SqliteStore::open(&path, Synchronous::Full, StoreConfig::default()).unwrap();
+    let s = store.stats().await.unwrap().counts;
+    assert_eq!(
+        (s.queue_size, s.running, s.completed, s.completed_total),
+        (1, 1, 1, 1)
+    );
+    for job in [&queued, &running, &done] {
+        let got = store.status(job.id()).await.unwrap();
+        assert_eq!(got.to_parts(), job.to_parts(), "{}", job.id());
+    }
+    // The migrated lease still fences and completes.
+    let stale = FencingToken::new(lease.token.get() + 1);
+    assert!(matches!(
+        store.complete(running.id(), stale, "1".into(), now).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    store
+        .complete(running.id(), lease.token, "2".into(), now)
+        .await
+        .unwrap();
+    let claimed = store.claim(&req(8), now).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].id, claimed[0].args.as_str()),
+        (queued.id(), r#"{"n":1}"#)
+    );
+    store.close().await.unwrap();
+
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: i32 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    let old: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'jobs_v2'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old, 0);
+}
+
+#[test]
+fn a_version_2_file_with_a_damaged_record_is_refused_and_left_as_it_was() {
+    let dir = TempDir::new("migrate-damaged");
+    let path = dir.0.join("jobs.db");
+    let lc = Lifecycle::default();
+    let good = mechops_alloc::job::Job::submit(
+        id(),
+        JobSpec::new("h", "null"),
+        mechops_std::clock::now(),
+        &lc,
+    )
+    .unwrap()
+    .0;
+    let mut bad: Value =
+        serde_json::from_str(&mechops_tokio::jobs::record::encode_text(&good)).unwrap();
+    bad["id"] = Value::from(id().to_string());
+    bad["attempts"] = Value::from("three");
+    write_v2(
+        &path,
+        &[
+            (
+                "queued",
+                None,
+                mechops_tokio::jobs::record::encode_text(&good),
+            ),
+            ("queued", None, bad.to_string()),
+        ],
+    );
+    let before = std::fs::read(&path).unwrap();
+    let err = SqliteStore::open(&path, Synchronous::Full, StoreConfig::default()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains("row 2")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: i32 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
