@@ -3,7 +3,11 @@
 //! of the same no-op, and on SQLite (`synchronous=FULL`) beside one rusqlite
 //! transaction per job. Then the scheduling latency: submit to handler
 //! start on an idle worker (one that has recorded the previous job and
-//! waits for work), whose p99 is printed before the criterion figures.
+//! waits for work), whose p99 is printed before the criterion figures. It
+//! is measured twice: submitted from outside the runtime (`block_on`'s
+//! thread, so a parked runtime thread must be woken), and submitted from a
+//! task on the runtime, as the service's HTTP handlers submit (the woken
+//! worker task runs on the submitter's thread when the submitter awaits).
 //!
 //! `apalis` with its SQLite storage runs as a program of its own
 //! (`benches/peers/apalis-sqlite`: apalis-sqlite uses sqlx, whose
@@ -206,41 +210,61 @@ async fn latencies(store: Arc<dyn Store>, clock: JobClock, samples: usize) -> Lo
     hist
 }
 
+/// [`latencies`] with the submitter on `block_on`'s thread, or in a task
+/// spawned on the runtime.
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    (store, clock): (Arc<dyn Store>, JobClock),
+    samples: usize,
+    in_runtime: bool,
+) -> LocalHistogram {
+    if in_runtime {
+        rt.block_on(async {
+            tokio::spawn(latencies(store, clock, samples))
+                .await
+                .unwrap()
+        })
+    } else {
+        rt.block_on(latencies(store, clock, samples))
+    }
+}
+
 fn latency(c: &mut Criterion) {
     let rt = rt();
     let mut g = c.benchmark_group("jobs_latency_p99");
     g.sample_size(10);
-    for (name, make) in [
-        (
-            "memory",
-            (|| {
-                (
-                    Arc::new(MemoryStore::new(config())) as Arc<dyn Store>,
-                    JobClock::anchored(),
-                )
-            }) as fn() -> (Arc<dyn Store>, JobClock),
-        ),
+    let stores: [(&str, fn() -> (Arc<dyn Store>, JobClock)); 2] = [
+        ("memory", || {
+            (
+                Arc::new(MemoryStore::new(config())) as Arc<dyn Store>,
+                JobClock::anchored(),
+            )
+        }),
         ("sqlite_full", || {
             let s = SqliteStore::open(&temp_db("latency"), Synchronous::Full, config()).unwrap();
             (Arc::new(s) as Arc<dyn Store>, JobClock::System)
         }),
-    ] {
-        let (store, clock) = make();
-        let hist = rt.block_on(latencies(store, clock, 2000));
-        println!(
-            "jobs scheduling latency {name}: p50 {:.1} us, p99 {:.1} us ({} samples)",
-            hist.quantile(Quantile::P50).unwrap_or(0) as f64 / 1000.0,
-            hist.quantile(Quantile::P99).unwrap_or(0) as f64 / 1000.0,
-            hist.count()
-        );
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let (store, clock) = make();
-                let n = usize::try_from(iters).unwrap_or(usize::MAX).max(1);
-                let h = rt.block_on(latencies(store, clock, n));
-                Duration::from_nanos(h.quantile(Quantile::P99).unwrap_or(0).saturating_mul(iters))
+    ];
+    for (store_name, make) in stores {
+        for (submitter, in_runtime) in [("outside", false), ("in_runtime", true)] {
+            let name = format!("{store_name}_{submitter}");
+            let hist = measure(&rt, make(), 2000, in_runtime);
+            println!(
+                "jobs scheduling latency {name}: p50 {:.1} us, p99 {:.1} us ({} samples)",
+                hist.quantile(Quantile::P50).unwrap_or(0) as f64 / 1000.0,
+                hist.quantile(Quantile::P99).unwrap_or(0) as f64 / 1000.0,
+                hist.count()
+            );
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let n = usize::try_from(iters).unwrap_or(usize::MAX).max(1);
+                    let h = measure(&rt, make(), n, in_runtime);
+                    Duration::from_nanos(
+                        h.quantile(Quantile::P99).unwrap_or(0).saturating_mul(iters),
+                    )
+                });
             });
-        });
+        }
     }
     g.finish();
 }
