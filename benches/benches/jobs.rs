@@ -210,6 +210,9 @@ async fn latencies(store: Arc<dyn Store>, clock: JobClock, samples: usize) -> Lo
     hist
 }
 
+/// A fresh store and the clock its queue reads.
+type StoreMaker = fn() -> (Arc<dyn Store>, JobClock);
+
 /// [`latencies`] with the submitter on `block_on`'s thread, or in a task
 /// spawned on the runtime.
 fn measure(
@@ -233,7 +236,7 @@ fn latency(c: &mut Criterion) {
     let rt = rt();
     let mut g = c.benchmark_group("jobs_latency_p99");
     g.sample_size(10);
-    let stores: [(&str, fn() -> (Arc<dyn Store>, JobClock)); 2] = [
+    let stores: [(&str, StoreMaker); 2] = [
         ("memory", || {
             (
                 Arc::new(MemoryStore::new(config())) as Arc<dyn Store>,
