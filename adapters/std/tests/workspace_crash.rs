@@ -118,6 +118,33 @@ fn check(dir: &Path) {
     workspace_support::assert_no_journal(dir);
 }
 
+/// A child in its own process group, killed with the group when dropped,
+/// so a failing round leaves no writer running.
+struct GroupGuard(std::process::Child);
+
+impl GroupGuard {
+    /// Sends `SIGKILL` to the child's process group; returns kill(2)'s result.
+    fn kill_group(&self) -> i32 {
+        let Ok(pgid) = i32::try_from(self.0.id()) else {
+            return -1;
+        };
+        // SAFETY: kill(2) with a negative pid signals the child's own
+        // process group, made by `process_group(0)` at spawn; it touches no
+        // memory of ours.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        // A round that failed before its kill leaves the child running.
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.kill_group();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn killed_writers_leave_whole_versions_and_whole_batches() {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
@@ -131,25 +158,23 @@ fn killed_writers_leave_whole_versions_and_whole_batches() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "killed_writers_leave_whole_versions_and_whole_batches",
-                "--nocapture",
-            ])
-            .env(CHILD_ENV, &dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+        let mut child = GroupGuard(
+            Command::new(&exe)
+                .args([
+                    "--exact",
+                    "killed_writers_leave_whole_versions_and_whole_batches",
+                    "--nocapture",
+                ])
+                .env(CHILD_ENV, &dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .unwrap(),
+        );
         std::thread::sleep(Duration::from_millis(30 + seed % 150));
-        let pgid = i32::try_from(child.id()).unwrap();
-        // SAFETY: kill(2) with a negative pid signals the child's own
-        // process group, created above; it touches no memory of ours.
-        let killed = unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        assert_eq!(killed, 0, "round {round}");
-        let status = child.wait().unwrap();
+        assert_eq!(child.kill_group(), 0, "round {round}");
+        let status = child.0.wait().unwrap();
         assert!(
             !status.success(),
             "round {round}: the child ended on its own: {status:?}"
