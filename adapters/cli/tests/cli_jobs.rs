@@ -6,7 +6,7 @@
 
 #[path = "support/crash_jobs.rs"]
 mod crash_jobs;
-use crash_jobs::Rng;
+use crash_jobs::{Rng, submit_bulk};
 
 use core::time::Duration;
 use std::collections::HashMap;
@@ -284,31 +284,6 @@ fn exec_timeout_kills_the_whole_process_group() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(gone, "the grandchild {pid} outlived the timeout");
-}
-
-fn submit_bulk(store: &str, lines: &str) -> Vec<String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mechops"))
-        .args(["jobs", "--store", store, "submit-bulk"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(lines.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod redis_server;
 
 #[path = "support/crash_jobs.rs"]
 mod crash_jobs;
-use crash_jobs::Rng;
+use crash_jobs::{Rng, submit_bulk};
 
 use core::time::Duration;
 use std::os::unix::process::CommandExt;
@@ -32,28 +32,6 @@ fn ok(store: &str, args: &[&str]) -> String {
         .expect("the mechops binary runs");
     assert!(out.status.success(), "{args:?}: {out:?}");
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn submit_bulk(store: &str, lines: &str) -> Vec<String> {
-    use std::io::Write;
-    let mut child = mechops(store, &["submit-bulk"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// A worker process leading its own process group, killed with the whole

@@ -1,8 +1,36 @@
 //! The outcome check of the worker crash tests, shared by the SQLite and
 //! Redis stores: a job mix of `noop`, `sleep`, `fail` once and `fail`
-//! permanently, run by a worker killed with `SIGKILL` many times.
+//! permanently, run by a worker killed with `SIGKILL` many times; and the
+//! bulk submission both start with.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
+
+/// `mechops jobs --store STORE submit-bulk` with `lines` on its standard
+/// input; the printed job IDs, one per line.
+pub(crate) fn submit_bulk(store: &str, lines: &str) -> Vec<String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mechops"))
+        .args(["jobs", "--store", store, "submit-bulk"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
 
 /// xorshift64*: the kill points; the seed is printed so a failure can be
 /// replayed.
